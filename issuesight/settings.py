@@ -9,7 +9,6 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
@@ -52,8 +51,12 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every configured secret, so logs, prompts and answers can be scrubbed of them."""
-        secrets = [self.github_token, self.openai_api_key, self.github_webhook_secret,
-                   self.temporal_api_key]
+        secrets = [
+            self.github_token,
+            self.openai_api_key,
+            self.github_webhook_secret,
+            self.temporal_api_key,
+        ]
         return [s.get_secret_value() for s in secrets if s is not None]
 
 

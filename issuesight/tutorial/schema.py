@@ -38,7 +38,9 @@ class FileToRead(_Strict):
 
 
 class RedFlag(_Strict):
-    kind: ShortText = Field(description="e.g. already-assigned, linked-pull-request, stale, vague-scope")
+    kind: ShortText = Field(
+        description="e.g. already-assigned, linked-pull-request, stale, vague-scope"
+    )
     detail: Paragraph
 
 

@@ -1,0 +1,92 @@
+"""Generating the draft with the LLM: bounded, heartbeating, paid for at most once per run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import openai
+from temporalio import activity
+
+from issuesight.activities._failures import to_application_error
+from issuesight.context.bundle import ContextBundle
+from issuesight.db.store import Store
+from issuesight.llm.errors import LLMError
+from issuesight.llm.generate import generate_draft
+from issuesight.llm.prompt import build_prompt
+from issuesight.refs import tutorial_id_for
+from issuesight.workflows.contracts import ActivityName, GenerateInput, GenerateResult
+
+log = logging.getLogger(__name__)
+HEARTBEAT_EVERY = 2.0
+
+
+class LLMActivities:
+    def __init__(self, llm: openai.AsyncOpenAI, store: Store, *, model: str) -> None:
+        self._llm = llm
+        self._store = store
+        self._model = model
+
+    @activity.defn(name=ActivityName.GENERATE)
+    async def generate_tutorial_draft(self, request: GenerateInput) -> GenerateResult:
+        tutorial_id = tutorial_id_for(request.issue_key)
+        context = await asyncio.to_thread(self._store.load_generation, tutorial_id)
+        if context.run_id == request.run_id and context.draft is not None:
+            # A previous attempt got its answer but died before reporting it: don't pay again.
+            usage = context.usage or {}
+            return GenerateResult(
+                prompt_chars=int(usage.get("prompt_chars", 0)),
+                prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                completion_tokens=int(usage.get("completion_tokens", 0)),
+                reused_draft=True,
+            )
+        prompt = build_prompt(ContextBundle.model_validate(context.bundle))
+        await asyncio.to_thread(self._store.count_llm_call, tutorial_id)
+        try:
+            async with _heartbeating():
+                draft, usage = await generate_draft(self._llm, model=self._model, prompt=prompt)
+        except LLMError as exc:
+            log.warning(
+                "generation attempt failed",
+                extra={"issue_key": request.issue_key, "failure_type": exc.kind},
+            )
+            raise to_application_error(exc) from exc
+        usage_record = {
+            "prompt_chars": prompt.chars,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "model": usage.model,
+        }
+        await asyncio.to_thread(
+            self._store.save_draft,
+            tutorial_id,
+            request.run_id,
+            draft.model_dump(mode="json"),
+            usage_record,
+        )
+        return GenerateResult(
+            prompt_chars=prompt.chars,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            reused_draft=False,
+        )
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    """Heartbeats while a slow call runs, so a dead worker's attempt is retried in seconds."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

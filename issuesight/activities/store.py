@@ -1,0 +1,68 @@
+"""Database steps of the workflow. Synchronous: the worker runs them in a thread pool."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from temporalio import activity
+
+from issuesight.context.bundle import ContextBundle
+from issuesight.db.store import ConceptInput, Store
+from issuesight.refs import parse_issue_ref, tutorial_id_for
+from issuesight.tutorial.finalize import finalize
+from issuesight.tutorial.render import render_markdown
+from issuesight.tutorial.schema import TutorialDraft
+from issuesight.workflows.contracts import (
+    ActivityName,
+    BeginInput,
+    BeginResult,
+    CompleteInput,
+    CompleteResult,
+    MarkFailedInput,
+)
+
+
+class StoreActivities:
+    def __init__(self, store: Store, *, secrets: Sequence[str]) -> None:
+        self._store = store
+        self._secrets = tuple(secrets)
+
+    @activity.defn(name=ActivityName.BEGIN)
+    def begin_generation(self, request: BeginInput) -> BeginResult:
+        ref = parse_issue_ref(request.issue_key)
+        self._store.register_submission(ref)  # runs started outside the API have no row yet
+        already_current, generation = self._store.begin_generation(
+            ref.tutorial_id, request.target_generation
+        )
+        return BeginResult(already_current=already_current, generation=generation)
+
+    @activity.defn(name=ActivityName.COMPLETE)
+    def complete_tutorial(self, request: CompleteInput) -> CompleteResult:
+        tutorial_id = tutorial_id_for(request.issue_key)
+        context = self._store.load_generation(tutorial_id)
+        if context.run_id != request.run_id or context.draft is None:
+            raise LookupError(f"no draft of run {request.run_id} for {request.issue_key}")
+        bundle = ContextBundle.model_validate(context.bundle)
+        final = finalize(TutorialDraft.model_validate(context.draft), bundle, self._secrets)
+        generation = self._store.complete(
+            tutorial_id,
+            title=final.draft.title,
+            markdown=render_markdown(final, bundle),
+            structured=final.structured(),
+            difficulty=final.draft.difficulty.value,
+            junior_friendly=final.draft.junior_friendly,
+            concepts=[ConceptInput(**c.model_dump()) for c in final.concepts],
+        )
+        return CompleteResult(
+            generation=generation,
+            difficulty=final.draft.difficulty.value,
+            concepts=[c.slug for c in final.concepts],
+        )
+
+    @activity.defn(name=ActivityName.MARK_FAILED)
+    def mark_tutorial_failed(self, request: MarkFailedInput) -> None:
+        self._store.mark_failed(
+            tutorial_id_for(request.issue_key),
+            reason=request.reason,
+            failure_type=request.failure_type,
+        )

@@ -1,0 +1,34 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from issuesight import __version__
+from issuesight.api.deps import Resources
+from issuesight.api.routes import health, tutorials
+from issuesight.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, temporal: Client | None = None) -> FastAPI:
+    resources = Resources(settings or get_settings(), temporal)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        resources.close()
+
+    app = FastAPI(
+        title="IssueSight",
+        version=__version__,
+        description="Context bridges from GitHub issues for first-time contributors.",
+        lifespan=lifespan,
+    )
+    app.state.resources = resources
+    app.include_router(tutorials.router)
+    app.include_router(health.router)
+    return app

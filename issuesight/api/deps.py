@@ -1,0 +1,73 @@
+"""What routes depend on, built once per app and handed out through `Depends`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from temporalio.client import Client
+
+from issuesight.db.engine import make_engine
+from issuesight.db.store import Store
+from issuesight.settings import Settings
+from issuesight.temporal_client import connect_temporal
+
+log = logging.getLogger(__name__)
+
+
+class Resources:
+    """The app's clients. Temporal is connected on first use, so the API starts (and reports
+    itself unhealthy) while Temporal is down instead of refusing to start."""
+
+    def __init__(self, settings: Settings, temporal: Client | None = None) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.store = Store(self.engine)
+        self._temporal = temporal
+        self._lock = asyncio.Lock()
+
+    async def temporal(self) -> Client:
+        if self._temporal is not None:
+            return self._temporal
+        async with self._lock:
+            if self._temporal is None:
+                self._temporal = await connect_temporal(self.settings)
+            return self._temporal
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def get_resources(request: Request) -> Resources:
+    resources: Resources = request.app.state.resources
+    return resources
+
+
+ResourcesDep = Annotated[Resources, Depends(get_resources)]
+
+
+def get_store(resources: ResourcesDep) -> Store:
+    return resources.store
+
+
+def get_settings_dep(resources: ResourcesDep) -> Settings:
+    return resources.settings
+
+
+async def get_temporal(resources: ResourcesDep) -> Client:
+    try:
+        return await resources.temporal()
+    except RuntimeError as exc:  # the SDK's connection failure
+        log.warning("temporal unreachable", extra={"error": type(exc).__name__})
+        raise HTTPException(
+            status_code=503,
+            detail="The job service (Temporal) is unreachable; the submission is recorded, "
+            "retry in a moment.",
+        ) from exc
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+TemporalDep = Annotated[Client, Depends(get_temporal)]

@@ -1,0 +1,168 @@
+"""Submitting issues and reading their tutorials."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from issuesight.api.deps import Resources, ResourcesDep, SettingsDep, StoreDep, get_temporal
+from issuesight.api.schemas import (
+    TutorialAccepted,
+    TutorialPage,
+    TutorialPublic,
+    TutorialSubmit,
+    TutorialSummary,
+)
+from issuesight.db.models import TutorialStatus
+from issuesight.refs import InvalidIssueReference, IssueRef, make_ref, parse_issue_ref
+from issuesight.submission import submit_issue
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1", tags=["tutorials"])
+
+
+def _status_url(request: Request, tutorial_id: uuid.UUID) -> str:
+    return str(request.url_for("get_tutorial", tutorial_id=tutorial_id))
+
+
+async def _submit(
+    request: Request,
+    resources: Resources,
+    ref: IssueRef,
+    *,
+    regenerate: bool,
+) -> Response:
+    # Recorded before Temporal is reached: an outage loses no submission.
+    temporal: Client | None = None
+    try:
+        temporal = await get_temporal(resources)
+        result = await submit_issue(
+            ref,
+            store=resources.store,
+            client=temporal,
+            settings=resources.settings,
+            regenerate=regenerate,
+        )
+    except RPCError as exc:
+        log.warning("workflow start failed", extra={"issue_key": ref.key, "error": exc.status.name})
+        raise HTTPException(
+            status_code=503,
+            detail="The job service (Temporal) refused the start; the submission is recorded, "
+            "retry in a moment.",
+        ) from exc
+    if not result.started:
+        return JSONResponse(
+            TutorialPublic.from_view(result.view).model_dump(mode="json"), status_code=200
+        )
+    content = result.view.content
+    accepted = TutorialAccepted(
+        id=content.id,
+        issue=ref.key,
+        status=content.status,
+        stage=content.stage,
+        status_url=_status_url(request, content.id),
+    )
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+
+
+@router.post(
+    "/tutorials",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {"model": TutorialPublic, "description": "The tutorial already exists"},
+        202: {"model": TutorialAccepted, "description": "Generation started or in progress"},
+        422: {"description": "Not a valid issue reference"},
+    },
+)
+async def submit_tutorial(
+    body: TutorialSubmit, request: Request, resources: ResourcesDep
+) -> Response:
+    try:
+        ref = parse_issue_ref(body.issue)
+    except InvalidIssueReference as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return await _submit(request, resources, ref, regenerate=False)
+
+
+@router.get("/tutorials/{tutorial_id}", response_model=TutorialPublic, name="get_tutorial")
+def get_tutorial(tutorial_id: uuid.UUID, store: StoreDep) -> TutorialPublic:
+    view = store.get_tutorial(tutorial_id)
+    if view is None:
+        raise HTTPException(status_code=404, detail=f"No tutorial {tutorial_id}")
+    return TutorialPublic.from_view(view)
+
+
+@router.get("/issues/{owner}/{repo}/{number}/tutorial", response_model=TutorialPublic)
+def get_tutorial_by_issue(owner: str, repo: str, number: int, store: StoreDep) -> TutorialPublic:
+    ref = _ref_from_path(owner, repo, number)
+    view = store.get_tutorial(ref.tutorial_id)
+    if view is None:
+        raise HTTPException(status_code=404, detail=f"No tutorial has been requested for {ref}")
+    return TutorialPublic.from_view(view)
+
+
+@router.post(
+    "/tutorials/{tutorial_id}/regenerate",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TutorialAccepted,
+)
+async def regenerate_tutorial(
+    tutorial_id: uuid.UUID, request: Request, resources: ResourcesDep
+) -> Response:
+    view = await asyncio.to_thread(resources.store.get_tutorial, tutorial_id)
+    if view is None:
+        raise HTTPException(status_code=404, detail=f"No tutorial {tutorial_id}")
+    return await _submit(request, resources, parse_issue_ref(view.issue_key), regenerate=True)
+
+
+@router.get("/tutorials", response_model=TutorialPage)
+def list_tutorials(
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    repo: Annotated[str | None, Query(max_length=300, description="owner/repo")] = None,
+    status_: Annotated[TutorialStatus | None, Query(alias="status")] = None,
+    difficulty: Annotated[str | None, Query(pattern="^(beginner|intermediate|advanced)$")] = None,
+    concept: Annotated[str | None, Query(max_length=80)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> TutorialPage:
+    rows, total = store.list_tutorials(
+        repo=repo,
+        status=status_.value if status_ else None,
+        difficulty=difficulty,
+        concept=concept,
+        query=q,
+        limit=limit,
+        offset=offset,
+    )
+    items = [
+        TutorialSummary(
+            id=content.id,
+            issue=issue_key,
+            status=content.status,
+            stage=content.stage,
+            title=content.title,
+            difficulty=content.difficulty,
+            junior_friendly=content.junior_friendly,
+            updated_at=content.updated_at,
+            url=_status_url(request, content.id),
+        )
+        for content, issue_key in rows
+    ]
+    return TutorialPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def _ref_from_path(owner: str, repo: str, number: int) -> IssueRef:
+    try:
+        return make_ref(owner, repo, number)
+    except InvalidIssueReference as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc

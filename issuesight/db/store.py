@@ -1,0 +1,450 @@
+"""Every read and write of IssueSight's tables. Synchronous: activities call it from worker
+threads, the API from its thread pool. Writes are upserts on natural keys, so a repeated
+activity changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from issuesight.db.engine import session_scope, upsert
+from issuesight.db.models import (
+    Concept,
+    ConceptRelationship,
+    GenerationContext,
+    GitHubIssue,
+    Project,
+    ProjectConcept,
+    TutorialConcept,
+    TutorialContent,
+    TutorialStatus,
+)
+from issuesight.db.types import utcnow
+from issuesight.refs import IssueRef, parse_issue_ref
+
+
+@dataclass(frozen=True)
+class TutorialView:
+    """A tutorial with what the API shows beside it, read in one go."""
+
+    content: TutorialContent
+    issue_key: str
+    concepts: list[str]
+
+
+@dataclass(frozen=True)
+class ConceptInput:
+    slug: str
+    name: str
+    description: str
+    parent_slug: str | None
+    parent_name: str | None
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- submissions ---------------------------------------------------------------------
+
+    def register_submission(self, ref: IssueRef) -> TutorialView:
+        """Records that a tutorial is wanted, before anything is fetched; returns its row."""
+        now = utcnow()
+        with session_scope(self.engine) as session:
+            upsert(
+                session,
+                Project.__table__,  # type: ignore[arg-type]
+                {
+                    "id": uuid.uuid4(),
+                    "owner_handle": ref.owner,
+                    "repo_name": ref.repo,
+                    "full_name": ref.repo_full_name,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+                conflict=["full_name"],
+            )
+            project_id = session.exec(
+                select(Project.id).where(Project.full_name == ref.repo_full_name)
+            ).one()
+            upsert(
+                session,
+                GitHubIssue.__table__,  # type: ignore[arg-type]
+                {
+                    "id": uuid.uuid4(),
+                    "project_id": project_id,
+                    "issue_number": ref.number,
+                    "issue_key": ref.key,
+                    "is_pull_request": False,
+                    "created_at": now,
+                },
+                conflict=["issue_key"],
+            )
+            issue_id = session.exec(
+                select(GitHubIssue.id).where(GitHubIssue.issue_key == ref.key)
+            ).one()
+            upsert(
+                session,
+                TutorialContent.__table__,  # type: ignore[arg-type]
+                {
+                    "id": ref.tutorial_id,
+                    "issue_id": issue_id,
+                    "status": TutorialStatus.PENDING.value,
+                    "stage": "queued",
+                    "generation": 0,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "llm_calls": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+                conflict=["id"],
+            )
+        view = self.get_tutorial(ref.tutorial_id)
+        assert view is not None
+        return view
+
+    # -- the generation's steps ----------------------------------------------------------
+
+    def begin_generation(self, tutorial_id: uuid.UUID, target_generation: int) -> tuple[bool, int]:
+        """Marks a run as started. Returns (already_current, generation): a tutorial that has
+        reached the wanted generation is not generated again, whichever run asks."""
+        with session_scope(self.engine) as session:
+            content = session.get(TutorialContent, tutorial_id)
+            if content is None:
+                raise LookupError(f"no tutorial {tutorial_id}")
+            if (
+                content.status == TutorialStatus.COMPLETED
+                and content.generation >= target_generation
+            ):
+                return True, content.generation
+            if content.status == TutorialStatus.FAILED:
+                content.status = TutorialStatus.PENDING
+            content.stage = "fetching_context"
+            content.failure_reason = None
+            content.failure_type = None
+            content.updated_at = utcnow()
+            session.add(content)
+            return False, content.generation
+
+    def save_context(
+        self,
+        ref: IssueRef,
+        *,
+        repo: dict[str, Any],
+        issue: dict[str, Any],
+        bundle: dict[str, Any],
+        commit_sha: str | None,
+        fingerprint: str,
+        run_id: str,
+    ) -> None:
+        now = utcnow()
+        with session_scope(self.engine) as session:
+            project = self._project_for(session, ref)
+            gh_repo_id = repo.get("id") if isinstance(repo.get("id"), int) else None
+            if gh_repo_id is not None and not self._taken(
+                session, Project.gh_repo_id, gh_repo_id, Project.id, project.id
+            ):
+                project.gh_repo_id = gh_repo_id
+            project.display_name = str(repo.get("full_name") or ref.repo_full_name)[:300]
+            language = repo.get("language")
+            project.language = language[:100] if isinstance(language, str) else None
+            branch = repo.get("default_branch")
+            project.default_branch = branch[:255] if isinstance(branch, str) else None
+            project.raw_data = repo
+            project.updated_at = now
+            session.add(project)
+
+            row = self._issue_for(session, ref, project.id)
+            gh_issue_id = issue.get("id") if isinstance(issue.get("id"), int) else None
+            if gh_issue_id is not None and not self._taken(
+                session, GitHubIssue.gh_issue_id, gh_issue_id, GitHubIssue.id, row.id
+            ):
+                row.gh_issue_id = gh_issue_id
+            row.title = str(issue.get("title") or "")[:1000]
+            row.state = str(issue.get("state") or "")[:20] or None
+            row.is_pull_request = bool(issue.get("pull_request"))
+            row.raw_data = issue
+            row.source_updated_at = _parse_time(issue.get("updated_at"))
+            row.last_synced_at = now
+            session.add(row)
+
+            content = session.get(TutorialContent, ref.tutorial_id)
+            assert content is not None
+            content.stage = "generating"
+            content.commit_sha = commit_sha
+            content.context_fingerprint = fingerprint
+            content.updated_at = now
+            session.add(content)
+
+            existing = session.get(GenerationContext, ref.tutorial_id)
+            if existing is None:
+                existing = GenerationContext(
+                    tutorial_id=ref.tutorial_id, run_id=run_id, fingerprint=fingerprint, bundle={}
+                )
+            if existing.run_id != run_id or existing.fingerprint != fingerprint:
+                existing.draft = None  # a new run, or new inputs: the old draft no longer holds
+                existing.usage = None
+            existing.run_id = run_id
+            existing.commit_sha = commit_sha
+            existing.fingerprint = fingerprint
+            existing.bundle = bundle
+            existing.created_at = now
+            session.add(existing)
+
+    def load_generation(self, tutorial_id: uuid.UUID) -> GenerationContext:
+        with Session(self.engine) as session:
+            context = session.get(GenerationContext, tutorial_id)
+            if context is None:
+                raise LookupError(f"no generation context for tutorial {tutorial_id}")
+            return context
+
+    def count_llm_call(self, tutorial_id: uuid.UUID) -> None:
+        with session_scope(self.engine) as session:
+            session.execute(
+                sa.update(TutorialContent)
+                .where(col(TutorialContent.id) == tutorial_id)
+                .values(llm_calls=col(TutorialContent.llm_calls) + 1)
+            )
+
+    def save_draft(
+        self, tutorial_id: uuid.UUID, run_id: str, draft: dict[str, Any], usage: dict[str, Any]
+    ) -> None:
+        with session_scope(self.engine) as session:
+            context = session.get(GenerationContext, tutorial_id)
+            if context is None or context.run_id != run_id:
+                raise LookupError(f"generation context of {tutorial_id} belongs to another run")
+            context.draft = draft
+            context.usage = usage
+            session.add(context)
+            content = session.get(TutorialContent, tutorial_id)
+            assert content is not None
+            content.stage = "saving"
+            content.model = str(usage.get("model", ""))[:200] or None
+            content.prompt_tokens += int(usage.get("prompt_tokens", 0))
+            content.completion_tokens += int(usage.get("completion_tokens", 0))
+            content.updated_at = utcnow()
+            session.add(content)
+
+    def complete(
+        self,
+        tutorial_id: uuid.UUID,
+        *,
+        title: str,
+        markdown: str,
+        structured: dict[str, Any],
+        difficulty: str,
+        junior_friendly: bool,
+        concepts: list[ConceptInput],
+    ) -> int:
+        """Stores the finished tutorial and its concepts; returns the new generation number."""
+        now = utcnow()
+        with session_scope(self.engine) as session:
+            content = session.get(TutorialContent, tutorial_id)
+            assert content is not None
+            issue = session.get(GitHubIssue, content.issue_id)
+            assert issue is not None
+            concept_ids = self._upsert_concepts(session, concepts)
+            session.execute(
+                sa.delete(TutorialConcept).where(col(TutorialConcept.content_id) == tutorial_id)
+            )
+            for concept_id in concept_ids:
+                upsert(
+                    session,
+                    TutorialConcept.__table__,  # type: ignore[arg-type]
+                    {"content_id": tutorial_id, "concept_id": concept_id},
+                    conflict=["content_id", "concept_id"],
+                )
+                upsert(
+                    session,
+                    ProjectConcept.__table__,  # type: ignore[arg-type]
+                    {"project_id": issue.project_id, "concept_id": concept_id},
+                    conflict=["project_id", "concept_id"],
+                )
+            content.title = title
+            content.markdown_body = markdown
+            content.structured = structured
+            content.difficulty = difficulty
+            content.junior_friendly = junior_friendly
+            content.status = TutorialStatus.COMPLETED
+            content.stage = "done"
+            content.failure_reason = None
+            content.failure_type = None
+            content.generation += 1
+            content.completed_at = now
+            content.updated_at = now
+            session.add(content)
+            return content.generation
+
+    def mark_failed(self, tutorial_id: uuid.UUID, *, reason: str, failure_type: str) -> None:
+        with session_scope(self.engine) as session:
+            content = session.get(TutorialContent, tutorial_id)
+            if content is None:
+                return
+            if content.status != TutorialStatus.COMPLETED:
+                content.status = TutorialStatus.FAILED
+            # A failed regeneration keeps serving the previous tutorial, with the reason beside it.
+            content.stage = "failed"
+            content.failure_reason = reason[:2000]
+            content.failure_type = failure_type[:80]
+            content.updated_at = utcnow()
+            session.add(content)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get_tutorial(self, tutorial_id: uuid.UUID) -> TutorialView | None:
+        with Session(self.engine) as session:
+            row = session.exec(
+                select(TutorialContent, GitHubIssue.issue_key)
+                .join(GitHubIssue, col(GitHubIssue.id) == col(TutorialContent.issue_id))
+                .where(TutorialContent.id == tutorial_id)
+            ).first()
+            if row is None:
+                return None
+            content, issue_key = row
+            slugs = session.exec(
+                select(Concept.slug)
+                .join(TutorialConcept, col(TutorialConcept.concept_id) == col(Concept.id))
+                .where(TutorialConcept.content_id == tutorial_id)
+                .order_by(col(Concept.slug))
+            ).all()
+            return TutorialView(content=content, issue_key=issue_key, concepts=list(slugs))
+
+    def list_tutorials(
+        self,
+        *,
+        repo: str | None = None,
+        status: str | None = None,
+        difficulty: str | None = None,
+        concept: str | None = None,
+        query: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> tuple[list[tuple[TutorialContent, str]], int]:
+        stmt = select(TutorialContent, GitHubIssue.issue_key).join(
+            GitHubIssue, col(GitHubIssue.id) == col(TutorialContent.issue_id)
+        )
+        if repo:
+            stmt = stmt.join(Project, col(Project.id) == col(GitHubIssue.project_id)).where(
+                Project.full_name == repo.lower()
+            )
+        if status:
+            stmt = stmt.where(TutorialContent.status == status.upper())
+        if difficulty:
+            stmt = stmt.where(TutorialContent.difficulty == difficulty.lower())
+        if concept:
+            stmt = stmt.where(
+                col(TutorialContent.id).in_(
+                    select(TutorialConcept.content_id)
+                    .join(Concept, col(Concept.id) == col(TutorialConcept.concept_id))
+                    .where(Concept.slug == concept.lower())
+                )
+            )
+        if query:
+            pattern = f"%{_escape_like(query.lower())}%"
+            stmt = stmt.where(
+                sa.or_(
+                    sa.func.lower(TutorialContent.title).like(pattern, escape="\\"),
+                    sa.func.lower(GitHubIssue.title).like(pattern, escape="\\"),
+                )
+            )
+        with Session(self.engine) as session:
+            total = session.exec(select(sa.func.count()).select_from(stmt.subquery())).one()
+            rows = session.exec(
+                stmt.order_by(col(TutorialContent.updated_at).desc(), col(TutorialContent.id))
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            return [(content, key) for content, key in rows], int(total)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _project_for(self, session: Session, ref: IssueRef) -> Project:
+        project = session.exec(
+            select(Project).where(Project.full_name == ref.repo_full_name)
+        ).first()
+        if project is None:
+            project = Project(
+                owner_handle=ref.owner, repo_name=ref.repo, full_name=ref.repo_full_name
+            )
+            session.add(project)
+            session.flush()
+        return project
+
+    def _issue_for(self, session: Session, ref: IssueRef, project_id: uuid.UUID) -> GitHubIssue:
+        row = session.exec(select(GitHubIssue).where(GitHubIssue.issue_key == ref.key)).first()
+        if row is None:
+            row = GitHubIssue(project_id=project_id, issue_number=ref.number, issue_key=ref.key)
+            session.add(row)
+            session.flush()
+        return row
+
+    @staticmethod
+    def _taken(
+        session: Session, column: Any, value: int, id_column: Any, own_id: uuid.UUID
+    ) -> bool:
+        """Whether another row already holds a GitHub id (a renamed repo, a transferred issue)."""
+        other = session.exec(select(id_column).where(column == value, id_column != own_id)).first()
+        return other is not None
+
+    def _upsert_concepts(self, session: Session, concepts: list[ConceptInput]) -> list[uuid.UUID]:
+        ids: list[uuid.UUID] = []
+        for concept in concepts:
+            concept_id = self._upsert_concept(
+                session, concept.slug, concept.name, concept.description
+            )
+            ids.append(concept_id)
+            if concept.parent_slug:
+                parent_id = self._upsert_concept(
+                    session, concept.parent_slug, concept.parent_name or concept.parent_slug, None
+                )
+                if parent_id != concept_id:
+                    upsert(
+                        session,
+                        ConceptRelationship.__table__,  # type: ignore[arg-type]
+                        {
+                            "parent_id": parent_id,
+                            "child_id": concept_id,
+                            "rel_type": "subconcept_of",
+                        },
+                        conflict=["parent_id", "child_id", "rel_type"],
+                    )
+        return ids
+
+    @staticmethod
+    def _upsert_concept(
+        session: Session, slug: str, name: str, description: str | None
+    ) -> uuid.UUID:
+        values: dict[str, Any] = {"id": uuid.uuid4(), "slug": slug, "name": name}
+        if description:
+            values["description"] = description
+        # The first wording of a concept stays; a later description only fills a missing one.
+        upsert(session, Concept.__table__, values, conflict=["slug"])  # type: ignore[arg-type]
+        concept = session.exec(select(Concept).where(Concept.slug == slug)).one()
+        if description and not concept.description:
+            concept.description = description
+            session.add(concept)
+        return concept.id
+
+
+def issue_ref_of(issue_key: str) -> IssueRef:
+    return parse_issue_ref(issue_key)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None

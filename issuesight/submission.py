@@ -1,0 +1,91 @@
+"""Submitting an issue: record it, then start its workflow or attach to the running one.
+
+Deduplication is Temporal's: the workflow ID is the issue key. "Use existing" attaches while a run
+is open; "allow duplicate failed only" refuses a new run once one completed, and the stored
+tutorial answers instead. The workflow itself re-checks the stored generation, so even a start
+that slips past both (e.g. a regeneration request racing a plain one) never calls the LLM twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from issuesight.db.models import TutorialStatus
+from issuesight.db.store import Store, TutorialView
+from issuesight.refs import IssueRef
+from issuesight.settings import Settings
+from issuesight.workflows.contracts import TutorialRequest
+from issuesight.workflows.tutorial import TutorialWorkflow
+
+
+@dataclass(frozen=True)
+class Submission:
+    view: TutorialView
+    started: bool  # False: the stored tutorial already answers
+
+
+async def submit_issue(
+    ref: IssueRef,
+    *,
+    store: Store,
+    client: Client,
+    settings: Settings,
+    regenerate: bool = False,
+    requested_by: str = "api",
+) -> Submission:
+    view = await asyncio.to_thread(store.register_submission, ref)
+    if view.content.status == TutorialStatus.COMPLETED and not regenerate:
+        return Submission(view, started=False)
+    target = view.content.generation + 1 if regenerate else 1
+    request = TutorialRequest(
+        issue_key=ref.key,
+        target_generation=target,
+        llm_max_attempts=settings.llm_max_attempts,
+        llm_timeout_seconds=settings.llm_timeout_seconds,
+        requested_by=requested_by,
+    )
+    reuse = (
+        WorkflowIDReusePolicy.ALLOW_DUPLICATE
+        if regenerate
+        else WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+    )
+    try:
+        await _start(client, settings, ref, request, reuse)
+    except WorkflowAlreadyStartedError:
+        view = await asyncio.to_thread(_reload, store, ref)
+        if view.content.status == TutorialStatus.COMPLETED:
+            return Submission(view, started=False)
+        # A completed run but no completed row (e.g. the database was restored from an older
+        # backup): start anew; the workflow's own check still prevents a second generation.
+        await _start(client, settings, ref, request, WorkflowIDReusePolicy.ALLOW_DUPLICATE)
+    return Submission(await asyncio.to_thread(_reload, store, ref), started=True)
+
+
+async def _start(
+    client: Client,
+    settings: Settings,
+    ref: IssueRef,
+    request: TutorialRequest,
+    reuse: WorkflowIDReusePolicy,
+) -> None:
+    await client.start_workflow(
+        TutorialWorkflow.run,
+        request,
+        id=ref.workflow_id,
+        task_queue=settings.temporal_task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=reuse,
+        static_summary=f"Tutorial for {ref.key}",
+    )
+
+
+def _reload(store: Store, ref: IssueRef) -> TutorialView:
+    view = store.get_tutorial(ref.tutorial_id)
+    if view is None:
+        raise LookupError(f"tutorial row for {ref.key} vanished")
+    return view

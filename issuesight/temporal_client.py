@@ -1,0 +1,30 @@
+"""Connecting to Temporal: a local dev server, a self-hosted cluster (mTLS) or Temporal Cloud."""
+
+from __future__ import annotations
+
+from temporalio.client import Client
+from temporalio.service import TLSConfig
+
+from issuesight.settings import Settings
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    if settings.temporal_tls_cert or settings.temporal_tls_key:
+        if not (settings.temporal_tls_cert and settings.temporal_tls_key):
+            raise ValueError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together")
+        return TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+        )
+    # Temporal Cloud's API keys are only accepted over TLS.
+    return settings.temporal_api_key is not None
+
+
+async def connect_temporal(settings: Settings) -> Client:
+    api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        api_key=api_key,
+        tls=tls_config(settings),
+    )

@@ -1,0 +1,81 @@
+"""The worker: builds every client once, hands them to the activity classes, runs until told to
+stop, then shuts down explicitly so in-flight work is reported or retried elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from issuesight.activities.github import GitHubActivities, heartbeat_if_in_activity
+from issuesight.activities.llm import LLMActivities
+from issuesight.activities.store import StoreActivities
+from issuesight.db.engine import make_engine
+from issuesight.db.store import Store
+from issuesight.github.client import GitHubClient
+from issuesight.llm.generate import make_client
+from issuesight.settings import Settings
+from issuesight.temporal_client import connect_temporal
+from issuesight.workflows.tutorial import TutorialWorkflow
+
+log = logging.getLogger(__name__)
+
+WORKFLOWS = [TutorialWorkflow]
+# Activities heartbeat, so a grace period of seconds is enough: what does not finish in it is
+# retried on another worker after its heartbeat timeout.
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+
+
+async def run_worker(
+    settings: Settings, stop: asyncio.Event, *, client: Client | None = None
+) -> None:
+    async with AsyncExitStack() as stack:
+        if client is None:
+            client = await connect_temporal(settings)
+        engine = make_engine(settings.database_url)
+        stack.callback(engine.dispose)
+        store = Store(engine)
+        github = GitHubClient(
+            settings.github_api_url,
+            token=settings.github_token.get_secret_value() if settings.github_token else None,
+            timeout=settings.github_timeout_seconds,
+            on_request=heartbeat_if_in_activity,
+        )
+        stack.push_async_callback(github.aclose)
+        llm = make_client(
+            settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+            settings.openai_base_url,
+            settings.llm_timeout_seconds,
+        )
+        stack.push_async_callback(llm.close)
+        secrets = settings.secret_values()
+        github_activities = GitHubActivities(
+            github, store, budget_chars=settings.prompt_budget_chars, secrets=secrets
+        )
+        llm_activities = LLMActivities(llm, store, model=settings.llm_model)
+        store_activities = StoreActivities(store, secrets=secrets)
+        executor = stack.enter_context(ThreadPoolExecutor(max_workers=16))
+        worker = Worker(
+            client,
+            task_queue=settings.temporal_task_queue,
+            workflows=WORKFLOWS,
+            activities=[
+                github_activities.fetch_issue_context,
+                llm_activities.generate_tutorial_draft,
+                store_activities.begin_generation,
+                store_activities.complete_tutorial,
+                store_activities.mark_tutorial_failed,
+            ],
+            activity_executor=executor,
+            graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        )
+        log.info("worker started", extra={"task_queue": settings.temporal_task_queue})
+        async with worker:
+            await stop.wait()
+            log.info("worker stopping: finishing in-flight activities")
+        log.info("worker stopped")

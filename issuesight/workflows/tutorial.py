@@ -1,0 +1,124 @@
+"""TutorialWorkflow: one per issue, its ID derived from the normalized issue key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from issuesight.workflows.contracts import (
+        ActivityName,
+        BeginInput,
+        BeginResult,
+        CompleteInput,
+        CompleteResult,
+        FetchContextInput,
+        FetchContextResult,
+        GenerateInput,
+        GenerateResult,
+        MarkFailedInput,
+        Progress,
+        Stage,
+        TutorialOutcome,
+        TutorialRequest,
+    )
+    from issuesight.workflows.failures import PERMANENT_FAILURE_TYPES, describe_failure
+
+DATABASE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=20,
+)
+GITHUB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=list(PERMANENT_FAILURE_TYPES),
+)
+
+
+@workflow.defn
+class TutorialWorkflow:
+    def __init__(self) -> None:
+        self._issue_key = ""
+        self._stage = Stage.QUEUED
+        self._failure: str | None = None
+
+    @workflow.query
+    def progress(self) -> Progress:
+        return Progress(issue_key=self._issue_key, stage=self._stage, failure_reason=self._failure)
+
+    @workflow.run
+    async def run(self, request: TutorialRequest) -> TutorialOutcome:
+        self._issue_key = request.issue_key
+        begin = await workflow.execute_activity(
+            ActivityName.BEGIN,
+            BeginInput(request.issue_key, request.target_generation),
+            result_type=BeginResult,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DATABASE_RETRY,
+        )
+        if begin.already_current:
+            self._stage = Stage.DONE
+            return TutorialOutcome(request.issue_key, generated=False, generation=begin.generation)
+        try:
+            completed = await self._generate(request)
+        except ActivityError as err:
+            reason, failure_type = describe_failure(err)
+            self._stage, self._failure = Stage.FAILED, reason
+            await workflow.execute_activity(
+                ActivityName.MARK_FAILED,
+                MarkFailedInput(request.issue_key, reason, failure_type),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=DATABASE_RETRY,
+            )
+            # Failing the run (not completing it) lets a later submission start a fresh one.
+            raise ApplicationError(reason, type=failure_type, non_retryable=True) from err
+        self._stage = Stage.DONE
+        return TutorialOutcome(
+            request.issue_key,
+            generated=True,
+            generation=completed.generation,
+            difficulty=completed.difficulty,
+        )
+
+    async def _generate(self, request: TutorialRequest) -> CompleteResult:
+        run_id = workflow.info().run_id
+        self._stage = Stage.FETCHING_CONTEXT
+        await workflow.execute_activity(
+            ActivityName.FETCH_CONTEXT,
+            FetchContextInput(request.issue_key, run_id),
+            result_type=FetchContextResult,
+            start_to_close_timeout=timedelta(minutes=5),
+            heartbeat_timeout=timedelta(minutes=1),
+            # Long enough to wait out a spent GitHub rate limit (it resets hourly).
+            schedule_to_close_timeout=timedelta(hours=2),
+            retry_policy=GITHUB_RETRY,
+        )
+        self._stage = Stage.GENERATING
+        await workflow.execute_activity(
+            ActivityName.GENERATE,
+            GenerateInput(request.issue_key, run_id),
+            result_type=GenerateResult,
+            start_to_close_timeout=timedelta(seconds=request.llm_timeout_seconds + 30),
+            heartbeat_timeout=timedelta(seconds=10),
+            # Every attempt may cost money: bounded by attempts, not by time alone.
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1),
+                backoff_coefficient=2.0,
+                maximum_interval=timedelta(minutes=2),
+                maximum_attempts=request.llm_max_attempts,
+                non_retryable_error_types=list(PERMANENT_FAILURE_TYPES),
+            ),
+        )
+        self._stage = Stage.SAVING
+        return await workflow.execute_activity(
+            ActivityName.COMPLETE,
+            CompleteInput(request.issue_key, run_id),
+            result_type=CompleteResult,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=DATABASE_RETRY,
+        )

@@ -1,0 +1,14 @@
+"""Network-edge fakes: GitHub and the LLM as local HTTP servers speaking their wire formats."""
+
+from .github import FakeGitHub, FakeRepo, RecordedRequest
+from .openai import FakeOpenAI, RecordedCall
+from .server import BackgroundServer
+
+__all__ = [
+    "BackgroundServer",
+    "FakeGitHub",
+    "FakeOpenAI",
+    "FakeRepo",
+    "RecordedCall",
+    "RecordedRequest",
+]

@@ -1,0 +1,112 @@
+"""The core path end to end: REST submit → Temporal workflow → GitHub and LLM over HTTP →
+database → REST status, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from issuesight.db.models import (
+    Concept,
+    ConceptRelationship,
+    GitHubIssue,
+    Project,
+    ProjectConcept,
+    TutorialConcept,
+    TutorialContent,
+)
+from tests.conftest import GITHUB_TOKEN, OPENAI_KEY
+from tests.fakes import FakeGitHub, FakeOpenAI
+from tests.helpers import APP_SOURCE, CONTRIBUTING, README, seed_hello_world, wait_finished
+
+
+async def test_submit_generates_a_tutorial_from_the_whole_context(
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI
+) -> None:
+    seed_hello_world(github)
+    stack = await make_stack(database_url)
+
+    response = await stack.api.post("/api/v1/tutorials", json={"issue": "Octo-Org/Hello-World#1"})
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["issue"] == "octo-org/hello-world#1"
+    assert accepted["status"] == "PENDING"
+    uuid.UUID(accepted["id"])
+
+    body = await wait_finished(stack.api, accepted["status_url"])
+    assert body["status"] == "COMPLETED", body
+    assert body["difficulty"] == "beginner"
+    assert body["markdown"].startswith("# ")
+    assert body["tutorial"]["summary"]
+
+    assert llm.count() == 1
+    prompt = llm.prompt_text(llm.calls[0])
+    for expected in (
+        "greet() crashes when name is None",
+        "Calling greet(None) crashes.",
+        "I can reproduce this on Python 3.12.",
+        "Maybe return 'Hello stranger'?",
+        README.strip().splitlines()[-1],
+        CONTRIBUTING.strip().splitlines()[-1],
+        APP_SOURCE.splitlines()[2].strip(),
+    ):
+        assert expected in prompt, f"prompt lacks {expected!r}"
+    assert llm.calls[0].headers["authorization"] == f"Bearer {OPENAI_KEY}"
+    assert OPENAI_KEY not in prompt
+    assert GITHUB_TOKEN not in prompt
+
+    files = body["tutorial"]["files_to_read"]
+    commit = github.repo("octo-org/hello-world").commit_sha
+    paths = [f["path"] for f in files]
+    assert "README.md" in paths
+    assert "src/hello/app.py" in paths
+    assert "does/not/exist.py" not in paths
+    assert body["tutorial"]["unverified_paths"] == ["does/not/exist.py"]
+    assert all(f["url"].endswith(f"/blob/{commit}/{f['path']}") for f in files)
+    assert body["commit_sha"] == commit
+
+    engine = stack.store.engine
+    with engine.connect() as connection:
+
+        def count(table: type) -> int:
+            return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar())
+
+        assert count(Project) == 1
+        assert count(GitHubIssue) == 1
+        assert count(TutorialContent) == 1
+        assert count(Concept) >= 2
+        assert count(ConceptRelationship) >= 1
+        assert count(TutorialConcept) >= 1
+        assert count(ProjectConcept) == count(TutorialConcept)
+        issue = connection.execute(sa.select(GitHubIssue)).one()
+        assert issue.raw_data["title"] == "greet() crashes when name is None"
+        assert issue.gh_issue_id is not None
+        project = connection.execute(sa.select(Project)).one()
+        assert project.full_name == "octo-org/hello-world"
+        assert project.display_name == "Octo-Org/Hello-World"
+
+    # Asking again answers from the database: 200, the tutorial, no second generation.
+    again = await stack.api.post(
+        "/api/v1/tutorials", json={"issue": "https://github.com/octo-org/hello-world/issues/1"}
+    )
+    assert again.status_code == 200
+    assert again.json()["id"] == accepted["id"]
+    assert again.json()["status"] == "COMPLETED"
+    assert llm.count() == 1
+
+    by_issue = await stack.api.get("/api/v1/issues/Octo-Org/hello-world/1/tutorial")
+    assert by_issue.status_code == 200
+    assert by_issue.json()["id"] == accepted["id"]
+
+    listing = await stack.api.get(
+        "/api/v1/tutorials",
+        params={"repo": "Octo-Org/Hello-World", "status": "COMPLETED", "difficulty": "beginner"},
+    )
+    assert listing.status_code == 200
+    assert [item["id"] for item in listing.json()["items"]] == [accepted["id"]]
+    concept = body["concepts"][0]
+    by_concept = await stack.api.get("/api/v1/tutorials", params={"concept": concept, "q": "greet"})
+    assert by_concept.json()["total"] == 1
+    none = await stack.api.get("/api/v1/tutorials", params={"repo": "someone/else"})
+    assert none.json() == {"items": [], "total": 0, "limit": 20, "offset": 0}
