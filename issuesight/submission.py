@@ -41,6 +41,8 @@ async def submit_issue(
     view = await asyncio.to_thread(store.register_submission, ref)
     if view.content.status == TutorialStatus.COMPLETED and not regenerate:
         return Submission(view, started=False)
+    if view.content.stage in ("done", "failed"):
+        view = await asyncio.to_thread(store.mark_queued, ref.tutorial_id)
     target = view.content.generation + 1 if regenerate else 1
     request = TutorialRequest(
         issue_key=ref.key,

@@ -158,6 +158,13 @@ def llm() -> Iterator[FakeOpenAI]:
         yield fake
 
 
+@pytest.fixture
+def repo_name() -> str:
+    """A repository name no other test uses: workflow IDs derive from issue keys, and every test
+    shares the session's Temporal server."""
+    return f"Hello-World-{uuid.uuid4().hex[:10]}"
+
+
 # -- the stack --------------------------------------------------------------------------------
 
 

@@ -23,11 +23,14 @@ ISSUE_BODY = (
 )
 
 
-def seed_hello_world(github: FakeGitHub, *, number: int = 1, **issue: Any) -> dict[str, Any]:
-    if not _has_repo(github, "octo-org/hello-world"):
+def seed_hello_world(
+    github: FakeGitHub, repo: str, *, number: int = 1, **issue: Any
+) -> dict[str, Any]:
+    """An `Octo-Org/<repo>` repository with a small package and one issue about it."""
+    if not _has_repo(github, f"octo-org/{repo}"):
         github.add_repo(
             "Octo-Org",
-            "Hello-World",
+            repo,
             files={
                 "README.md": README,
                 "CONTRIBUTING.md": CONTRIBUTING,
@@ -43,7 +46,7 @@ def seed_hello_world(github: FakeGitHub, *, number: int = 1, **issue: Any) -> di
         "comments": ["I can reproduce this on Python 3.12.", "Maybe return 'Hello stranger'?"],
     }
     fields.update(issue)
-    return github.add_issue("Octo-Org/Hello-World", number, **fields)
+    return github.add_issue(f"Octo-Org/{repo}", number, **fields)
 
 
 def _has_repo(github: FakeGitHub, full_name: str) -> bool:

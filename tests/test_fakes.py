@@ -14,10 +14,10 @@ import httpx
 import openai
 import pydantic
 import pytest
-from fakes import BackgroundServer, FakeGitHub, FakeOpenAI
-from fakes.openai import CLIENT_CLOSED
 
 from issuesight.tutorial.schema import TutorialDraft, tutorial_response_format
+from tests.fakes import BackgroundServer, FakeGitHub, FakeOpenAI
+from tests.fakes.openai import CLIENT_CLOSED
 
 TOKEN = "ghp_fake_token_for_tests"
 API_KEY = "sk-fake-key-for-tests"
@@ -32,14 +32,16 @@ def github_server() -> Iterator[tuple[FakeGitHub, BackgroundServer]]:
 
 
 @pytest.fixture
-def github(github_server: tuple[FakeGitHub, BackgroundServer]) -> FakeGitHub:
+def fake_github(github_server: tuple[FakeGitHub, BackgroundServer]) -> FakeGitHub:
     fake, _ = github_server
     fake.reset()
     return fake
 
 
 @pytest.fixture
-async def gh(github_server: tuple[FakeGitHub, BackgroundServer]) -> AsyncIterator[httpx.AsyncClient]:
+async def gh(
+    github_server: tuple[FakeGitHub, BackgroundServer],
+) -> AsyncIterator[httpx.AsyncClient]:
     _, server = github_server
     headers = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/vnd.github+json"}
     async with httpx.AsyncClient(base_url=server.url, headers=headers) as client:
@@ -54,14 +56,14 @@ def openai_server() -> Iterator[tuple[FakeOpenAI, BackgroundServer]]:
 
 
 @pytest.fixture
-def llm(openai_server: tuple[FakeOpenAI, BackgroundServer]) -> FakeOpenAI:
+def fake_llm(openai_server: tuple[FakeOpenAI, BackgroundServer]) -> FakeOpenAI:
     fake, _ = openai_server
     fake.reset()
     return fake
 
 
 @pytest.fixture
-async def client(
+async def llm_client(
     openai_server: tuple[FakeOpenAI, BackgroundServer],
 ) -> AsyncIterator[openai.AsyncOpenAI]:
     _, server = openai_server
@@ -74,8 +76,10 @@ async def client(
 async def _tutorial_call(client: openai.AsyncOpenAI, **options: object) -> str:
     completion = await client.chat.completions.create(
         model="gpt-4o-mini",
-        messages=[{"role": "system", "content": "Write a tutorial."},
-                  {"role": "user", "content": "Issue #7: retries"}],  # fmt: skip
+        messages=[
+            {"role": "system", "content": "Write a tutorial."},
+            {"role": "user", "content": "Issue #7: retries"},
+        ],
         response_format=tutorial_response_format(),  # type: ignore[arg-type]
         **options,  # type: ignore[arg-type]
     )
@@ -88,11 +92,11 @@ async def _tutorial_call(client: openai.AsyncOpenAI, **options: object) -> str:
 
 
 async def test_issue_pages_follow_link_through_repositories_urls(
-    github: FakeGitHub, gh: httpx.AsyncClient
+    fake_github: FakeGitHub, gh: httpx.AsyncClient
 ) -> None:
-    repo = github.add_repo("Octo-Org", "Paginate")
+    repo = fake_github.add_repo("Octo-Org", "Paginate")
     for n in range(1, 8):
-        github.add_issue("octo-org/paginate", title=f"Issue {n}", body=None)
+        fake_github.add_issue("octo-org/paginate", title=f"Issue {n}", body=None)
 
     seen: list[int] = []
     response = await gh.get("/repos/octo-org/paginate/issues", params={"per_page": 3})
@@ -118,12 +122,14 @@ async def test_issue_pages_follow_link_through_repositories_urls(
     assert issue["repository_url"].endswith("/repos/Octo-Org/Paginate")  # canonical casing
 
 
-async def test_comment_pages_and_since_filter(github: FakeGitHub, gh: httpx.AsyncClient) -> None:
-    github.add_repo("octo", "comments")
+async def test_comment_pages_and_since_filter(
+    fake_github: FakeGitHub, gh: httpx.AsyncClient
+) -> None:
+    fake_github.add_repo("octo", "comments")
     comments: list[str | dict[str, object]] = [
         {"body": f"c{i}", "created_at": f"2024-01-0{i}T00:00:00Z"} for i in range(1, 6)
     ]
-    github.add_issue("octo/comments", 1, title="t", body="b", comments=comments)
+    fake_github.add_issue("octo/comments", 1, title="t", body="b", comments=comments)
 
     bodies: list[str] = []
     url: str | None = "/repos/octo/comments/issues/1/comments?per_page=2"
@@ -141,17 +147,21 @@ async def test_comment_pages_and_since_filter(github: FakeGitHub, gh: httpx.Asyn
 
 
 async def test_conditional_request_is_304_and_free(
-    github: FakeGitHub, gh: httpx.AsyncClient
+    fake_github: FakeGitHub, gh: httpx.AsyncClient
 ) -> None:
-    github.add_repo("octo", "etag")
-    github.add_issue("octo/etag", 1, title="t", body="b")
+    fake_github.add_repo("octo", "etag")
+    fake_github.add_issue("octo/etag", 1, title="t", body="b")
 
     first = await gh.get("/repos/octo/etag/issues/1")
     etag = first.headers["etag"]
     remaining = int(first.headers["x-ratelimit-remaining"])
     assert etag.startswith('W/"')
-    for header in ("x-ratelimit-limit", "x-ratelimit-used", "x-ratelimit-reset",
-                   "x-github-request-id"):  # fmt: skip
+    for header in (
+        "x-ratelimit-limit",
+        "x-ratelimit-used",
+        "x-ratelimit-reset",
+        "x-github-request-id",
+    ):
         assert header in first.headers
     assert first.headers["x-ratelimit-resource"] == "core"
 
@@ -160,18 +170,18 @@ async def test_conditional_request_is_304_and_free(
     assert cached.content == b""
     assert int(cached.headers["x-ratelimit-remaining"]) == remaining
 
-    github.edit_issue("octo/etag", 1, title="changed")
+    fake_github.edit_issue("octo/etag", 1, title="changed")
     changed = await gh.get("/repos/octo/etag/issues/1", headers={"If-None-Match": etag})
     assert changed.status_code == 200
     assert changed.json()["title"] == "changed"
     assert int(changed.headers["x-ratelimit-remaining"]) == remaining - 1
-    assert github.count(r"/issues/1$", status=304) == 1
+    assert fake_github.count(r"/issues/1$", status=304) == 1
 
 
-async def test_deleted_issue_is_gone(github: FakeGitHub, gh: httpx.AsyncClient) -> None:
-    github.add_repo("octo", "gone")
-    github.add_issue("octo/gone", 3, title="t", body="b")
-    github.delete_issue("octo/gone", 3)
+async def test_deleted_issue_is_gone(fake_github: FakeGitHub, gh: httpx.AsyncClient) -> None:
+    fake_github.add_repo("octo", "gone")
+    fake_github.add_issue("octo/gone", 3, title="t", body="b")
+    fake_github.delete_issue("octo/gone", 3)
 
     response = await gh.get("/repos/octo/gone/issues/3")
     assert response.status_code == 410
@@ -180,12 +190,12 @@ async def test_deleted_issue_is_gone(github: FakeGitHub, gh: httpx.AsyncClient) 
 
 
 async def test_pull_requests_are_listed_with_pull_request_key(
-    github: FakeGitHub, gh: httpx.AsyncClient
+    fake_github: FakeGitHub, gh: httpx.AsyncClient
 ) -> None:
-    github.add_repo("octo", "prs")
-    github.add_issue("octo/prs", 1, title="bug", body="b", labels=["Good First Issue", "bug"])
-    github.add_issue("octo/prs", 2, title="fix", body="f", is_pull_request=True)
-    github.add_cross_reference("octo/prs", 1, 2, state="closed", merged=True)
+    fake_github.add_repo("octo", "prs")
+    fake_github.add_issue("octo/prs", 1, title="bug", body="b", labels=["Good First Issue", "bug"])
+    fake_github.add_issue("octo/prs", 2, title="fix", body="f", is_pull_request=True)
+    fake_github.add_cross_reference("octo/prs", 1, 2, state="closed", merged=True)
 
     listed = {i["number"]: i for i in (await gh.get("/repos/octo/prs/issues?state=all")).json()}
     assert "pull_request" not in listed[1]
@@ -201,9 +211,9 @@ async def test_pull_requests_are_listed_with_pull_request_key(
     assert "pull_request" in event["source"]["issue"]
 
 
-async def test_readme_raw_and_json(github: FakeGitHub, gh: httpx.AsyncClient) -> None:
+async def test_readme_raw_and_json(fake_github: FakeGitHub, gh: httpx.AsyncClient) -> None:
     readme = "# Hello\n\n" + "word " * 40
-    github.add_repo("octo", "docs", files={"readme.MD": readme, "src/app.py": "print(1)\n"})
+    fake_github.add_repo("octo", "docs", files={"readme.MD": readme, "src/app.py": "print(1)\n"})
 
     raw = await gh.get("/repos/octo/docs/readme", headers={"Accept": "application/vnd.github.raw"})
     assert raw.headers["content-type"] == "application/vnd.github.raw; charset=utf-8"
@@ -217,12 +227,14 @@ async def test_readme_raw_and_json(github: FakeGitHub, gh: httpx.AsyncClient) ->
 
     listing = (await gh.get("/repos/octo/docs/contents/src")).json()
     assert [(e["name"], e["type"]) for e in listing] == [("app.py", "file")]
-    github.add_repo("octo", "bare")
+    fake_github.add_repo("octo", "bare")
     assert (await gh.get("/repos/octo/bare/readme")).status_code == 404
 
 
-async def test_bytes_files_are_served_as_bytes(github: FakeGitHub, gh: httpx.AsyncClient) -> None:
-    github.add_repo("octo", "binary", files={"assets/logo.bin": BINARY})
+async def test_bytes_files_are_served_as_bytes(
+    fake_github: FakeGitHub, gh: httpx.AsyncClient
+) -> None:
+    fake_github.add_repo("octo", "binary", files={"assets/logo.bin": BINARY})
     raw_accept = {"Accept": "application/vnd.github.v3.raw"}
 
     raw = await gh.get("/repos/octo/binary/contents/assets/logo.bin", headers=raw_accept)
@@ -233,20 +245,22 @@ async def test_bytes_files_are_served_as_bytes(github: FakeGitHub, gh: httpx.Asy
     assert blob.content == BINARY
 
 
-async def test_commits_trees_and_new_shas(github: FakeGitHub, gh: httpx.AsyncClient) -> None:
-    repo = github.add_repo("octo", "tree", files={"README.md": "# hi", "src/a.py": "x=1"})
+async def test_commits_trees_and_new_shas(fake_github: FakeGitHub, gh: httpx.AsyncClient) -> None:
+    repo = fake_github.add_repo("octo", "tree", files={"README.md": "# hi", "src/a.py": "x=1"})
     sha_accept = {"Accept": "application/vnd.github.sha"}
 
     head = await gh.get("/repos/octo/tree/commits/main", headers=sha_accept)
     assert head.text == repo.commit_sha
     tree = (await gh.get(f"/repos/octo/tree/git/trees/{head.text}?recursive=1")).json()
     assert [(e["path"], e["type"]) for e in tree["tree"]] == [
-        ("README.md", "blob"), ("src", "tree"), ("src/a.py", "blob"),
-    ]  # fmt: skip
+        ("README.md", "blob"),
+        ("src", "tree"),
+        ("src/a.py", "blob"),
+    ]
     assert tree["sha"] == "b67be3e366430320eb7982bff9db9cafc6ac64de"  # `git write-tree`
     assert "size" not in tree["tree"][1]
 
-    new_sha = github.set_files("octo/tree", {"README.md": "# changed"})
+    new_sha = fake_github.set_files("octo/tree", {"README.md": "# changed"})
     assert new_sha != head.text
     assert (await gh.get("/repos/octo/tree/commits/main", headers=sha_accept)).text == new_sha
     old = await gh.get(f"/repos/octo/tree/contents/src/a.py?ref={head.text}")
@@ -257,11 +271,11 @@ async def test_commits_trees_and_new_shas(github: FakeGitHub, gh: httpx.AsyncCli
 
 
 async def test_rate_limit_exhaustion_then_recovery(
-    github: FakeGitHub, gh: httpx.AsyncClient
+    fake_github: FakeGitHub, gh: httpx.AsyncClient
 ) -> None:
-    github.add_repo("octo", "limited")
+    fake_github.add_repo("octo", "limited")
     etag = (await gh.get("/repos/octo/limited")).headers["etag"]
-    github.exhaust_rate_limit(reset_in=0.3)
+    fake_github.exhaust_rate_limit(reset_in=0.3)
 
     limited = await gh.get("/repos/octo/limited")
     assert limited.status_code == 403
@@ -279,11 +293,13 @@ async def test_rate_limit_exhaustion_then_recovery(
 
 
 async def test_fail_next_injects_502_then_recovers(
-    github: FakeGitHub, gh: httpx.AsyncClient
+    fake_github: FakeGitHub, gh: httpx.AsyncClient
 ) -> None:
-    github.add_repo("octo", "flaky")
-    github.fail_next(r"^/repos/octo/flaky$", 502, body="<html><body>Unicorn!</body></html>")
-    github.fail_next(r"/flaky", 403, headers={"retry-after": "7"}, body={"message": "secondary"})
+    fake_github.add_repo("octo", "flaky")
+    fake_github.fail_next(r"^/repos/octo/flaky$", 502, body="<html><body>Unicorn!</body></html>")
+    fake_github.fail_next(
+        r"/flaky", 403, headers={"retry-after": "7"}, body={"message": "secondary"}
+    )
 
     bad = await gh.get("/repos/octo/flaky")
     assert bad.status_code == 502
@@ -291,14 +307,14 @@ async def test_fail_next_injects_502_then_recovers(
     throttled = await gh.get("/repos/octo/flaky")
     assert (throttled.status_code, throttled.headers["retry-after"]) == (403, "7")
     assert (await gh.get("/repos/octo/flaky")).status_code == 200
-    assert github.count("/flaky", exclude_status=200) == 2
+    assert fake_github.count("/flaky", exclude_status=200) == 2
 
 
 async def test_credentials_and_private_repos(
-    github: FakeGitHub, github_server: tuple[FakeGitHub, BackgroundServer]
+    fake_github: FakeGitHub, github_server: tuple[FakeGitHub, BackgroundServer]
 ) -> None:
-    github.add_repo("octo", "public")
-    github.add_repo("octo", "secret", private=True)
+    fake_github.add_repo("octo", "public")
+    fake_github.add_repo("octo", "secret", private=True)
     _, server = github_server
     async with httpx.AsyncClient(base_url=server.url) as anonymous:
         bad = await anonymous.get("/repos/octo/public", headers={"Authorization": "token nope"})
@@ -312,9 +328,9 @@ async def test_credentials_and_private_repos(
 
 
 def test_a_subprocess_reaches_the_server(
-    github: FakeGitHub, github_server: tuple[FakeGitHub, BackgroundServer]
+    fake_github: FakeGitHub, github_server: tuple[FakeGitHub, BackgroundServer]
 ) -> None:
-    github.add_repo("octo", "remote")
+    fake_github.add_repo("octo", "remote")
     _, server = github_server
     script = (
         "import json, sys, urllib.request;"
@@ -322,8 +338,11 @@ def test_a_subprocess_reaches_the_server(
     )
     out = subprocess.run(
         [sys.executable, "-c", script, f"{server.url}/repos/octo/remote"],
-        capture_output=True, text=True, timeout=10, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
     assert out.stdout.strip() == "octo/remote"
 
 
@@ -331,48 +350,48 @@ def test_a_subprocess_reaches_the_server(
 
 
 async def test_completion_content_is_a_valid_tutorial(
-    llm: FakeOpenAI, client: openai.AsyncOpenAI
+    fake_llm: FakeOpenAI, llm_client: openai.AsyncOpenAI
 ) -> None:
-    draft = TutorialDraft.model_validate_json(await _tutorial_call(client))
+    draft = TutorialDraft.model_validate_json(await _tutorial_call(llm_client))
 
     assert [f.path for f in draft.files_to_read] == ["README.md", "does/not/exist.py"]
     assert any(c.parent for c in draft.concepts)
-    (call,) = llm.calls
+    (call,) = fake_llm.calls
     assert call.model == "gpt-4o-mini"
     assert call.response_format is not None
     assert call.response_format["type"] == "json_schema"
-    assert "Issue #7" in llm.prompt_text(call)
+    assert "Issue #7" in fake_llm.prompt_text(call)
     assert call.headers["authorization"] == f"Bearer {API_KEY}"
 
 
 async def test_rate_limit_fault_carries_retry_after(
-    llm: FakeOpenAI, client: openai.AsyncOpenAI
+    fake_llm: FakeOpenAI, llm_client: openai.AsyncOpenAI
 ) -> None:
-    llm.fail_next("rate_limit", retry_after=2)
+    fake_llm.fail_next("rate_limit", retry_after=2)
     with pytest.raises(openai.RateLimitError) as caught:
-        await _tutorial_call(client)
+        await _tutorial_call(llm_client)
     assert caught.value.response.headers["retry-after"] == "2"
     assert caught.value.code == "rate_limit_exceeded"
-    await _tutorial_call(client)  # the fault was consumed
-    assert [c.status for c in llm.calls] == [429, 200]
+    await _tutorial_call(llm_client)  # the fault was consumed
+    assert [c.status for c in fake_llm.calls] == [429, 200]
 
 
 async def test_server_error_and_bad_content_faults(
-    llm: FakeOpenAI, client: openai.AsyncOpenAI
+    fake_llm: FakeOpenAI, llm_client: openai.AsyncOpenAI
 ) -> None:
-    llm.fail_next("server_error")
-    llm.fail_next("malformed")
-    llm.fail_next("invalid")
+    fake_llm.fail_next("server_error")
+    fake_llm.fail_next("malformed")
+    fake_llm.fail_next("invalid")
     with pytest.raises(openai.InternalServerError):
-        await _tutorial_call(client)
+        await _tutorial_call(llm_client)
     with pytest.raises(json.JSONDecodeError):
-        json.loads(await _tutorial_call(client))
+        json.loads(await _tutorial_call(llm_client))
     with pytest.raises(pydantic.ValidationError):
-        TutorialDraft.model_validate_json(await _tutorial_call(client))
+        TutorialDraft.model_validate_json(await _tutorial_call(llm_client))
 
 
 async def test_wrong_api_key_is_rejected(
-    llm: FakeOpenAI, openai_server: tuple[FakeOpenAI, BackgroundServer]
+    fake_llm: FakeOpenAI, openai_server: tuple[FakeOpenAI, BackgroundServer]
 ) -> None:
     _, server = openai_server
     async with openai.AsyncOpenAI(
@@ -381,31 +400,33 @@ async def test_wrong_api_key_is_rejected(
         with pytest.raises(openai.AuthenticationError) as caught:
             await _tutorial_call(wrong)
     assert caught.value.code == "invalid_api_key"
-    assert llm.count(status=401) == 1
+    assert fake_llm.count(status=401) == 1
 
 
 async def test_hang_times_out_without_blocking_others(
-    llm: FakeOpenAI, client: openai.AsyncOpenAI
+    fake_llm: FakeOpenAI, llm_client: openai.AsyncOpenAI
 ) -> None:
-    llm.fail_next("hang", seconds=30)
+    fake_llm.fail_next("hang", seconds=30)
     started = time.monotonic()
-    hanging = asyncio.create_task(_tutorial_call(client, timeout=0.5))
+    hanging = asyncio.create_task(_tutorial_call(llm_client, timeout=0.5))
     await asyncio.sleep(0.05)  # the hang is consumed first
-    assert json.loads(await _tutorial_call(client))  # served while the other one hangs
+    assert json.loads(await _tutorial_call(llm_client))  # served while the other one hangs
     with pytest.raises(openai.APITimeoutError):
         await hanging
     assert time.monotonic() - started < 2
     for _ in range(50):  # the server notices the disconnect and stops hanging
-        if llm.count(status=CLIENT_CLOSED):
+        if fake_llm.count(status=CLIENT_CLOSED):
             break
         await asyncio.sleep(0.01)
-    assert [c.status for c in llm.calls] == [200, CLIENT_CLOSED]
+    assert [c.status for c in fake_llm.calls] == [200, CLIENT_CLOSED]
 
 
-async def test_concurrency_is_measured(llm: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
-    llm.latency = 0.2
-    await asyncio.gather(*(_tutorial_call(client) for _ in range(4)))
-    assert llm.max_in_flight == 4
-    assert llm.in_flight == 0
-    models = await client.models.list()
+async def test_concurrency_is_measured(
+    fake_llm: FakeOpenAI, llm_client: openai.AsyncOpenAI
+) -> None:
+    fake_llm.latency = 0.2
+    await asyncio.gather(*(_tutorial_call(llm_client) for _ in range(4)))
+    assert fake_llm.max_in_flight == 4
+    assert fake_llm.in_flight == 0
+    models = await llm_client.models.list()
     assert [m.id for m in models.data] == ["gpt-4o-mini"]

@@ -22,15 +22,16 @@ from tests.helpers import APP_SOURCE, CONTRIBUTING, README, seed_hello_world, wa
 
 
 async def test_submit_generates_a_tutorial_from_the_whole_context(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
-    seed_hello_world(github)
+    seed_hello_world(github, repo_name)
+    lower = repo_name.lower()
     stack = await make_stack(database_url)
 
-    response = await stack.api.post("/api/v1/tutorials", json={"issue": "Octo-Org/Hello-World#1"})
+    response = await stack.api.post("/api/v1/tutorials", json={"issue": f"Octo-Org/{repo_name}#1"})
     assert response.status_code == 202, response.text
     accepted = response.json()
-    assert accepted["issue"] == "octo-org/hello-world#1"
+    assert accepted["issue"] == f"octo-org/{lower}#1"
     assert accepted["status"] == "PENDING"
     uuid.UUID(accepted["id"])
 
@@ -57,7 +58,7 @@ async def test_submit_generates_a_tutorial_from_the_whole_context(
     assert GITHUB_TOKEN not in prompt
 
     files = body["tutorial"]["files_to_read"]
-    commit = github.repo("octo-org/hello-world").commit_sha
+    commit = github.repo(f"octo-org/{lower}").commit_sha
     paths = [f["path"] for f in files]
     assert "README.md" in paths
     assert "src/hello/app.py" in paths
@@ -83,25 +84,25 @@ async def test_submit_generates_a_tutorial_from_the_whole_context(
         assert issue.raw_data["title"] == "greet() crashes when name is None"
         assert issue.gh_issue_id is not None
         project = connection.execute(sa.select(Project)).one()
-        assert project.full_name == "octo-org/hello-world"
-        assert project.display_name == "Octo-Org/Hello-World"
+        assert project.full_name == f"octo-org/{lower}"
+        assert project.display_name == f"Octo-Org/{repo_name}"
 
     # Asking again answers from the database: 200, the tutorial, no second generation.
     again = await stack.api.post(
-        "/api/v1/tutorials", json={"issue": "https://github.com/octo-org/hello-world/issues/1"}
+        "/api/v1/tutorials", json={"issue": f"https://github.com/octo-org/{lower}/issues/1"}
     )
     assert again.status_code == 200
     assert again.json()["id"] == accepted["id"]
     assert again.json()["status"] == "COMPLETED"
     assert llm.count() == 1
 
-    by_issue = await stack.api.get("/api/v1/issues/Octo-Org/hello-world/1/tutorial")
+    by_issue = await stack.api.get(f"/api/v1/issues/Octo-Org/{lower}/1/tutorial")
     assert by_issue.status_code == 200
     assert by_issue.json()["id"] == accepted["id"]
 
     listing = await stack.api.get(
         "/api/v1/tutorials",
-        params={"repo": "Octo-Org/Hello-World", "status": "COMPLETED", "difficulty": "beginner"},
+        params={"repo": f"Octo-Org/{repo_name}", "status": "COMPLETED", "difficulty": "beginner"},
     )
     assert listing.status_code == 200
     assert [item["id"] for item in listing.json()["items"]] == [accepted["id"]]

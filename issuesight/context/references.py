@@ -21,7 +21,6 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -71,6 +70,11 @@ NAME = "name"
 MODULE = "module"
 IMPORT = "import"
 
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
 _PY_FRAME = re.compile(r'File "([^"\n]{1,1024})", line ([0-9]{1,9})')
 _TRACEBACK_HEADER = re.compile(r"Traceback \(most recent call last\)")
 _BLOB_URL = re.compile(
@@ -93,17 +97,17 @@ _DOTLESS_NAMES = frozenset(
     {"makefile", "dockerfile", "jenkinsfile", "gemfile", "rakefile", "procfile", "vagrantfile"}
 )
 # Extensions that make a bare word a file name (`query.py`) rather than an attribute (`qs.query`).
-_FILE_EXTENSIONS = frozenset(
+_FILE_EXTENSIONS = _word_set(
     """py pyi pyx pxd ipynb js jsx mjs cjs ts tsx vue svelte go rs java kt kts scala groovy c h cc
     cpp cxx hpp hh hxx m mm swift rb erb php cs fs vb lua pl pm r jl dart ex exs erl hrl hs ml mli
     clj cljs elm sh bash zsh fish ps1 bat cmd sql html htm jinja j2 css scss sass less json jsonc
     yaml yml toml ini cfg conf xml md rst txt po proto graphql gql gradle cmake mk tex lock tf
-    properties env csv""".split()
+    properties env csv"""
 )
-_SOURCE_EXTENSIONS = frozenset(
+_SOURCE_EXTENSIONS = _word_set(
     """py pyi pyx pxd js jsx mjs cjs ts tsx vue svelte go rs java kt kts scala groovy c h cc cpp
     cxx hpp hh hxx m mm swift rb php cs fs vb lua pl pm r jl dart ex exs erl hrl hs ml mli clj
-    cljs elm sh""".split()
+    cljs elm sh"""
 )
 # Directories that sit above a package in a checkout but not in site-packages.
 _SOURCE_ROOTS = frozenset({"src", "lib", "source", "python", "py", "pkg", "packages", "lib64"})
@@ -228,9 +232,9 @@ class _TextScan:
             token = match.group()
             if len(token) > MAX_TOKEN_LENGTH or self.taken.covers(match.start()):
                 continue
-            if "." not in token and "/" not in token and "\\" not in token:
-                if token.lower() not in _DOTLESS_NAMES:
-                    continue
+            pathlike = "." in token or "/" in token or "\\" in token
+            if not pathlike and token.lower() not in _DOTLESS_NAMES:
+                continue
             mention = self._classify(token, match.start(), match.end())
             if mention is not None and self.budget.take():
                 found.append(mention)
@@ -627,7 +631,7 @@ def _mention_reasons(mention: _Mention, resolution: _Resolution) -> list[str]:
 
 _WORD_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _QUERY_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_STOP_WORDS = frozenset(
+_STOP_WORDS = _word_set(
     """a about above after again against all also am an and any are as at be because been before
     being below between both but by can cannot could did do does doing done down during each eg
     either else etc even ever every few for from further get gets got had has have having he her
@@ -640,7 +644,7 @@ _STOP_WORDS = frozenset(
     self cls def return import none true false elif lambda pass raise yield print kwargs args
     line lines call last recent traceback error exception issue bug problem thanks hi hello
     expected actual result results code example work works working think know something
-    http https www com org github html""".split()
+    www com org github"""
 )
 K1 = 1.2
 B = 0.75
@@ -724,15 +728,15 @@ class _KeywordIndex:
 
 
 def _query_terms(texts: Sequence[str]) -> dict[str, float]:
-    counts: Counter[str] = Counter()
+    counts: dict[str, float] = {}
     for index, text in enumerate(texts):
         weight = TITLE_WEIGHT if index == 0 else BODY_WEIGHT if index == 1 else COMMENT_WEIGHT
         for token in _QUERY_WORD.findall(text[:KEYWORD_CHARS_PER_TEXT]):
-            counts[token] += weight
-    query: Counter[str] = Counter()
+            counts[token] = counts.get(token, 0.0) + weight
+    query: dict[str, float] = {}
     for token, weight in counts.items():
         for word in _component_words(token) if len(token) <= 100 else ():
-            query[word] += weight
+            query[word] = query.get(word, 0.0) + weight
     # Saturate: a word repeated through a log should not drown out the title.
     return {
         word: 1.0 + math.log(weight) if weight > 1 else weight for word, weight in query.items()

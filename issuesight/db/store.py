@@ -110,6 +110,25 @@ class Store:
         assert view is not None
         return view
 
+    def mark_queued(self, tutorial_id: uuid.UUID) -> TutorialView:
+        """Before a new run starts: a failed tutorial becomes pending again, a completed one
+        shows that a regeneration is queued. Done before the start, so a run that fails at once
+        cannot be overwritten by it."""
+        with session_scope(self.engine) as session:
+            content = session.get(TutorialContent, tutorial_id)
+            if content is None:
+                raise LookupError(f"no tutorial {tutorial_id}")
+            if content.status == TutorialStatus.FAILED:
+                content.status = TutorialStatus.PENDING
+                content.failure_reason = None
+                content.failure_type = None
+            content.stage = "queued"
+            content.updated_at = utcnow()
+            session.add(content)
+        view = self.get_tutorial(tutorial_id)
+        assert view is not None
+        return view
+
     # -- the generation's steps ----------------------------------------------------------
 
     def begin_generation(self, tutorial_id: uuid.UUID, target_generation: int) -> tuple[bool, int]:

@@ -42,7 +42,9 @@ class RecordedCall:
 Responder = Callable[[RecordedCall], "str | dict[str, Any]"]
 
 
-def _error_body(message: str, type_: str, code: str | None, param: str | None = None) -> Any:
+def _error_body(
+    message: str, type_: str, code: str | None, param: str | None = None
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
@@ -66,6 +68,7 @@ class FakeOpenAI:
             list(suggest_files) if suggest_files is not None else ["README.md", "does/not/exist.py"]
         )
         self.responder: Responder = self.default_tutorial
+        self.url = ""  # for the caller to record where it serves `app`; unused here
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -75,7 +78,9 @@ class FakeOpenAI:
             routes=[
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
-                Route("/{path:path}", self._unknown, methods=["GET", "POST", "PUT", "DELETE"]),
+                Route(
+                    "/{path:path}", self._unknown, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
+                ),
             ]
         )
 
@@ -299,8 +304,10 @@ async def _sleep_unless_disconnected(request: Request, seconds: float) -> None:
     """
 
     async def disconnected() -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            continue
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                return
 
     try:
         await asyncio.wait_for(disconnected(), timeout=seconds)
