@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import cast
 
 import httpx
 import openai
 import pydantic
 import pytest
+from openai.types.shared_params import ResponseFormatJSONSchema
 
 from issuesight.tutorial.schema import TutorialDraft, tutorial_response_format
 from tests.fakes import BackgroundServer, FakeGitHub, FakeOpenAI
@@ -73,17 +75,17 @@ async def llm_client(
         yield sdk
 
 
-async def _tutorial_call(client: openai.AsyncOpenAI, **options: object) -> str:
+async def _tutorial_call(client: openai.AsyncOpenAI, *, timeout: float = 10.0) -> str:
     completion = await client.chat.completions.create(
         model="gpt-4o-mini",
         messages=[
             {"role": "system", "content": "Write a tutorial."},
             {"role": "user", "content": "Issue #7: retries"},
         ],
-        response_format=tutorial_response_format(),  # type: ignore[arg-type]
-        **options,  # type: ignore[arg-type]
+        response_format=cast(ResponseFormatJSONSchema, tutorial_response_format()),
+        timeout=timeout,
     )
-    content = completion.choices[0].message.content
+    content: str | None = completion.choices[0].message.content
     assert content is not None
     return content
 

@@ -180,7 +180,9 @@ class FakeOpenAI:
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        status = 500  # stays so if the responder raises; the error itself reaches the log
+        # Stays 500 if the responder raises (the error reaches the server log) or if the call
+        # is cancelled because the server stops while it hangs.
+        status = 500
         try:
             response = await self._answer(request, call, body)
             status = response.status_code

@@ -1,0 +1,130 @@
+"""Transient upstream failures are waited out and recovered, within bounded retries."""
+
+from __future__ import annotations
+
+import time
+
+from tests.fakes import FakeGitHub, FakeOpenAI
+from tests.helpers import seed_hello_world, wait_finished
+
+
+async def _run(stack, issue: str, within: float = 60) -> dict:
+    response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
+    assert response.status_code == 202, response.text
+    return await wait_finished(stack.api, response.json()["status_url"], within=within)
+
+
+async def test_llm_rate_limit_is_waited_out_for_retry_after(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    llm.fail_next("rate_limit", times=2, retry_after=2)
+    stack = await make_stack(sqlite_url)
+    body = await _run(stack, f"octo-org/{repo_name}#1")
+    assert body["status"] == "COMPLETED"
+    statuses = [call.status for call in llm.calls]
+    assert statuses == [429, 429, 200]
+    # The retry honoured Retry-After (2 s), not the policy's 1 s first interval.
+    assert llm.calls[1].at - llm.calls[0].at >= 1.9
+    assert body["llm_calls"] == 3
+
+
+async def test_llm_server_errors_and_bad_output_are_retried(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    llm.fail_next("server_error")
+    llm.fail_next("malformed")
+    llm.fail_next("invalid")
+    stack = await make_stack(sqlite_url, llm_max_attempts=5)
+    body = await _run(stack, f"octo-org/{repo_name}#1")
+    assert body["status"] == "COMPLETED"
+    assert [call.status for call in llm.calls] == [500, 200, 200, 200]
+    assert body["llm_calls"] == 4
+
+
+async def test_a_hung_llm_call_times_out_and_is_retried(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    llm.fail_next("hang", seconds=30)
+    stack = await make_stack(sqlite_url, llm_timeout_seconds=2.0)
+    started = time.monotonic()
+    body = await _run(stack, f"octo-org/{repo_name}#1")
+    assert body["status"] == "COMPLETED"
+    assert llm.count() == 2
+    assert time.monotonic() - started < 25  # the 30 s hang was cut at the 2 s client timeout
+
+
+async def test_llm_failures_are_bounded_and_end_with_a_reason(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    llm.fail_next("malformed", times=10)
+    stack = await make_stack(sqlite_url, llm_max_attempts=3)
+    body = await _run(stack, f"octo-org/{repo_name}#1")
+    assert body["status"] == "FAILED"
+    assert body["failure_type"] == "LLMInvalidOutput"
+    assert "not JSON" in body["failure_reason"]
+    assert "maximum number of attempts" in body["failure_reason"]
+    assert llm.count() == 3  # bounded: no fourth paid call
+
+
+async def test_llm_credentials_rejected_fail_at_once(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(sqlite_url, openai_api_key="sk-wrong-key-000000000000000000000")
+    body = await _run(stack, f"octo-org/{repo_name}#1")
+    assert body["status"] == "FAILED"
+    assert body["failure_type"] == "LLMAuthenticationFailed"
+    assert "OPENAI_API_KEY" in body["failure_reason"]
+    assert llm.count() == 1
+
+
+async def test_github_outage_is_retried_until_it_recovers(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    github.fail_next(r"/issues/1$", 502, times=2, body="<html>Bad Gateway</html>")
+    stack = await make_stack(sqlite_url)
+    body = await _run(stack, f"octo-org/{repo_name}#1")
+    assert body["status"] == "COMPLETED"
+    assert github.count(r"/issues/1$", status=502) == 2
+    assert llm.count() == 1
+
+
+async def test_spent_github_rate_limit_is_waited_out_until_reset(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    github.exhaust_rate_limit(reset_in=3)
+    stack = await make_stack(sqlite_url)
+    started = time.time()
+    body = await _run(stack, f"octo-org/{repo_name}#1")
+    assert body["status"] == "COMPLETED"
+    refused = [r for r in github.requests if r.status == 403]
+    served = [r for r in github.requests if r.status == 200]
+    assert refused, "the spent budget was never hit"
+    # No request was served before the reset: the retry waited for it instead of hammering.
+    assert min(r.at for r in served) >= started + 2
+    assert len(refused) <= 2
+    assert llm.count() == 1
+
+
+async def test_secondary_rate_limit_with_retry_after(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    github.fail_next(
+        r"/comments",
+        403,
+        headers={"retry-after": "2"},
+        body={"message": "You have exceeded a secondary rate limit."},
+    )
+    stack = await make_stack(sqlite_url)
+    body = await _run(stack, f"octo-org/{repo_name}#1")
+    assert body["status"] == "COMPLETED"
+    comment_requests = [r for r in github.requests if r.path.endswith("/comments")]
+    assert [r.status for r in comment_requests] == [403, 200]
+    assert comment_requests[1].at - comment_requests[0].at >= 1.9
