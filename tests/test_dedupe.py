@@ -11,7 +11,6 @@ from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world, wait_finished
 
 
-
 def spellings(repo: str) -> list[str]:
     return [
         f"Octo-Org/{repo}#1",

@@ -75,7 +75,7 @@ async def llm_client(
         yield sdk
 
 
-async def _tutorial_call(client: openai.AsyncOpenAI, *, timeout: float = 10.0) -> str:
+async def _tutorial_call(client: openai.AsyncOpenAI, *, client_timeout: float = 10.0) -> str:
     completion = await client.chat.completions.create(
         model="gpt-4o-mini",
         messages=[
@@ -83,7 +83,7 @@ async def _tutorial_call(client: openai.AsyncOpenAI, *, timeout: float = 10.0) -
             {"role": "user", "content": "Issue #7: retries"},
         ],
         response_format=cast(ResponseFormatJSONSchema, tutorial_response_format()),
-        timeout=timeout,
+        timeout=client_timeout,
     )
     content: str | None = completion.choices[0].message.content
     assert content is not None
@@ -410,7 +410,7 @@ async def test_hang_times_out_without_blocking_others(
 ) -> None:
     fake_llm.fail_next("hang", seconds=30)
     started = time.monotonic()
-    hanging = asyncio.create_task(_tutorial_call(llm_client, timeout=0.5))
+    hanging = asyncio.create_task(_tutorial_call(llm_client, client_timeout=0.5))
     await asyncio.sleep(0.05)  # the hang is consumed first
     assert json.loads(await _tutorial_call(llm_client))  # served while the other one hangs
     with pytest.raises(openai.APITimeoutError):

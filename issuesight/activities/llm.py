@@ -46,7 +46,7 @@ class LLMActivities:
         await asyncio.to_thread(self._store.count_llm_call, tutorial_id)
         try:
             async with _heartbeating():
-                draft, usage = await generate_draft(self._llm, model=self._model, prompt=prompt)
+                draft, spent = await generate_draft(self._llm, model=self._model, prompt=prompt)
         except LLMError as exc:
             log.warning(
                 "generation attempt failed",
@@ -55,9 +55,9 @@ class LLMActivities:
             raise to_application_error(exc) from exc
         usage_record = {
             "prompt_chars": prompt.chars,
-            "prompt_tokens": usage.prompt_tokens,
-            "completion_tokens": usage.completion_tokens,
-            "model": usage.model,
+            "prompt_tokens": spent.prompt_tokens,
+            "completion_tokens": spent.completion_tokens,
+            "model": spent.model,
         }
         await asyncio.to_thread(
             self._store.save_draft,
@@ -68,8 +68,8 @@ class LLMActivities:
         )
         return GenerateResult(
             prompt_chars=prompt.chars,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
+            prompt_tokens=spent.prompt_tokens,
+            completion_tokens=spent.completion_tokens,
             reused_draft=False,
         )
 

@@ -11,8 +11,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from issuesight.context.references import FileCandidate, rank_referenced_files
 
+from issuesight.context.references import FileCandidate, rank_referenced_files
 from issuesight.context.text import clean, decode_text
 from issuesight.github import errors
 from issuesight.github.client import RAW, SHA, GitHubClient, parse_json

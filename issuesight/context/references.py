@@ -396,7 +396,8 @@ class _Tree:
             self.by_name.setdefault(parts[-1], []).append(index)
             if len(parts) >= 2:
                 self.by_tail.setdefault(_tail(parts), []).append(index)
-        self.source_factor = [_source_factor(parts) for parts in self.parts]
+        language = _main_extension(self.parts)
+        self.source_factor = [_source_factor(parts, language) for parts in self.parts]
         self._keywords: _KeywordIndex | None = None
         self._resolved: dict[tuple[str, tuple[str, ...], bool], _Resolution] = {}
 
@@ -451,17 +452,27 @@ class _Tree:
         lowered = tuple(m.lower() for m in modules)
         for end in range(len(lowered), 1, -1):
             prefix = lowered[:end]
-            module = self._full_suffix((*prefix[:-1], prefix[-1] + ".py"))
+            module = self._anchored((*prefix[:-1], prefix[-1] + ".py"))
             if module:
                 return _spread(module, 1.0, None)
-            package = self._full_suffix((*prefix, "__init__.py"))
+            package = self._anchored((*prefix, "__init__.py"))
             if package:
                 return _Resolution(*_spread_fields(package, 1.0), package=True)
         return _NOTHING
 
-    def _full_suffix(self, parts: tuple[str, ...]) -> list[int]:
-        candidates = self.by_tail.get(_tail(parts), [])
-        return [i for i in candidates if _common_tail(parts, self.parts[i]) == len(parts)]
+    def _anchored(self, parts: tuple[str, ...]) -> list[int]:
+        """Paths that are `parts` from the top, or from below a source root such as src/.
+
+        Dotted names are absolute imports: `apps.models` in someone's project is not the
+        repository's tests/apps/models.py.
+        """
+        matched = []
+        for index in self.by_tail.get(_tail(parts), []):
+            tree_parts = self.parts[index]
+            above = tree_parts[: len(tree_parts) - len(parts)]
+            if tree_parts[len(above) :] == parts and all(p in _SOURCE_ROOTS for p in above):
+                matched.append(index)
+        return matched
 
 
 def _tail(parts: tuple[str, ...]) -> tuple[str, str]:
@@ -501,10 +512,22 @@ _TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs"
 _DOC_DIRS = frozenset({"doc", "docs", "documentation", "example", "examples", "benchmarks"})
 
 
-def _source_factor(parts: tuple[str, ...]) -> float:
-    """Keyword fallback prefers the code a fix changes over the tests and docs around it."""
-    name = parts[-1]
-    stem, _, extension = name.rpartition(".")
+def _main_extension(all_parts: list[tuple[str, ...]]) -> str:
+    counts: dict[str, int] = {}
+    for parts in all_parts:
+        extension = parts[-1].rpartition(".")[2]
+        if extension in _SOURCE_EXTENSIONS:
+            counts[extension] = counts.get(extension, 0) + 1
+    return max(counts, key=lambda e: counts[e]) if counts else ""
+
+
+def _source_factor(parts: tuple[str, ...], language: str) -> float:
+    """Keyword fallback prefers the code a fix changes over the tests and docs around it.
+
+    Source in the repository's main language comes first: in a Python project the vendored
+    JavaScript and the templates are rarely what an issue is about.
+    """
+    stem, _, extension = parts[-1].rpartition(".")
     is_test = (
         any(p in _TEST_DIRS for p in parts[:-1])
         or stem.startswith("test_")
@@ -513,7 +536,10 @@ def _source_factor(parts: tuple[str, ...]) -> float:
     )
     if is_test or any(p in _DOC_DIRS for p in parts[:-1]):
         return 0.3
-    return 1.0 if extension in _SOURCE_EXTENSIONS else 0.5
+    factor = 1.0 if extension == language else 0.7 if extension in _SOURCE_EXTENSIONS else 0.5
+    if stem[:1].isdigit():
+        factor *= 0.6  # numbered files are generated or one-off: migrations, versioned scripts
+    return factor
 
 
 # --- explicit evidence ------------------------------------------------------------------------

@@ -59,7 +59,7 @@ class Store:
         with session_scope(self.engine) as session:
             upsert(
                 session,
-                Project.__table__,  # type: ignore[arg-type]
+                Project.__table__,  # type: ignore[attr-defined]
                 {
                     "id": uuid.uuid4(),
                     "owner_handle": ref.owner,
@@ -75,7 +75,7 @@ class Store:
             ).one()
             upsert(
                 session,
-                GitHubIssue.__table__,  # type: ignore[arg-type]
+                GitHubIssue.__table__,  # type: ignore[attr-defined]
                 {
                     "id": uuid.uuid4(),
                     "project_id": project_id,
@@ -91,7 +91,7 @@ class Store:
             ).one()
             upsert(
                 session,
-                TutorialContent.__table__,  # type: ignore[arg-type]
+                TutorialContent.__table__,  # type: ignore[attr-defined]
                 {
                     "id": ref.tutorial_id,
                     "issue_id": issue_id,
@@ -276,13 +276,13 @@ class Store:
             for concept_id in concept_ids:
                 upsert(
                     session,
-                    TutorialConcept.__table__,  # type: ignore[arg-type]
+                    TutorialConcept.__table__,  # type: ignore[attr-defined]
                     {"content_id": tutorial_id, "concept_id": concept_id},
                     conflict=["content_id", "concept_id"],
                 )
                 upsert(
                     session,
-                    ProjectConcept.__table__,  # type: ignore[arg-type]
+                    ProjectConcept.__table__,  # type: ignore[attr-defined]
                     {"project_id": issue.project_id, "concept_id": concept_id},
                     conflict=["project_id", "concept_id"],
                 )
@@ -426,7 +426,7 @@ class Store:
                 if parent_id != concept_id:
                     upsert(
                         session,
-                        ConceptRelationship.__table__,  # type: ignore[arg-type]
+                        ConceptRelationship.__table__,  # type: ignore[attr-defined]
                         {
                             "parent_id": parent_id,
                             "child_id": concept_id,
@@ -444,7 +444,7 @@ class Store:
         if description:
             values["description"] = description
         # The first wording of a concept stays; a later description only fills a missing one.
-        upsert(session, Concept.__table__, values, conflict=["slug"])  # type: ignore[arg-type]
+        upsert(session, Concept.__table__, values, conflict=["slug"])  # type: ignore[attr-defined]
         concept = session.exec(select(Concept).where(Concept.slug == slug)).one()
         if description and not concept.description:
             concept.description = description

@@ -139,5 +139,5 @@ def _github_message(response: httpx.Response) -> str:
     except ValueError:
         return response.reason_phrase or ""
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"][:300]
+        return str(body["message"])[:300]
     return response.reason_phrase or ""

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import cast
 
 import openai
+from openai.types.shared_params import ResponseFormatJSONSchema
 from pydantic import ValidationError
 
 from issuesight.llm.errors import (
@@ -48,8 +50,11 @@ async def generate_draft(
     try:
         completion = await client.chat.completions.create(
             model=model,
-            messages=prompt.messages(),  # type: ignore[arg-type]
-            response_format=tutorial_response_format(),  # type: ignore[arg-type]
+            messages=[
+                {"role": "system", "content": prompt.system},
+                {"role": "user", "content": prompt.user},
+            ],
+            response_format=cast("ResponseFormatJSONSchema", tutorial_response_format()),
             temperature=0.2,
         )
     except openai.APITimeoutError as exc:

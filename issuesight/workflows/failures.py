@@ -3,7 +3,13 @@ workflow sandbox re-imports it."""
 
 from __future__ import annotations
 
-from temporalio.exceptions import ActivityError, ApplicationError, RetryState, TimeoutError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    RetryState,
+    TimeoutError,
+)
 
 from issuesight.github.errors import PERMANENT_TYPES as GITHUB_PERMANENT
 from issuesight.llm.errors import PERMANENT_TYPES as LLM_PERMANENT
@@ -14,13 +20,16 @@ PERMANENT_FAILURE_TYPES: tuple[str, ...] = (*GITHUB_PERMANENT, *LLM_PERMANENT, I
 
 def describe_failure(err: ActivityError) -> tuple[str, str]:
     """(reason, type) from the innermost application error of an activity failure."""
-    cause = err.cause
-    while cause is not None and not isinstance(cause, ApplicationError | TimeoutError):
+    cause: BaseException | None = err.cause
+    while isinstance(cause, FailureError) and not isinstance(
+        cause, ApplicationError | TimeoutError
+    ):
         cause = cause.cause
     gave_up = err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED
     suffix = " (gave up after the maximum number of attempts)" if gave_up else ""
     if isinstance(cause, ApplicationError):
         return cause.message + suffix, cause.type or "ActivityFailed"
     if isinstance(cause, TimeoutError):
-        return f"{err.activity_type} timed out ({cause.type.name.lower()})", "Timeout"
+        kind = cause.type.name.lower() if cause.type is not None else "timeout"
+        return f"{err.activity_type} timed out ({kind})", "Timeout"
     return f"{err.activity_type} failed: {err.message}", "ActivityFailed"

@@ -54,7 +54,7 @@ class TutorialWorkflow:
     @workflow.run
     async def run(self, request: TutorialRequest) -> TutorialOutcome:
         self._issue_key = request.issue_key
-        begin = await workflow.execute_activity(
+        begin: BeginResult = await workflow.execute_activity(
             ActivityName.BEGIN,
             BeginInput(request.issue_key, request.target_generation),
             result_type=BeginResult,
@@ -115,10 +115,11 @@ class TutorialWorkflow:
             ),
         )
         self._stage = Stage.SAVING
-        return await workflow.execute_activity(
+        completed: CompleteResult = await workflow.execute_activity(
             ActivityName.COMPLETE,
             CompleteInput(request.issue_key, run_id),
             result_type=CompleteResult,
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=DATABASE_RETRY,
         )
+        return completed

@@ -1,0 +1,80 @@
+"""Determinism guard: recorded workflow histories must replay against the current workflow code.
+
+A change to TutorialWorkflow that would break runs already in flight (new activities in the
+middle, reordered steps) fails here. To record fresh histories after an intended, versioned
+change: `ISSUESIGHT_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_replay.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from issuesight.refs import parse_issue_ref
+from issuesight.workflows.contracts import TutorialRequest
+from issuesight.workflows.tutorial import TutorialWorkflow
+from tests.fakes import FakeGitHub, FakeOpenAI
+from tests.helpers import seed_hello_world, wait_finished
+
+HISTORIES = Path(__file__).parent / "histories"
+RECORD = os.environ.get("ISSUESIGHT_RECORD_HISTORIES") == "1"
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    recorded = json.loads(path.read_text())  # noqa: ASYNC240  (a small fixture file)
+    history = WorkflowHistory.from_json(f"recorded-{path.stem}", recorded)
+    await Replayer(workflows=[TutorialWorkflow]).replay_workflow(history)
+
+
+def test_there_are_recorded_histories() -> None:
+    names = {p.stem for p in HISTORIES.glob("*.json")}
+    assert {"completed", "failed", "already_current"} <= names
+
+
+async def test_fresh_histories_replay(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """Runs the three shapes of a run now, replays them, and records them when asked."""
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(sqlite_url)
+    issue = f"octo-org/{repo_name}#1"
+    first = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
+    await wait_finished(stack.api, first.json()["status_url"])
+    handle = stack.client.get_workflow_handle(parse_issue_ref(issue).workflow_id)
+    completed = await handle.fetch_history()
+
+    # Another run of the same ID finds the tutorial current and generates nothing.
+    again = await stack.client.execute_workflow(
+        TutorialWorkflow.run,
+        TutorialRequest(issue_key=parse_issue_ref(issue).key),
+        id=parse_issue_ref(issue).workflow_id,
+        task_queue=stack.settings.temporal_task_queue,
+    )
+    assert again.generated is False
+    already_current = await stack.client.get_workflow_handle(
+        parse_issue_ref(issue).workflow_id
+    ).fetch_history()
+
+    missing = f"octo-org/{repo_name}#404"
+    gone = await stack.api.post("/api/v1/tutorials", json={"issue": missing})
+    await wait_finished(stack.api, gone.json()["status_url"])
+    failed = await stack.client.get_workflow_handle(
+        parse_issue_ref(missing).workflow_id
+    ).fetch_history()
+
+    replayer = Replayer(workflows=[TutorialWorkflow])
+    for history in (completed, already_current, failed):
+        await replayer.replay_workflow(history)
+    if RECORD:
+        for name, history in {
+            "completed": completed,
+            "already_current": already_current,
+            "failed": failed,
+        }.items():
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
