@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     dev = commands.add_parser("dev", help="run the whole stack locally (Temporal, worker, API)")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--ui-port", type=int, default=8233, help="Temporal Web UI port")
     dev.set_defaults(handler=_dev)
 
     api = commands.add_parser("api", help="run the REST API")
@@ -59,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
     from issuesight.dev import run_dev
 
-    asyncio.run(run_dev(settings, host=args.host, port=args.port))
+    asyncio.run(run_dev(settings, host=args.host, port=args.port, ui_port=args.ui_port))
     return 0
 
 

@@ -38,13 +38,15 @@ def temporal_binary() -> str:
     return found
 
 
-async def run_dev(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000) -> None:
+async def run_dev(
+    settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, ui_port: int = UI_PORT
+) -> None:
     stop = asyncio.Event()
     stop_on_signals(stop)
     async with AsyncExitStack() as stack:
         client = await _existing_server(settings)
         if client is None:
-            server = await _start_dev_server(settings)
+            server = await _start_dev_server(settings, ui_port)
             stack.push_async_callback(_stop_process, server)
             client = await _wait_for_server(settings, server)
         await asyncio.to_thread(upgrade, settings.database_url)
@@ -53,7 +55,7 @@ async def run_dev(settings: Settings, *, host: str = "127.0.0.1", port: int = 80
             "IssueSight is up",
             extra={
                 "api": f"http://{host}:{port}/docs",
-                "temporal_ui": f"http://127.0.0.1:{UI_PORT}",
+                "temporal_ui": f"http://127.0.0.1:{ui_port}",
                 "database": settings.database_url.split("@")[-1],
             },
         )
@@ -69,7 +71,7 @@ async def _existing_server(settings: Settings) -> Client | None:
         return None
 
 
-async def _start_dev_server(settings: Settings) -> asyncio.subprocess.Process:
+async def _start_dev_server(settings: Settings, ui_port: int) -> asyncio.subprocess.Process:
     host, _, port = settings.temporal_address.rpartition(":")
     if host not in ("localhost", "127.0.0.1", ""):
         raise ValueError(
@@ -86,7 +88,7 @@ async def _start_dev_server(settings: Settings) -> asyncio.subprocess.Process:
         "--port",
         port or "7233",
         "--ui-port",
-        str(UI_PORT),
+        str(ui_port),
         "--db-filename",
         str(STATE_DIR / "temporal.db"),
         "--namespace",

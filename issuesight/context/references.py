@@ -81,7 +81,14 @@ _BLOB_URL = re.compile(
     r"(?:https?://)?(?:www\.)?github\.com/[\w.\-]{1,100}/[\w.\-]{1,100}/(?:blob|blame|raw|tree)/"
     r"([^\s\"'<>()\[\]`]{1,2000})"
 )
-_TOKEN = re.compile(r"[\w.\-/\\~+@:]+")
+# A maximal run of path characters holding a `.`, `/` or `\`, or a dot-less file name. The
+# lookbehind starts matches only at a run's first character and the possessive `*+` never gives
+# back, so a long run without a separator is scanned once, not once per starting position.
+_PATH_CHARS = r"[\w.\-/\\~+@:]"
+_TOKEN = re.compile(
+    rf"(?<!{_PATH_CHARS})(?:[\w\-~+@:]*+[./\\]{_PATH_CHARS}*"
+    rf"|(?i:makefile|dockerfile|jenkinsfile|gemfile|rakefile|procfile|vagrantfile)(?!{_PATH_CHARS}))"
+)
 _LINE_AFTER = re.compile(r"[\"']?,? line ([0-9]{1,9})")
 _FENCE = re.compile(r"^[ \t]{0,3}(?:`{3,}|~{3,})", re.MULTILINE)
 _INLINE_CODE = re.compile(r"`[^`\n]{1,500}`")
@@ -231,9 +238,6 @@ class _TextScan:
                 break
             token = match.group()
             if len(token) > MAX_TOKEN_LENGTH or self.taken.covers(match.start()):
-                continue
-            pathlike = "." in token or "/" in token or "\\" in token
-            if not pathlike and token.lower() not in _DOTLESS_NAMES:
                 continue
             mention = self._classify(token, match.start(), match.end())
             if mention is not None and self.budget.take():
@@ -428,6 +432,8 @@ class _Tree:
             return _NOTHING if absolute else _spread(matched, 0.3, "same file name elsewhere")
         if all(self._whole_match(i, parts, common, absolute) for i in matched):
             return _spread(matched, 1.0, None)
+        if absolute:
+            return _NOTHING  # another package's file with the same tail: celery/utils/functional.py
         return _spread(matched, 0.5, "path partly matches")
 
     def _whole_match(self, index: int, parts: tuple[str, ...], common: int, absolute: bool) -> bool:
