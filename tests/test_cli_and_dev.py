@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import signal
@@ -72,18 +73,16 @@ async def test_dev_runs_the_whole_stack_and_stops_cleanly(tmp_path: Path) -> Non
             "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
         }
     )
-    log = (tmp_path / "dev.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "issuesight",
-            "dev",
-            "--port",
-            str(api_port),
-            "--ui-port",
-            str(ui_port),
-        ],
+    log = (tmp_path / "dev.log").open("wb")  # noqa: ASYNC230  (local file, before any load)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "issuesight",
+        "dev",
+        "--port",
+        str(api_port),
+        "--ui-port",
+        str(ui_port),
         cwd=tmp_path,
         env=env,
         stdout=log,
@@ -104,11 +103,11 @@ async def test_dev_runs_the_whole_stack_and_stops_cleanly(tmp_path: Path) -> Non
             assert (await http.get("/docs")).status_code == 200
             accepted = await http.post("/api/v1/tutorials", json={"issue": "octo/hello#1"})
             assert accepted.status_code == 202
-        ui = httpx.get(f"http://127.0.0.1:{ui_port}/", timeout=10)
-        assert ui.status_code == 200
+            ui = await http.get(f"http://127.0.0.1:{ui_port}/", timeout=10)
+            assert ui.status_code == 200
         assert (tmp_path / ".issuesight" / "temporal.db").exists()
     finally:
         process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=60)
+        code = await asyncio.wait_for(process.wait(), 60)
         log.close()
     assert code == 0, (tmp_path / "dev.log").read_text()[-3000:]

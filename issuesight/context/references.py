@@ -1,8 +1,8 @@
 """Which repository files an issue is about: the files it names first, path keywords after.
 
 Pure and offline: the issue's texts and the repository's blob paths in, ranked candidates out.
-Issue text is hostile (megabyte logs, traversal paths, NUL bytes, odd unicode), so every regular
-expression here is a single character class or bounded repetition that cannot backtrack
+Issue text is hostile (megabyte logs, traversal paths, NUL bytes, odd unicode), so no regular
+expression here has nested or unbounded overlapping quantifiers that could backtrack
 catastrophically, the number of mentions considered is capped, and a candidate is only ever a
 path taken from the tree as given.
 
@@ -81,13 +81,17 @@ _BLOB_URL = re.compile(
     r"(?:https?://)?(?:www\.)?github\.com/[\w.\-]{1,100}/[\w.\-]{1,100}/(?:blob|blame|raw|tree)/"
     r"([^\s\"'<>()\[\]`]{1,2000})"
 )
+# File names without a dot that are still obviously files.
+_DOTLESS_NAMES = frozenset(
+    {"makefile", "dockerfile", "jenkinsfile", "gemfile", "rakefile", "procfile", "vagrantfile"}
+)
 # A maximal run of path characters holding a `.`, `/` or `\`, or a dot-less file name. The
 # lookbehind starts matches only at a run's first character and the possessive `*+` never gives
 # back, so a long run without a separator is scanned once, not once per starting position.
 _PATH_CHARS = r"[\w.\-/\\~+@:]"
 _TOKEN = re.compile(
     rf"(?<!{_PATH_CHARS})(?:[\w\-~+@:]*+[./\\]{_PATH_CHARS}*"
-    rf"|(?i:makefile|dockerfile|jenkinsfile|gemfile|rakefile|procfile|vagrantfile)(?!{_PATH_CHARS}))"
+    rf"|(?i:{'|'.join(sorted(_DOTLESS_NAMES))})(?!{_PATH_CHARS}))"
 )
 _LINE_AFTER = re.compile(r"[\"']?,? line ([0-9]{1,9})")
 _FENCE = re.compile(r"^[ \t]{0,3}(?:`{3,}|~{3,})", re.MULTILINE)
@@ -99,10 +103,6 @@ _FROM_IMPORT = re.compile(
 _PLAIN_IMPORT = re.compile(r"^[ \t>.]{0,12}import[ \t]+([A-Za-z_][\w.]{0,200})", re.MULTILINE)
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w{0,100}")
 
-# File names without a dot that are still obviously files.
-_DOTLESS_NAMES = frozenset(
-    {"makefile", "dockerfile", "jenkinsfile", "gemfile", "rakefile", "procfile", "vagrantfile"}
-)
 # Extensions that make a bare word a file name (`query.py`) rather than an attribute (`qs.query`).
 _FILE_EXTENSIONS = _word_set(
     """py pyi pyx pxd ipynb js jsx mjs cjs ts tsx vue svelte go rs java kt kts scala groovy c h cc
@@ -129,7 +129,8 @@ class _Mention:
     line: int | None = None
     absolute: bool = False  # came from someone's machine: only its tail can be the repository's
     code: str | None = None  # "backticks" or "a code block"
-    group: tuple[int, int] | None = None  # which stack trace a frame belongs to
+    trace: int = 0  # Python frames: how many "Traceback" headers precede it
+    group: int = 0  # frames of one stack trace share a group
     deepest: bool = False
 
 
@@ -162,7 +163,7 @@ class _TextScan:
         self.budget = budget
         self.newlines = [m.start() for m in re.finditer("\n", text)]
         self.code = _code_spans(text)
-        self.taken = _Spans()
+        self.claimed: list[tuple[int, int]] = []  # by shapes more specific than a bare token
 
     def mentions(self) -> list[_Mention]:
         found = self._python_frames()
@@ -180,25 +181,17 @@ class _TextScan:
             parts, absolute = _path_parts(match.group(1))
             if not parts or not self.budget.take():
                 continue
-            self.taken.add(match.start(), match.end())
-            trace = bisect.bisect_right(headers, match.start())
-            found.append(
-                _Mention(
-                    TRACEBACK,
-                    parts,
-                    self.index,
-                    match.start(),
-                    line=int(match.group(2)),
-                    absolute=absolute,
-                    group=(trace, 0),
-                )
-            )
+            self.claimed.append(match.span())
+            line = int(match.group(2))
+            mention = _Mention(TRACEBACK, parts, self.index, match.start(), line, absolute)
+            mention.trace = bisect.bisect_right(headers, match.start())
+            found.append(mention)
         return found
 
     def _blob_urls(self) -> list[_Mention]:
         found = []
         for match in _BLOB_URL.finditer(self.text):
-            self.taken.add(match.start(), match.end())
+            self.claimed.append(match.span())
             target, _, anchor = match.group(1).partition("#")
             target = target.partition("?")[0]
             # The first segment is the ref; a ref with slashes only leaves extra leading
@@ -212,14 +205,14 @@ class _TextScan:
     def _imports(self) -> list[_Mention]:
         found = []
         for match in _FROM_IMPORT.finditer(self.text):
-            self.taken.add(match.start(), match.end())
+            self.claimed.append(match.span())
             base = tuple(match.group(1).strip(".").split("."))
             names = _IDENTIFIER.findall(match.group(2))[:20] or [""]
             for name in names:
                 parts = (*base, name) if name else base
                 found += self._import_mention(parts, match.start())
         for match in _PLAIN_IMPORT.finditer(self.text):
-            self.taken.add(match.start(), match.end())
+            self.claimed.append(match.span())
             found += self._import_mention(
                 tuple(match.group(1).strip(".").split(".")), match.start()
             )
@@ -232,12 +225,13 @@ class _TextScan:
         return [_Mention(IMPORT, parts, self.index, offset, code=code)]
 
     def _tokens(self) -> list[_Mention]:
+        claimed = _disjoint(self.claimed)
         found = []
         for match in _TOKEN.finditer(self.text):
             if self.budget.left <= 0:
                 break
             token = match.group()
-            if len(token) > MAX_TOKEN_LENGTH or self.taken.covers(match.start()):
+            if len(token) > MAX_TOKEN_LENGTH or _inside(claimed, match.start()):
                 continue
             mention = self._classify(token, match.start(), match.end())
             if mention is not None and self.budget.take():
@@ -312,39 +306,30 @@ def _anchor_line(anchor: str) -> int | None:
 
 def _group_frames(mentions: list[_Mention], newlines: list[int]) -> None:
     """Frames on nearby lines form one trace; Python traces also split at each header."""
-    last_row: dict[tuple[str, int], tuple[int, int]] = {}  # (kind, header) -> (row, group)
+    last: dict[tuple[str, int], tuple[int, int]] = {}  # (kind, trace) -> (row, group)
     groups = 0
     for mention in sorted(mentions, key=lambda m: m.offset):
         if mention.kind not in (TRACEBACK, FRAME):
             continue
         row = bisect.bisect_right(newlines, mention.offset)
-        header = mention.group[0] if mention.group else 0
-        previous = last_row.get((mention.kind, header))
+        key = (mention.kind, mention.trace)
+        previous = last.get(key)
         # A traceback prints a frame every second line; a wider gap starts another trace.
         if previous is None or row - previous[0] > 4:
             groups += 1
             previous = (row, groups)
-        last_row[(mention.kind, header)] = (row, previous[1])
-        mention.group = (header, previous[1])
+        last[key] = (row, previous[1])
+        mention.group = previous[1]
 
 
-class _Spans:
-    """Text ranges already claimed by a more specific shape (tracebacks, URLs, imports)."""
-
-    def __init__(self) -> None:
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-
-    def add(self, start: int, end: int) -> None:
-        # Shapes are found in text order, so appending keeps both lists sorted per shape;
-        # insort keeps them sorted across shapes.
-        at = bisect.bisect_left(self.starts, start)
-        self.starts.insert(at, start)
-        self.ends.insert(at, end)
-
-    def covers(self, offset: int) -> bool:
-        at = bisect.bisect_right(self.starts, offset) - 1
-        return at >= 0 and self.ends[at] > offset
+def _disjoint(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 class _CodeSpans:
@@ -580,7 +565,7 @@ def _mark_deepest_frames(resolved: list[tuple[_Mention, _Resolution]]) -> None:
 
     Python prints the innermost call last; most other runtimes (JS, Go, Rust, Java) print it first.
     """
-    traces: dict[tuple[int, str, tuple[int, int] | None], list[_Mention]] = {}
+    traces: dict[tuple[int, str, int], list[_Mention]] = {}
     for mention, resolution in resolved:
         if mention.kind in (TRACEBACK, FRAME) and resolution.quality >= 0.5:
             key = (mention.text_index, mention.kind, mention.group)
