@@ -73,7 +73,7 @@ async def test_dev_runs_the_whole_stack_and_stops_cleanly(tmp_path: Path) -> Non
             "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
         }
     )
-    log = (tmp_path / "dev.log").open("wb")  # noqa: ASYNC230  (local file, before any load)
+    log = (tmp_path / "dev.log").open("wb")
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
