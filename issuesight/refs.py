@@ -19,11 +19,14 @@ _OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
 _REPO = r"[A-Za-z0-9._-]{1,100}"
 _NUMBER = r"[0-9]{1,10}"
 
-_SHORT = re.compile(rf"(?P<owner>{_OWNER})/(?P<repo>{_REPO})#(?P<number>{_NUMBER})")
+_SHORT = re.compile(
+    rf"(?P<owner>{_OWNER})/(?P<repo>{_REPO})#(?P<number>{_NUMBER})", re.ASCII
+)
 _URL = re.compile(
     rf"(?:https?://)?(?:www\.)?github\.com/(?P<owner>{_OWNER})/(?P<repo>{_REPO})"
     rf"/(?P<kind>issues|pull|pulls)/(?P<number>{_NUMBER})/?(?:[?#][^\s]*)?",
-    re.IGNORECASE,
+    # ASCII: with IGNORECASE alone, [A-Za-z] would also match 'ſ' and 'ı' (they fold to ASCII).
+    re.IGNORECASE | re.ASCII,
 )
 
 VALID_FORMS = "owner/repo#123 or https://github.com/owner/repo/issues/123"
@@ -110,7 +113,7 @@ def parse_issue_ref(text: str) -> IssueRef:
         if match["kind"].lower() != "issues":
             raise InvalidIssueReference("that is a pull request URL, not an issue")
     repo = match["repo"]
-    if repo in {".", ".."} or repo.endswith(".git"):
+    if repo in {".", ".."} or repo.lower().endswith(".git"):
         raise InvalidIssueReference(f"{repo!r} is not a repository name")
     number = int(match["number"])
     if number < 1 or number > MAX_ISSUE_NUMBER:
