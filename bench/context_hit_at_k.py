@@ -21,7 +21,7 @@ import tarfile
 import time
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +31,10 @@ from issuesight.context.references import rank_referenced_files
 DEVSET = Path("/work/shared/devsets/swe-bench-lite.dev.jsonl")
 CACHE = Path.home() / ".cache" / "issuesight-bench" / "sdists"
 KS = (1, 5, 8)
+OVERALL = "overall"
+NAMES_A_FILE = " names a file"  # instances where the ranking found an explicit mention
+NAMES_NONE = " names none"
 DOWNLOAD_TIMEOUT = 900  # seconds; a cold Django sdist is ~10 MB
-
-Ranker = Callable[[Sequence[str], Sequence[str], int], list[str]]
 
 
 # --- the repository tree at about the version ------------------------------------------
@@ -208,9 +209,12 @@ def run(
         key = f"{source['pypi']}{source['spec']}"
         baseline = baselines.setdefault(key, PlainBM25(tree))
         texts = [row["title"], row["body"]]
-        ours = [c.path for c in rank_referenced_files(texts, tree, limit=max(KS))]
+        candidates = rank_referenced_files(texts, tree, limit=max(KS))
+        ours = [c.path for c in candidates]
         theirs = baseline.rank(texts, max(KS))
-        for tally in (tallies[row["repo"]], tallies["overall"]):
+        # Split by whether mention detection fired: the keyword fallback carries the rest.
+        split = NAMES_A_FILE if any(c.explicit for c in candidates) else NAMES_NONE
+        for tally in (tallies[row["repo"]], tallies[OVERALL], tallies[split]):
             tally.instances += 1
             tally.add("ours", ours, gold)
             tally.add("bm25", theirs, gold)
@@ -223,7 +227,8 @@ def report(tallies: dict[str, Tally], skipped: Counter[str], failures: dict[str,
     )
     print(header)
     print("-" * len(header))
-    names = [*sorted(n for n in tallies if n != "overall"), "overall"]
+    summaries = (OVERALL, NAMES_A_FILE, NAMES_NONE)
+    names = [*sorted(n for n in tallies if n not in summaries), *summaries]
     for name in names:
         tally = tallies.get(name)
         if tally is None:

@@ -19,9 +19,7 @@ _OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
 _REPO = r"[A-Za-z0-9._-]{1,100}"
 _NUMBER = r"[0-9]{1,10}"
 
-_SHORT = re.compile(
-    rf"(?P<owner>{_OWNER})/(?P<repo>{_REPO})#(?P<number>{_NUMBER})", re.ASCII
-)
+_SHORT = re.compile(rf"(?P<owner>{_OWNER})/(?P<repo>{_REPO})#(?P<number>{_NUMBER})", re.ASCII)
 _URL = re.compile(
     rf"(?:https?://)?(?:www\.)?github\.com/(?P<owner>{_OWNER})/(?P<repo>{_REPO})"
     rf"/(?P<kind>issues|pull|pulls)/(?P<number>{_NUMBER})/?(?:[?#][^\s]*)?",

@@ -70,6 +70,8 @@ async def run_worker(
                 store_activities.begin_generation,
                 store_activities.complete_tutorial,
                 store_activities.mark_tutorial_failed,
+                store_activities.mark_tutorial_unchanged,
+                store_activities.mark_tutorial_stale,
             ],
             activity_executor=executor,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

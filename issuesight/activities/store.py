@@ -19,6 +19,7 @@ from issuesight.workflows.contracts import (
     CompleteInput,
     CompleteResult,
     MarkFailedInput,
+    MarkStaleInput,
 )
 
 
@@ -31,10 +32,22 @@ class StoreActivities:
     def begin_generation(self, request: BeginInput) -> BeginResult:
         ref = parse_issue_ref(request.issue_key)
         self._store.register_submission(ref)  # runs started outside the API have no row yet
-        already_current, generation = self._store.begin_generation(
+        already_current, generation, fingerprint = self._store.begin_generation(
             ref.tutorial_id, request.target_generation
         )
-        return BeginResult(already_current=already_current, generation=generation)
+        return BeginResult(
+            already_current=already_current, generation=generation, fingerprint=fingerprint
+        )
+
+    @activity.defn(name=ActivityName.MARK_UNCHANGED)
+    def mark_tutorial_unchanged(self, issue_key: str) -> None:
+        self._store.finish_unchanged(tutorial_id_for(issue_key))
+
+    @activity.defn(name=ActivityName.MARK_STALE)
+    def mark_tutorial_stale(self, request: MarkStaleInput) -> None:
+        self._store.mark_stale(
+            tutorial_id_for(request.issue_key), regenerating=request.regenerating
+        )
 
     @activity.defn(name=ActivityName.COMPLETE)
     def complete_tutorial(self, request: CompleteInput) -> CompleteResult:

@@ -53,7 +53,8 @@ def rank_referenced_files(
     if not tree.paths:
         return []
     mentions = _extract_mentions(texts)
-    resolved = [(m, tree.resolve(m)) for m in mentions]
+    memo: dict[_ResolutionKey, _Resolution] = {}  # a pasted log repeats the same frames
+    resolved = [(m, tree.resolve(m, memo)) for m in mentions]
     _mark_deepest_frames(resolved)
     evidence = _collect_evidence(resolved, tree)
     keyword = _keyword_scores(texts, tree)
@@ -373,6 +374,7 @@ class _Resolution:
 
 
 _NOTHING = _Resolution((), 0.0)
+_ResolutionKey = tuple[bool, tuple[str, ...], bool]
 
 
 class _Tree:
@@ -388,7 +390,6 @@ class _Tree:
         language = _main_extension(self.parts)
         self.source_factor = [_source_factor(parts, language) for parts in self.parts]
         self._keywords: _KeywordIndex | None = None
-        self._resolved: dict[tuple[str, tuple[str, ...], bool], _Resolution] = {}
 
     @property
     def keywords(self) -> _KeywordIndex:
@@ -396,15 +397,15 @@ class _Tree:
             self._keywords = _KeywordIndex(self.parts)
         return self._keywords
 
-    def resolve(self, mention: _Mention) -> _Resolution:
-        family = "module" if mention.kind in (MODULE, IMPORT) else "path"
-        key = (family, mention.parts, mention.absolute)
-        if key not in self._resolved:
-            if family == "module":
-                self._resolved[key] = self._resolve_module(mention.parts)
+    def resolve(self, mention: _Mention, memo: dict[_ResolutionKey, _Resolution]) -> _Resolution:
+        module = mention.kind in (MODULE, IMPORT)
+        key = (module, mention.parts, mention.absolute)
+        if key not in memo:
+            if module:
+                memo[key] = self._resolve_module(mention.parts)
             else:
-                self._resolved[key] = self._resolve_path(mention.parts, mention.absolute)
-        return self._resolved[key]
+                memo[key] = self._resolve_path(mention.parts, mention.absolute)
+        return memo[key]
 
     def _resolve_path(self, parts: tuple[str, ...], absolute: bool) -> _Resolution:
         matched, common = self._best_suffix(parts)
@@ -661,7 +662,7 @@ _STOP_WORDS = _word_set(
     self cls def return import none true false elif lambda pass raise yield print kwargs args
     line lines call last recent traceback error exception issue bug problem thanks hi hello
     expected actual result results code example work works working think know something
-    www com org github"""
+    www com org github usr site packages dist venv virtualenv home users"""
 )
 K1 = 1.2
 B = 0.75

@@ -39,6 +39,15 @@ class Project(SQLModel, table=True):
     language: str | None = Field(default=None, max_length=100)
     default_branch: str | None = Field(default=None, max_length=255)
     raw_data: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    # Tracking: a repository whose issues are kept fresh by a Temporal Schedule.
+    tracked: bool = False
+    watch_labels: list[str] | None = Field(default=None, sa_type=JSONType)
+    interval_minutes: int | None = None
+    paused: bool = False
+    sync_since: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="newest issue updated_at seen"
+    )
+    last_synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -58,6 +67,9 @@ class GitHubIssue(SQLModel, table=True):
     raw_data: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     source_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deleted: bool = False
+    archived_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     created_at: datetime = _created()
 
 
@@ -89,6 +101,8 @@ class TutorialContent(SQLModel, table=True):
     created_at: datetime = _created()
     updated_at: datetime = _created()
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    stale: bool = Field(default=False, description="its inputs changed since it was generated")
+    archived_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
 
 
 class GenerationContext(SQLModel, table=True):
@@ -173,3 +187,30 @@ class Tutorial(SQLModel, table=True):
     content_id: uuid.UUID = Field(foreign_key="tutorial_contents.id", index=True)
     is_original_requester: bool = False
     created_at: datetime = _created()
+
+
+class HttpCacheEntry(SQLModel, table=True):
+    """Conditional-request state per GitHub URL: unchanged answers come back as free 304s."""
+
+    __tablename__ = "http_cache"
+
+    url: str = Field(primary_key=True, max_length=2000)
+    etag: str = Field(max_length=200)
+    next_url: str | None = Field(default=None, max_length=2000)
+    body: Any | None = Field(default=None, sa_type=JSONType)
+    fetched_at: datetime = _created()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """Deliveries already handled: GitHub redelivers with the same X-GitHub-Delivery."""
+
+    __tablename__ = "webhook_deliveries"
+
+    delivery_id: str = Field(primary_key=True, max_length=100)
+    event: str = Field(max_length=60)
+    action: str | None = Field(default=None, max_length=60)
+    body_sha256: str = Field(max_length=64)
+    repo_full_name: str | None = Field(default=None, max_length=300)
+    issue_number: int | None = None
+    outcome: str = Field(default="", max_length=200)
+    received_at: datetime = _created()

@@ -131,9 +131,12 @@ class Store:
 
     # -- the generation's steps ----------------------------------------------------------
 
-    def begin_generation(self, tutorial_id: uuid.UUID, target_generation: int) -> tuple[bool, int]:
-        """Marks a run as started. Returns (already_current, generation): a tutorial that has
-        reached the wanted generation is not generated again, whichever run asks."""
+    def begin_generation(
+        self, tutorial_id: uuid.UUID, target_generation: int
+    ) -> tuple[bool, int, str | None]:
+        """Marks a run as started. Returns (already_current, generation, fingerprint of what the
+        current tutorial was generated from): a tutorial that has reached the wanted generation
+        is not generated again, whichever run asks."""
         with session_scope(self.engine) as session:
             content = session.get(TutorialContent, tutorial_id)
             if content is None:
@@ -142,7 +145,7 @@ class Store:
                 content.status == TutorialStatus.COMPLETED
                 and content.generation >= target_generation
             ):
-                return True, content.generation
+                return True, content.generation, content.context_fingerprint
             if content.status == TutorialStatus.FAILED:
                 content.status = TutorialStatus.PENDING
             content.stage = "fetching_context"
@@ -150,7 +153,25 @@ class Store:
             content.failure_type = None
             content.updated_at = utcnow()
             session.add(content)
-            return False, content.generation
+            fingerprint = content.context_fingerprint if content.generation else None
+            return False, content.generation, fingerprint
+
+    def finish_unchanged(self, tutorial_id: uuid.UUID) -> None:
+        """A refresh found the same inputs: the tutorial is current, nothing was generated."""
+        self._set_flags(tutorial_id, stage="done", stale=False)
+
+    def mark_stale(self, tutorial_id: uuid.UUID, *, regenerating: bool) -> None:
+        self._set_flags(tutorial_id, stage="generating" if regenerating else "done", stale=True)
+
+    def _set_flags(self, tutorial_id: uuid.UUID, *, stage: str, stale: bool) -> None:
+        with session_scope(self.engine) as session:
+            content = session.get(TutorialContent, tutorial_id)
+            if content is None:
+                raise LookupError(f"no tutorial {tutorial_id}")
+            content.stage = stage
+            content.stale = stale
+            content.updated_at = utcnow()
+            session.add(content)
 
     def save_context(
         self,
@@ -197,8 +218,6 @@ class Store:
             content = session.get(TutorialContent, ref.tutorial_id)
             assert content is not None
             content.stage = "generating"
-            content.commit_sha = commit_sha
-            content.context_fingerprint = fingerprint
             content.updated_at = now
             session.add(content)
 
@@ -291,6 +310,11 @@ class Store:
             content.structured = structured
             content.difficulty = difficulty
             content.junior_friendly = junior_friendly
+            context = session.get(GenerationContext, tutorial_id)
+            if context is not None:
+                content.commit_sha = context.commit_sha
+                content.context_fingerprint = context.fingerprint
+            content.stale = False
             content.status = TutorialStatus.COMPLETED
             content.stage = "done"
             content.failure_reason = None

@@ -23,6 +23,13 @@ class ActivityName(StrEnum):
     GENERATE = "generate_tutorial_draft"
     COMPLETE = "complete_tutorial"
     MARK_FAILED = "mark_tutorial_failed"
+    MARK_UNCHANGED = "mark_tutorial_unchanged"
+    MARK_STALE = "mark_tutorial_stale"
+    SYNC_BEGIN = "begin_repo_sync"
+    SYNC_PAGE = "sync_issue_page"
+    SYNC_FINISH = "finish_repo_sync"
+    RUN_TUTORIAL_JOB = "run_tutorial_job"
+    ARCHIVE_CLOSED = "archive_closed_issues"
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,9 @@ class TutorialRequest:
     llm_max_attempts: int = 5
     llm_timeout_seconds: float = 120.0
     requested_by: str = "api"
+    # A refresh (sync, webhook) regenerates only when the tutorial's inputs changed.
+    refresh: bool = False
+    regenerate_stale: bool = True
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,13 @@ class BeginInput:
 class BeginResult:
     already_current: bool
     generation: int
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class MarkStaleInput:
+    issue_key: str
+    regenerating: bool
 
 
 @dataclass(frozen=True)
@@ -109,3 +126,91 @@ class TutorialOutcome:
     generated: bool
     generation: int
     difficulty: str | None = None
+    stale: bool = False
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    repo: str  # lower-cased owner/repo
+    max_in_flight: int = 4
+    regenerate_stale: bool = True
+    rate_limit_floor: int = 100
+    llm_max_attempts: int = 5
+    llm_timeout_seconds: float = 120.0
+    # Continue-as-new state: where the previous run stopped.
+    page_url: str | None = None
+    newest_seen: str | None = None
+    pages_done: int = 0
+    jobs_started: int = 0
+
+
+@dataclass(frozen=True)
+class SyncBeginResult:
+    first_url: str
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SyncPageInput:
+    repo: str
+    url: str
+    labels: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SyncCandidate:
+    issue_key: str
+    refresh: bool
+
+
+@dataclass(frozen=True)
+class SyncPageResult:
+    candidates: list[SyncCandidate]
+    next_url: str | None
+    not_modified: bool
+    newest_updated_at: str | None
+    rate_remaining: int | None
+    rate_reset: int | None
+    issues_seen: int = 0
+    pull_requests_skipped: int = 0
+
+
+@dataclass(frozen=True)
+class SyncFinishInput:
+    repo: str
+    newest_seen: str | None
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    repo: str
+    pages: int
+    jobs: int
+
+
+@dataclass(frozen=True)
+class TutorialJobInput:
+    issue_key: str
+    refresh: bool
+    regenerate_stale: bool
+    llm_max_attempts: int
+    llm_timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class TutorialJobResult:
+    issue_key: str
+    status: str
+    generated: bool
+
+
+@dataclass(frozen=True)
+class ArchiveInput:
+    older_than_days: int
+    now_iso: str
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    issues: int
+    tutorials: int

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         GenerateInput,
         GenerateResult,
         MarkFailedInput,
+        MarkStaleInput,
         Progress,
         Stage,
         TutorialOutcome,
@@ -46,6 +47,7 @@ class TutorialWorkflow:
         self._issue_key = ""
         self._stage = Stage.QUEUED
         self._failure: str | None = None
+        self._stale = False
 
     @workflow.query
     def progress(self) -> Progress:
@@ -61,11 +63,11 @@ class TutorialWorkflow:
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=DATABASE_RETRY,
         )
-        if begin.already_current:
+        if begin.already_current and not request.refresh:
             self._stage = Stage.DONE
             return TutorialOutcome(request.issue_key, generated=False, generation=begin.generation)
         try:
-            completed = await self._generate(request)
+            completed = await self._generate(request, begin)
         except ActivityError as err:
             reason, failure_type = describe_failure(err)
             self._stage, self._failure = Stage.FAILED, reason
@@ -78,6 +80,10 @@ class TutorialWorkflow:
             # Failing the run (not completing it) lets a later submission start a fresh one.
             raise ApplicationError(reason, type=failure_type, non_retryable=True) from err
         self._stage = Stage.DONE
+        if completed is None:  # a refresh that found nothing to regenerate
+            return TutorialOutcome(
+                request.issue_key, generated=False, generation=begin.generation, stale=self._stale
+            )
         return TutorialOutcome(
             request.issue_key,
             generated=True,
@@ -85,10 +91,12 @@ class TutorialWorkflow:
             difficulty=completed.difficulty,
         )
 
-    async def _generate(self, request: TutorialRequest) -> CompleteResult:
+    async def _generate(
+        self, request: TutorialRequest, begin: BeginResult
+    ) -> CompleteResult | None:
         run_id = workflow.info().run_id
         self._stage = Stage.FETCHING_CONTEXT
-        await workflow.execute_activity(
+        fetched: FetchContextResult = await workflow.execute_activity(
             ActivityName.FETCH_CONTEXT,
             FetchContextInput(request.issue_key, run_id),
             result_type=FetchContextResult,
@@ -98,6 +106,16 @@ class TutorialWorkflow:
             schedule_to_close_timeout=timedelta(hours=2),
             retry_policy=GITHUB_RETRY,
         )
+        if request.refresh and begin.fingerprint is not None:
+            if fetched.fingerprint == begin.fingerprint:
+                await self._store_step(ActivityName.MARK_UNCHANGED, request.issue_key)
+                return None
+            self._stale = True
+            await self._store_step(
+                ActivityName.MARK_STALE, MarkStaleInput(request.issue_key, request.regenerate_stale)
+            )
+            if not request.regenerate_stale:
+                return None
         self._stage = Stage.GENERATING
         await workflow.execute_activity(
             ActivityName.GENERATE,
@@ -123,3 +141,11 @@ class TutorialWorkflow:
             retry_policy=DATABASE_RETRY,
         )
         return completed
+
+    async def _store_step(self, activity: ActivityName, argument: object) -> None:
+        await workflow.execute_activity(
+            activity,
+            argument,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DATABASE_RETRY,
+        )
