@@ -23,7 +23,7 @@ _SHORT = re.compile(rf"(?P<owner>{_OWNER})/(?P<repo>{_REPO})#(?P<number>{_NUMBER
 _URL = re.compile(
     rf"(?:https?://)?(?:www\.)?github\.com/(?P<owner>{_OWNER})/(?P<repo>{_REPO})"
     rf"/(?P<kind>issues|pull|pulls)/(?P<number>{_NUMBER})/?(?:[?#][^\s]*)?",
-    # ASCII: with IGNORECASE alone, [A-Za-z] would also match 'ſ' and 'ı' (they fold to ASCII).
+    # ASCII: with IGNORECASE alone, [A-Za-z] also matches U+017F and U+0131 (they fold to ASCII).
     re.IGNORECASE | re.ASCII,
 )
 

@@ -195,8 +195,9 @@ def _issue_event(delivery: str, payload: dict[str, Any]) -> IssueEvent:
 
 
 def _ping_event(delivery: str, payload: dict[str, Any]) -> PingEvent:
-    hook_id = payload.get("hook_id")
-    if hook_id is not None and not _is_positive_int(hook_id):
+    raw_hook_id = payload.get("hook_id")
+    hook_id = _positive_int(raw_hook_id)
+    if raw_hook_id is not None and hook_id is None:
         raise PayloadError("ping hook_id is not a positive integer")
     return PingEvent(
         delivery_id=delivery,
@@ -225,14 +226,18 @@ def _repository_name(value: object) -> tuple[str, str]:
 
 
 def _issue_number(value: object) -> int:
-    if not _is_positive_int(value) or value > MAX_ISSUE_NUMBER:
+    number = _positive_int(value)
+    if number is None or number > MAX_ISSUE_NUMBER:
         raise PayloadError(f"issue.number is not an integer from 1 to {MAX_ISSUE_NUMBER}")
-    return value
+    return number
 
 
-def _is_positive_int(value: object) -> bool:
-    # bool is an int subclass, and JSON true must not become issue 1.
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+def _positive_int(value: object) -> int | None:
+    # bool is an int subclass, and JSON true must not become issue 1; floats such as 1.0 are not
+    # what GitHub sends for an id.
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
 
 
 def _is_pull_request(value: object) -> bool:
