@@ -84,7 +84,7 @@ def _worker(_args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> None:
         stop = asyncio.Event()
         stop_on_signals(stop)
-        await run_worker(settings, stop)
+        await run_worker(settings, stop, ensure_schedules=True)
 
     asyncio.run(run())
     return 0

@@ -59,7 +59,9 @@ async def run_dev(
                 "database": settings.database_url.split("@")[-1],
             },
         )
-        worker = asyncio.create_task(run_worker(settings, stop, client=client))
+        worker = asyncio.create_task(
+            run_worker(settings, stop, client=client, ensure_schedules=True)
+        )
         await serve_api(app, host, port, stop)
         await worker  # the API is down first; the worker then finishes its in-flight work
 

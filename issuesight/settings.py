@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     llm_max_attempts: int = Field(default=5, ge=1, le=20)
     github_timeout_seconds: float = Field(default=30.0, gt=0)
     prompt_budget_chars: int = Field(default=60_000, ge=4_000, le=2_000_000)
+    sync_max_in_flight: int = Field(default=4, ge=1, le=100)
+    sync_rate_limit_floor: int = Field(default=100, ge=0)
+    stale_policy: str = Field(default="regenerate", pattern="^(regenerate|mark)$")
+    archive_after_days: int = Field(default=30, ge=1)
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
 

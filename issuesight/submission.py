@@ -36,24 +36,30 @@ async def submit_issue(
     client: Client,
     settings: Settings,
     regenerate: bool = False,
+    refresh: bool = False,
     requested_by: str = "api",
 ) -> Submission:
+    """`regenerate` always generates anew; `refresh` (sync, webhooks) regenerates a completed
+    tutorial only if its inputs changed."""
     view = await asyncio.to_thread(store.register_submission, ref)
-    if view.content.status == TutorialStatus.COMPLETED and not regenerate:
+    completed = view.content.status == TutorialStatus.COMPLETED
+    if completed and not (regenerate or refresh):
         return Submission(view, started=False)
     if view.content.stage in ("done", "failed"):
         view = await asyncio.to_thread(store.mark_queued, ref.tutorial_id)
-    target = view.content.generation + 1 if regenerate else 1
+    target = view.content.generation + 1 if (regenerate or refresh) else 1
     request = TutorialRequest(
         issue_key=ref.key,
         target_generation=target,
         llm_max_attempts=settings.llm_max_attempts,
         llm_timeout_seconds=settings.llm_timeout_seconds,
         requested_by=requested_by,
+        refresh=refresh and completed,
+        regenerate_stale=settings.stale_policy == "regenerate",
     )
     reuse = (
         WorkflowIDReusePolicy.ALLOW_DUPLICATE
-        if regenerate
+        if regenerate or refresh
         else WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
     )
     try:

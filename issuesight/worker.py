@@ -13,26 +13,35 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from issuesight.activities.github import GitHubActivities, heartbeat_if_in_activity
+from issuesight.activities.jobs import TutorialJobActivities
 from issuesight.activities.llm import LLMActivities
-from issuesight.activities.store import StoreActivities
+from issuesight.activities.store import ArchiveActivities, StoreActivities
+from issuesight.activities.sync import SyncActivities
 from issuesight.db.engine import make_engine
 from issuesight.db.store import Store
+from issuesight.db.tracking import TrackingStore
 from issuesight.github.client import GitHubClient
 from issuesight.llm.generate import make_client
+from issuesight.schedules import ensure_archive_schedule
 from issuesight.settings import Settings
 from issuesight.temporal_client import connect_temporal
+from issuesight.workflows.sync import ArchiveWorkflow, RepoSyncWorkflow
 from issuesight.workflows.tutorial import TutorialWorkflow
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS = [TutorialWorkflow]
+WORKFLOWS = [TutorialWorkflow, RepoSyncWorkflow, ArchiveWorkflow]
 # Activities heartbeat, so a grace period of seconds is enough: what does not finish in it is
 # retried on another worker after its heartbeat timeout.
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
 
 
 async def run_worker(
-    settings: Settings, stop: asyncio.Event, *, client: Client | None = None
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    client: Client | None = None,
+    ensure_schedules: bool = False,
 ) -> None:
     async with AsyncExitStack() as stack:
         if client is None:
@@ -40,6 +49,7 @@ async def run_worker(
         engine = make_engine(settings.database_url)
         stack.callback(engine.dispose)
         store = Store(engine)
+        tracking = TrackingStore(engine)
         github = GitHubClient(
             settings.github_api_url,
             token=settings.github_token.get_secret_value() if settings.github_token else None,
@@ -59,6 +69,11 @@ async def run_worker(
         )
         llm_activities = LLMActivities(llm, store, model=settings.llm_model)
         store_activities = StoreActivities(store, secrets=secrets)
+        sync_activities = SyncActivities(github, tracking)
+        job_activities = TutorialJobActivities(client, store, settings)
+        archive_activities = ArchiveActivities(tracking)
+        if ensure_schedules:
+            await ensure_archive_schedule(client, settings)
         executor = stack.enter_context(ThreadPoolExecutor(max_workers=16))
         worker = Worker(
             client,
@@ -72,6 +87,11 @@ async def run_worker(
                 store_activities.mark_tutorial_failed,
                 store_activities.mark_tutorial_unchanged,
                 store_activities.mark_tutorial_stale,
+                sync_activities.begin_repo_sync,
+                sync_activities.sync_issue_page,
+                sync_activities.finish_repo_sync,
+                job_activities.run_tutorial_job,
+                archive_activities.archive_closed_issues,
             ],
             activity_executor=executor,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

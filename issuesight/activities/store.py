@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from temporalio import activity
 
 from issuesight.context.bundle import ContextBundle
 from issuesight.db.store import ConceptInput, Store
+from issuesight.db.tracking import TrackingStore
 from issuesight.refs import parse_issue_ref, tutorial_id_for
 from issuesight.tutorial.finalize import finalize
 from issuesight.tutorial.render import render_markdown
 from issuesight.tutorial.schema import TutorialDraft
 from issuesight.workflows.contracts import (
     ActivityName,
+    ArchiveInput,
+    ArchiveResult,
     BeginInput,
     BeginResult,
     CompleteInput,
@@ -79,3 +83,16 @@ class StoreActivities:
             reason=request.reason,
             failure_type=request.failure_type,
         )
+
+
+class ArchiveActivities:
+    def __init__(self, tracking: TrackingStore) -> None:
+        self._tracking = tracking
+
+    @activity.defn(name=ActivityName.ARCHIVE_CLOSED)
+    def archive_closed_issues(self, request: ArchiveInput) -> ArchiveResult:
+        # "now" comes from the workflow, so time-skipping tests and replays agree on it.
+        issues, tutorials = self._tracking.archive_closed(
+            datetime.fromisoformat(request.now_iso), timedelta(days=request.older_than_days)
+        )
+        return ArchiveResult(issues=issues, tutorials=tutorials)

@@ -34,6 +34,8 @@ class TutorialPublic(BaseModel):
     status: str
     stage: str
     regenerating: bool
+    stale: bool
+    archived: bool
     failure_reason: str | None
     failure_type: str | None
     title: str | None
@@ -63,6 +65,8 @@ class TutorialPublic(BaseModel):
             status=c.status,
             stage=c.stage,
             regenerating=c.status == "COMPLETED" and c.stage not in ("done", "failed"),
+            stale=c.stale,
+            archived=c.archived_at is not None,
             failure_reason=c.failure_reason,
             failure_type=c.failure_type,
             title=c.title,
@@ -91,6 +95,7 @@ class TutorialSummary(BaseModel):
     title: str | None
     difficulty: str | None
     junior_friendly: bool | None
+    stale: bool
     updated_at: datetime
     url: str
 

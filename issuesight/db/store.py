@@ -369,6 +369,7 @@ class Store:
         query: str | None = None,
         limit: int = 20,
         offset: int = 0,
+        include_archived: bool = False,
     ) -> tuple[list[tuple[TutorialContent, str]], int]:
         stmt = select(TutorialContent, GitHubIssue.issue_key).join(
             GitHubIssue, col(GitHubIssue.id) == col(TutorialContent.issue_id)
@@ -377,6 +378,8 @@ class Store:
             stmt = stmt.join(Project, col(Project.id) == col(GitHubIssue.project_id)).where(
                 Project.full_name == repo.lower()
             )
+        if not include_archived:
+            stmt = stmt.where(col(TutorialContent.archived_at).is_(None))
         if status:
             stmt = stmt.where(TutorialContent.status == status.upper())
         if difficulty:

@@ -72,14 +72,21 @@ class GitHubClient:
         params: dict[str, Any] | None = None,
         accept: str = JSON,
         allow_missing: bool = False,
+        etag: str | None = None,
     ) -> httpx.Response | None:
-        """GETs a path (or an absolute URL from a `Link` header); None for an allowed 404."""
+        """GETs a path (or an absolute URL from a `Link` header); None for an allowed 404.
+
+        With `etag`, the request is conditional and a 304 (free: GitHub does not count it
+        against the rate limit) is returned as is."""
         if self._on_request is not None:
             pending = self._on_request()
             if pending is not None:
                 await pending
         try:
-            response = await self._http.get(path_or_url, params=params, headers={"Accept": accept})
+            headers = {"Accept": accept}
+            if etag:
+                headers["If-None-Match"] = etag
+            response = await self._http.get(path_or_url, params=params, headers=headers)
         except httpx.TimeoutException as exc:
             raise GitHubError(f"GitHub timed out while fetching {what}", kind=UNAVAILABLE) from exc
         except httpx.TransportError as exc:
@@ -89,7 +96,7 @@ class GitHubClient:
             ) from exc
         self.requests_made += 1
         self._note_rate_limit(response.headers)
-        if response.is_success:
+        if response.is_success or (etag and response.status_code == 304):
             return response
         if allow_missing and response.status_code == 404:
             return None

@@ -94,11 +94,7 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> None:
         raise SignatureError(
             f"the {SIGNATURE_HEADER} digest is not 64 hexadecimal digits after {SIGNATURE_PREFIX}"
         )
-    try:
-        key = secret.encode("utf-8")
-    except UnicodeEncodeError:
-        # `from None`: the codec error quotes the offending character of the secret.
-        raise SignatureError("the configured webhook secret is not valid UTF-8 text") from None
+    key = _secret_bytes(secret)
     expected = hmac.new(key, body, hashlib.sha256).digest()
     # Upper-case hex is accepted: GitHub sends lower case, but hex is a case-insensitive spelling
     # of the same 32 bytes, and comparing the decoded bytes keeps the comparison fixed-length and
@@ -106,6 +102,16 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> None:
     # without making a forgery any easier.
     if not hmac.compare_digest(expected, bytes.fromhex(received_hex)):
         raise SignatureError(f"the {SIGNATURE_HEADER} digest does not match the body")
+
+
+def _secret_bytes(secret: str) -> bytes:
+    try:
+        return secret.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    # Raised outside the handler so the codec error, which quotes a character of the secret, is
+    # not even kept as __context__ for error reporters to serialize.
+    raise SignatureError("the configured webhook secret is not valid UTF-8 text")
 
 
 def delivery_fingerprint(body: bytes) -> str:

@@ -138,6 +138,7 @@ class SyncRequest:
     llm_max_attempts: int = 5
     llm_timeout_seconds: float = 120.0
     # Continue-as-new state: where the previous run stopped.
+    labels: list[str] = field(default_factory=list)
     page_url: str | None = None
     newest_seen: str | None = None
     pages_done: int = 0
@@ -179,6 +180,7 @@ class SyncPageResult:
 class SyncFinishInput:
     repo: str
     newest_seen: str | None
+    pages: int = 0
 
 
 @dataclass(frozen=True)

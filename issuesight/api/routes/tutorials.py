@@ -134,6 +134,7 @@ def list_tutorials(
     q: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    include_archived: bool = False,
 ) -> TutorialPage:
     rows, total = store.list_tutorials(
         repo=repo,
@@ -143,6 +144,7 @@ def list_tutorials(
         query=q,
         limit=limit,
         offset=offset,
+        include_archived=include_archived,
     )
     items = [
         TutorialSummary(
@@ -153,6 +155,7 @@ def list_tutorials(
             title=content.title,
             difficulty=content.difficulty,
             junior_friendly=content.junior_friendly,
+            stale=content.stale,
             updated_at=content.updated_at,
             url=_status_url(request, content.id),
         )

@@ -1,0 +1,332 @@
+"""Settings read DESIGN.md's variables from the environment and never show the secrets; the
+JSON log formatter writes one object a line with the secrets redacted."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from issuesight.logs import JsonFormatter, ScrubbingTextFormatter, configure_logging
+from issuesight.settings import Settings
+
+CONTRACT = [
+    "DATABASE_URL",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_TASK_QUEUE",
+    "GITHUB_API_URL",
+    "GITHUB_TOKEN",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "LLM_MODEL",
+    "GITHUB_WEBHOOK_SECRET",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_TLS_CERT",
+    "TEMPORAL_TLS_KEY",
+]
+KNOBS = [
+    "LLM_TIMEOUT_SECONDS",
+    "LLM_MAX_ATTEMPTS",
+    "GITHUB_TIMEOUT_SECONDS",
+    "PROMPT_BUDGET_CHARS",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "SYNC_MAX_IN_FLIGHT",
+    "SYNC_RATE_LIMIT_FLOOR",
+    "STALE_POLICY",
+    "ARCHIVE_AFTER_DAYS",
+]
+SECRETS = {
+    "GITHUB_TOKEN": "ghp_" + "SettingsToken1" * 3,
+    "OPENAI_API_KEY": "sk-settings-openai-key-000000000001",
+    "GITHUB_WEBHOOK_SECRET": "settings-webhook-secret-0001",
+    "TEMPORAL_API_KEY": "settings-temporal-api-key-0001",
+}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in CONTRACT + KNOBS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _settings() -> Settings:
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_defaults_follow_design_md(clean_env: Path) -> None:
+    settings = _settings()
+    assert settings.database_url == f"sqlite:///{clean_env / 'issuesight.db'}"
+    assert settings.temporal_address == "localhost:7233"
+    assert settings.temporal_namespace == "default"
+    assert settings.temporal_task_queue == "issuesight"
+    assert settings.github_api_url == "https://api.github.com"
+    assert settings.llm_model == "gpt-4o-mini"
+    assert settings.github_token is None
+    assert settings.openai_api_key is None
+    assert settings.openai_base_url is None
+    assert settings.github_webhook_secret is None
+    assert settings.temporal_api_key is None
+    assert settings.temporal_tls_cert is None
+    assert settings.temporal_tls_key is None
+    assert settings.secret_values() == []
+
+
+def test_every_contract_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {
+        "DATABASE_URL": "postgresql+psycopg://db.internal/issuesight",
+        "TEMPORAL_ADDRESS": "temporal.internal:7233",
+        "TEMPORAL_NAMESPACE": "prod.abc12",
+        "TEMPORAL_TASK_QUEUE": "issuesight-prod",
+        "GITHUB_API_URL": "https://ghe.example.com/api/v3/",
+        "OPENAI_BASE_URL": "http://localhost:11434/v1",
+        "LLM_MODEL": "llama3.1:8b",
+        "TEMPORAL_TLS_CERT": "/etc/issuesight/client.pem",
+        "TEMPORAL_TLS_KEY": "/etc/issuesight/client.key",
+        **SECRETS,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    settings = _settings()
+    assert settings.database_url == "postgresql+psycopg://db.internal/issuesight"
+    assert settings.temporal_address == "temporal.internal:7233"
+    assert settings.temporal_namespace == "prod.abc12"
+    assert settings.temporal_task_queue == "issuesight-prod"
+    assert settings.github_api_url == "https://ghe.example.com/api/v3"
+    assert settings.openai_base_url == "http://localhost:11434/v1"
+    assert settings.llm_model == "llama3.1:8b"
+    assert settings.temporal_tls_cert == Path("/etc/issuesight/client.pem")
+    assert settings.temporal_tls_key == Path("/etc/issuesight/client.key")
+    assert settings.github_token is not None
+    assert settings.github_token.get_secret_value() == SECRETS["GITHUB_TOKEN"]
+    assert settings.openai_api_key is not None
+    assert settings.openai_api_key.get_secret_value() == SECRETS["OPENAI_API_KEY"]
+    assert settings.github_webhook_secret is not None
+    assert settings.github_webhook_secret.get_secret_value() == SECRETS["GITHUB_WEBHOOK_SECRET"]
+    assert settings.temporal_api_key is not None
+    assert settings.temporal_api_key.get_secret_value() == SECRETS["TEMPORAL_API_KEY"]
+    assert sorted(settings.secret_values()) == sorted(SECRETS.values())
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("https://api.github.com/", "https://api.github.com"),
+        ("https://ghe.example.com/api/v3///", "https://ghe.example.com/api/v3"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+    ],
+)
+def test_github_api_url_trailing_slash(
+    monkeypatch: pytest.MonkeyPatch, given: str, stored: str
+) -> None:
+    monkeypatch.setenv("GITHUB_API_URL", given)
+    assert _settings().github_api_url == stored
+
+
+def test_lower_case_names_work_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("llm_model", "lower-case-model")
+    assert _settings().llm_model == "lower-case-model"
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n"])
+def test_blank_secrets_are_unset(monkeypatch: pytest.MonkeyPatch, blank: str) -> None:
+    for name in SECRETS:
+        monkeypatch.setenv(name, blank)
+    settings = _settings()
+    assert settings.github_token is None
+    assert settings.openai_api_key is None
+    assert settings.github_webhook_secret is None
+    assert settings.temporal_api_key is None
+    assert settings.secret_values() == []
+
+
+def test_secret_values_lists_only_the_configured_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", SECRETS["OPENAI_API_KEY"])
+    monkeypatch.setenv("GITHUB_WEBHOOK_SECRET", " ")
+    assert _settings().secret_values() == [SECRETS["OPENAI_API_KEY"]]
+
+
+def test_repr_and_str_hide_secret_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    settings = _settings()
+    shown = [repr(settings), str(settings), settings.model_dump_json(), repr(settings.github_token)]
+    for text in shown:
+        for value in SECRETS.values():
+            assert value not in text
+    assert "**********" in repr(settings)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: settings.py keeps database_url as a plain str and leaves it out of "
+    "secret_values(); a password in DATABASE_URL shows in repr(Settings)/str(Settings) and "
+    "is not redacted from logs",
+)
+def test_database_password_is_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    password = "db-pass-0123456789"
+    monkeypatch.setenv("DATABASE_URL", f"postgresql+psycopg://issuesight:{password}@db/issuesight")
+    settings = _settings()
+    assert password not in repr(settings)
+    assert password in settings.secret_values()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PROMPT_BUDGET_CHARS", "3999"),
+        ("LLM_MAX_ATTEMPTS", "0"),
+        ("LLM_TIMEOUT_SECONDS", "0"),
+        ("LOG_FORMAT", "xml"),
+    ],
+)
+def test_knobs_are_validated(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        _settings()
+
+
+def test_dot_env_file_is_read_unless_disabled(
+    monkeypatch: pytest.MonkeyPatch, clean_env: Path
+) -> None:
+    (clean_env / ".env").write_text("LLM_MODEL=from-dot-env\nTEMPORAL_NAMESPACE=dotenv-ns\n")
+    assert Settings().llm_model == "from-dot-env"
+    assert _settings().llm_model == "gpt-4o-mini"
+    monkeypatch.setenv("LLM_MODEL", "from-environment")
+    assert Settings().llm_model == "from-environment"
+    assert Settings().temporal_namespace == "dotenv-ns"
+
+
+# -- logs --------------------------------------------------------------------------------------
+
+LOG_SECRET = "log-secret-value-0001"
+GHP = "ghp_" + "LogToken1234" * 3
+
+
+def _record(msg: str, *args: object, **extra: object) -> logging.LogRecord:
+    logger = logging.getLogger("issuesight.unit")
+    record = logger.makeRecord(
+        "issuesight.unit", logging.WARNING, __file__, 10, msg, args, None, extra=extra
+    )
+    return record
+
+
+def test_json_formatter_one_object_a_line_with_context() -> None:
+    record = _record(
+        "fetched %s in %d ms",
+        "issue o/r#1",
+        42,
+        issue="o/r#1",
+        attempt=3,
+        temporal_workflow={"workflow_id": "tutorial:o/r#1", "run_id": "r1", "namespace": "x"},
+    )
+    line = JsonFormatter([]).format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["level"] == "WARNING"
+    assert entry["logger"] == "issuesight.unit"
+    assert entry["message"] == "fetched issue o/r#1 in 42 ms"
+    assert entry["ts"].endswith("+00:00")
+    assert entry["issue"] == "o/r#1"
+    assert entry["attempt"] == 3
+    assert entry["temporal_workflow"] == {"workflow_id": "tutorial:o/r#1", "run_id": "r1"}
+    assert set(entry) == {
+        "ts",
+        "level",
+        "logger",
+        "message",
+        "issue",
+        "attempt",
+        "temporal_workflow",
+    }
+
+
+def test_json_formatter_redacts_secrets_in_message_and_extras() -> None:
+    record = _record(
+        "token %s and %s",
+        LOG_SECRET,
+        GHP,
+        header=f"Bearer {LOG_SECRET}",
+        nested={"key": LOG_SECRET, "list": [GHP]},
+    )
+    line = JsonFormatter([LOG_SECRET]).format(record)
+    assert LOG_SECRET not in line
+    assert GHP not in line
+    entry = json.loads(line)
+    assert entry["message"] == "token [redacted] and [redacted]"
+    assert entry["header"] == "Bearer [redacted]"
+    assert entry["nested"] == {"key": "[redacted]", "list": ["[redacted]"]}
+
+
+def test_json_formatter_multiline_message_and_exception_stay_on_one_line() -> None:
+    try:
+        raise RuntimeError(f"boom with {LOG_SECRET}")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    record = logging.getLogger("x").makeRecord(
+        "x", logging.ERROR, __file__, 1, "line one\nline two", (), exc_info
+    )
+    line = JsonFormatter([LOG_SECRET]).format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["message"] == "line one\nline two"
+    assert "RuntimeError: boom with [redacted]" in entry["exception"]
+    assert LOG_SECRET not in line
+
+
+def test_json_formatter_serializes_odd_values() -> None:
+    record = _record("x", path=Path("/tmp/a"), when=object())
+    entry = json.loads(JsonFormatter([]).format(record))
+    assert entry["path"] == "/tmp/a"
+    assert entry["when"].startswith("<object object")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: logs.py JsonFormatter scrubs after json.dumps; a secret containing a "
+    'character JSON escapes (" or \\ or a control character) no longer matches and is '
+    "logged in escaped form",
+)
+@pytest.mark.parametrize("secret", ['webhook"secret-0001', "webhook\\secret-0001"])
+def test_json_formatter_redacts_secrets_with_json_special_characters(secret: str) -> None:
+    line = JsonFormatter([secret]).format(_record("secret is %s", secret))
+    assert json.loads(line)["message"] == "secret is [redacted]"
+
+
+def test_text_formatter_redacts() -> None:
+    text = ScrubbingTextFormatter([LOG_SECRET]).format(_record("key=%s", LOG_SECRET))
+    assert LOG_SECRET not in text
+    assert text.endswith("WARNING issuesight.unit: key=[redacted]")
+
+
+def test_configure_logging_installs_one_scrubbing_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    noisy = ["httpx", "httpcore", "httpx2", "httpcore2", "openai"]
+    saved_noisy = {name: logging.getLogger(name).level for name in noisy}
+    try:
+        configure_logging("info", "json", [LOG_SECRET])
+        assert len(root.handlers) == 1
+        assert root.level == logging.INFO
+        assert logging.getLogger("httpx").level == logging.WARNING
+        logging.getLogger("issuesight.unit").info("using %s", LOG_SECRET, extra={"k": "v"})
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        for name, level in saved_noisy.items():
+            logging.getLogger(name).setLevel(level)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["message"] == "using [redacted]"
+    assert entry["k"] == "v"
