@@ -54,6 +54,17 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("--api-url", default="http://127.0.0.1:8000")
     submit.add_argument("--timeout", type=float, default=600.0, help="seconds to wait at most")
     submit.set_defaults(handler=_submit)
+
+    sync = commands.add_parser("sync", help="sync a tracked repository now")
+    sync.add_argument("repo", help="owner/repo")
+    sync.add_argument("--track", action="store_true", help="track it first if it is not")
+    sync.add_argument("--label", action="append", help="label to watch (repeatable)")
+    sync.add_argument("--api-url", default="http://127.0.0.1:8000")
+    sync.set_defaults(handler=_sync)
+
+    projects = commands.add_parser("projects", help="list tracked repositories")
+    projects.add_argument("--api-url", default="http://127.0.0.1:8000")
+    projects.set_defaults(handler=_projects)
     return parser
 
 
@@ -102,6 +113,18 @@ def _submit(args: argparse.Namespace, _settings: Settings) -> int:
     from issuesight.submit_cli import submit_and_follow
 
     return asyncio.run(submit_and_follow(args.issue, args.api_url, args.wait, args.timeout))
+
+
+def _sync(args: argparse.Namespace, _settings: Settings) -> int:
+    from issuesight.projects_cli import sync_repo
+
+    return asyncio.run(sync_repo(args.repo, args.api_url, args.track, args.label))
+
+
+def _projects(args: argparse.Namespace, _settings: Settings) -> int:
+    from issuesight.projects_cli import list_projects
+
+    return asyncio.run(list_projects(args.api_url))
 
 
 if __name__ == "__main__":

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 
 class Settings(BaseSettings):
@@ -61,7 +66,49 @@ class Settings(BaseSettings):
             self.github_webhook_secret,
             self.temporal_api_key,
         ]
-        return [s.get_secret_value() for s in secrets if s is not None]
+        values = [s.get_secret_value() for s in secrets if s is not None]
+        return values + database_passwords(self.database_url)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # repr() and str() show the database URL with its password masked, as SecretStr
+        # fields are; the attribute itself stays the plain string the contract promises.
+        for name, value in super().__repr_args__():
+            if name == "database_url" and isinstance(value, str):
+                value = masked_database_url(value)
+            yield name, value
+
+
+def _parse_database_url(url: str) -> URL | None:
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+
+
+def database_passwords(url: str) -> list[str]:
+    """The password of a database URL, decoded and, if it differs, as written (percent-encoded).
+
+    Empty for URLs without a password (SQLite files, peer authentication) or that do not parse.
+    """
+    parsed = _parse_database_url(url)
+    if parsed is None or not parsed.password:
+        return []
+    passwords = [str(parsed.password)]
+    try:
+        written = urlsplit(url).password
+    except ValueError:
+        written = None
+    if written and written not in passwords:
+        passwords.append(written)
+    return passwords
+
+
+def masked_database_url(url: str) -> str:
+    """The URL with its password replaced by '***', for display."""
+    parsed = _parse_database_url(url)
+    if parsed is None or not parsed.password:
+        return url
+    return parsed.render_as_string(hide_password=True)
 
 
 @lru_cache

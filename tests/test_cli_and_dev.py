@@ -111,3 +111,28 @@ async def test_dev_runs_the_whole_stack_and_stops_cleanly(tmp_path: Path) -> Non
         code = await asyncio.wait_for(process.wait(), 60)
         log.close()
     assert code == 0, (tmp_path / "dev.log").read_text()[-3000:]
+
+
+async def test_sync_and_projects_commands(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    from issuesight.projects_cli import list_projects, sync_repo
+
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(sqlite_url)
+    with BackgroundServer(create_app(stack.settings, temporal=stack.client)) as api:
+        out = io.StringIO()
+        assert await sync_repo(f"octo-org/{repo_name}", api.url, False, None, out) == 2
+        assert "--track" in out.getvalue()
+        out = io.StringIO()
+        assert await sync_repo(f"octo-org/{repo_name}", api.url, True, None, out) == 0
+        assert "sync of" in out.getvalue()
+
+        async def one_tutorial() -> bool:
+            table = io.StringIO()
+            await list_projects(api.url, table)
+            row = table.getvalue().splitlines()[1].split()
+            return row[0] == f"octo-org/{repo_name.lower()}" and row[4] == "1"
+
+        await assert_eventually(one_tutorial, within=30)
+    assert llm.count() == 1

@@ -10,7 +10,7 @@ from temporalio.client import Client
 
 from issuesight import __version__
 from issuesight.api.deps import Resources
-from issuesight.api.routes import health, projects, tutorials
+from issuesight.api.routes import health, projects, tutorials, webhooks
 from issuesight.settings import Settings, get_settings
 
 
@@ -31,5 +31,6 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.state.resources = resources
     app.include_router(tutorials.router)
     app.include_router(projects.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
     return app

@@ -33,19 +33,46 @@ def clean(text: str | None) -> str:
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Removes configured secrets and token-shaped strings."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, REDACTED)
+    """Removes configured secrets and token-shaped strings.
+
+    Every occurrence of every secret is located in the original text first, and overlapping
+    occurrences are redacted as one: a secret that is part of another (a prefix, say) cannot
+    cut the longer one short and leave its tail behind, whatever the order of `secrets`.
+    """
+    spans: list[tuple[int, int]] = []
+    for secret in {s for s in secrets if s and len(s) >= 4}:
+        start = text.find(secret)
+        while start != -1:
+            spans.append((start, start + len(secret)))
+            start = text.find(secret, start + 1)
+    if spans:
+        spans.sort()
+        pieces: list[str] = []
+        pos = 0
+        cur_start, cur_end = spans[0]
+        for start, end in spans[1:]:
+            if start < cur_end:
+                cur_end = max(cur_end, end)
+                continue
+            pieces += [text[pos:cur_start], REDACTED]
+            pos = cur_end
+            cur_start, cur_end = start, end
+        pieces += [text[pos:cur_start], REDACTED, text[cur_end:]]
+        text = "".join(pieces)
     return _TOKEN_SHAPES.sub(REDACTED, text)
 
 
 def truncate_middle(text: str, limit: int) -> str:
-    """Keeps the head and the tail, which hold the question and the latest state of it."""
+    """Keeps the head and the tail, which hold the question and the latest state of it.
+
+    Never longer than `limit`: below the marker's own length, a plain cut.
+    """
     if len(text) <= limit:
         return text
     marker = "\n[… {n} characters omitted …]\n"
-    room = max(0, limit - len(marker.format(n=len(text))))
+    room = limit - len(marker.format(n=len(text)))
+    if room < 0:
+        return text[: max(0, limit)]
     head = room * 2 // 3
     tail = room - head
     omitted = len(text) - head - tail
@@ -53,10 +80,13 @@ def truncate_middle(text: str, limit: int) -> str:
 
 
 def truncate_head(text: str, limit: int) -> str:
+    """Keeps the start; never longer than `limit` (below the marker's length, a plain cut)."""
     if len(text) <= limit:
         return text
     marker = "\n[… truncated, {n} more characters …]"
-    room = max(0, limit - len(marker.format(n=len(text))))
+    room = limit - len(marker.format(n=len(text)))
+    if room < 0:
+        return text[: max(0, limit)]
     return text[:room] + marker.format(n=len(text) - room)
 
 

@@ -194,6 +194,12 @@ class TrackingStore:
             return False
         return True
 
+    def forget_delivery(self, delivery_id: str) -> None:
+        with session_scope(self.engine) as session:
+            session.execute(
+                sa.delete(WebhookDelivery).where(col(WebhookDelivery.delivery_id) == delivery_id)
+            )
+
     # -- archiving -----------------------------------------------------------------------
 
     def archive_closed(self, now: datetime, older_than: timedelta) -> tuple[int, int]:

@@ -1,0 +1,162 @@
+"""GitHub webhook deliveries: verified, answered at once, deduplicated, turned into workflows."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from issuesight.db.models import WebhookDelivery
+from tests.conftest import SHARED, WEBHOOK_SECRET, assert_eventually
+from tests.fakes import FakeGitHub, FakeOpenAI
+from tests.helpers import seed_hello_world, wait_finished
+
+FIXTURES = SHARED / "fixtures/webhooks/octokit-webhooks"
+
+
+def sign(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def issue_delivery(github: FakeGitHub, repo: str, action: str = "opened") -> bytes:
+    """A real octokit `issues` payload pointed at our fake repository's issue #1."""
+    payload: dict[str, Any] = json.loads((FIXTURES / f"issues/{action}.payload.json").read_text())
+    current = _current_issue(github, repo)
+    payload["repository"]["full_name"] = f"Octo-Org/{repo}"
+    payload["issue"].update(
+        {k: current[k] for k in ("number", "title", "body", "labels", "state", "updated_at", "id")}
+    )
+    return json.dumps(payload).encode()
+
+
+def _current_issue(github: FakeGitHub, repo: str) -> dict[str, Any]:
+    """The issue as the fake GitHub serves it now, so the delivery matches the API's view."""
+    response = httpx.get(f"{github.url}/repos/Octo-Org/{repo}/issues/1")  # type: ignore[attr-defined]
+    return response.json()
+
+
+async def deliver(
+    stack,
+    body: bytes,
+    *,
+    event: str = "issues",
+    delivery: str | None = None,
+    signature: str | None = "sign",
+) -> Any:
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
+    if signature == "sign":
+        headers["X-Hub-Signature-256"] = sign(body)
+    elif signature is not None:
+        headers["X-Hub-Signature-256"] = signature
+    return await stack.api.post("/api/v1/webhooks/github", content=body, headers=headers)
+
+
+def deliveries(stack) -> int:
+    with stack.store.engine.connect() as connection:
+        return int(
+            connection.execute(sa.select(sa.func.count()).select_from(WebhookDelivery)).scalar()
+        )
+
+
+async def test_opened_issue_of_a_tracked_repo_gets_a_tutorial_once(
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(database_url)
+    await stack.api.post("/api/v1/projects", json={"repo": f"octo-org/{repo_name}"})
+    body = issue_delivery(github, repo_name)
+    delivery = str(uuid.uuid4())
+
+    response = await deliver(stack, body, delivery=delivery)
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "started"
+    url = f"/api/v1/issues/octo-org/{repo_name.lower()}/1/tutorial"
+    await assert_eventually(lambda: _status(stack, url, "COMPLETED"), within=30)
+    assert llm.count() == 1
+
+    redelivered = await deliver(stack, body, delivery=delivery)
+    assert redelivered.status_code == 200
+    assert redelivered.json()["status"] == "duplicate"
+    assert llm.count() == 1
+
+    # An edit that changes nothing the tutorial used: checked, not regenerated.
+    github.edit_issue(f"Octo-Org/{repo_name}", 1, assignees=["someone"])
+    edited = await deliver(stack, issue_delivery(github, repo_name, "edited"))
+    assert edited.json()["refresh"] is True
+    await wait_finished(stack.api, url)
+    assert llm.count() == 1
+    # A real edit: regenerated.
+    github.edit_issue(f"Octo-Org/{repo_name}", 1, body="Now the description says much more.")
+    await deliver(stack, issue_delivery(github, repo_name, "edited"))
+    await assert_eventually(lambda: _generation(stack, url, 2), within=30)
+    assert llm.count() == 2
+
+
+async def _status(stack, url: str, status: str) -> bool:
+    response = await stack.api.get(url)
+    return response.status_code == 200 and response.json()["status"] == status
+
+
+async def _generation(stack, url: str, generation: int) -> bool:
+    return (await stack.api.get(url)).json()["generation"] == generation
+
+
+async def test_bad_signatures_are_refused_and_start_nothing(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(sqlite_url)
+    await stack.api.post("/api/v1/projects", json={"repo": f"octo-org/{repo_name}"})
+    body = issue_delivery(github, repo_name)
+    tampered = body.replace(b'"opened"', b'"reopened"', 1)
+    cases = {
+        "missing": await deliver(stack, body, signature=None),
+        "wrong secret": await deliver(stack, body, signature=sign(body, "not-the-secret")),
+        "garbage": await deliver(stack, body, signature="sha256=zz"),
+        "sha1 only": await deliver(stack, body, signature="sha1=" + "0" * 40),
+        "replayed with another body": await deliver(stack, tampered, signature=sign(body)),
+    }
+    for case, response in cases.items():
+        assert response.status_code == 401, case
+    assert deliveries(stack) == 0
+    listing = await stack.api.get("/api/v1/tutorials")
+    assert listing.json()["total"] == 0
+    assert llm.count() == 0
+
+
+async def test_ping_other_events_and_untracked_repositories(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(sqlite_url)
+    ping = (FIXTURES / "ping/payload.json").read_bytes()
+    pong = await deliver(stack, ping, event="ping")
+    assert pong.status_code == 200
+    assert pong.json()["status"] == "pong"
+    other = await deliver(stack, b'{"zen": "x"}', event="star")
+    assert other.status_code == 202
+    assert other.json()["status"] == "ignored"
+    untracked = await deliver(stack, issue_delivery(github, repo_name))
+    assert untracked.status_code == 202
+    assert "not tracked" in untracked.json()["reason"]
+    malformed = await deliver(stack, b"{not json")
+    assert malformed.status_code == 400
+    assert llm.count() == 0
+
+
+async def test_webhooks_are_refused_while_no_secret_is_configured(
+    make_stack, sqlite_url: str
+) -> None:
+    stack = await make_stack(sqlite_url, worker=False, github_webhook_secret=None)
+    response = await deliver(stack, b"{}", event="ping")
+    assert response.status_code == 503
+    assert "GITHUB_WEBHOOK_SECRET" in response.json()["detail"]
