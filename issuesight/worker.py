@@ -22,9 +22,11 @@ from issuesight.db.store import Store
 from issuesight.db.tracking import TrackingStore
 from issuesight.github.client import GitHubClient
 from issuesight.llm.generate import make_client
+from issuesight.processes import serve_api
 from issuesight.schedules import ensure_archive_schedule
 from issuesight.settings import Settings
-from issuesight.temporal_client import connect_temporal
+from issuesight.temporal_client import connect_temporal, metrics_runtime
+from issuesight.worker_http import worker_app
 from issuesight.workflows.sync import ArchiveWorkflow, RepoSyncWorkflow
 from issuesight.workflows.tutorial import TutorialWorkflow
 
@@ -45,7 +47,7 @@ async def run_worker(
 ) -> None:
     async with AsyncExitStack() as stack:
         if client is None:
-            client = await connect_temporal(settings)
+            client = await connect_temporal(settings, runtime=metrics_runtime(settings))
         engine = make_engine(settings.database_url)
         stack.callback(engine.dispose)
         store = Store(engine)
@@ -67,7 +69,9 @@ async def run_worker(
         github_activities = GitHubActivities(
             github, store, budget_chars=settings.prompt_budget_chars, secrets=secrets
         )
-        llm_activities = LLMActivities(llm, store, model=settings.llm_model)
+        llm_activities = LLMActivities(
+            llm, store, model=settings.llm_model, max_concurrency=settings.llm_max_concurrency
+        )
         store_activities = StoreActivities(store, secrets=secrets)
         sync_activities = SyncActivities(github, tracking)
         job_activities = TutorialJobActivities(client, store, settings)
@@ -96,8 +100,23 @@ async def run_worker(
             activity_executor=executor,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         )
+        running = asyncio.Event()
+        if settings.worker_http_port:
+            http_stop = asyncio.Event()
+            app = worker_app(client, engine, running)
+            serving = asyncio.create_task(
+                serve_api(app, "0.0.0.0", settings.worker_http_port, http_stop)  # noqa: S104
+            )
+
+            async def stop_http() -> None:
+                http_stop.set()
+                await serving
+
+            stack.push_async_callback(stop_http)
         log.info("worker started", extra={"task_queue": settings.temporal_task_queue})
         async with worker:
+            running.set()
             await stop.wait()
+            running.clear()
             log.info("worker stopping: finishing in-flight activities")
         log.info("worker stopped")

@@ -41,10 +41,12 @@ def worker_env(settings: Settings) -> dict[str, str]:
     return env
 
 
-def start_worker(settings: Settings, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    settings: Settings, cwd: Path, log: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "issuesight", "worker"],
-        env=worker_env(settings),
+        env={**worker_env(settings), **(extra_env or {})},
         cwd=cwd,
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
 import openai
 from temporalio import activity
 
+from issuesight import metrics
 from issuesight.activities._failures import to_application_error
 from issuesight.context.bundle import ContextBundle
 from issuesight.db.store import Store
@@ -19,15 +19,18 @@ from issuesight.llm.prompt import build_prompt
 from issuesight.refs import tutorial_id_for
 from issuesight.workflows.contracts import ActivityName, GenerateInput, GenerateResult
 
-log = logging.getLogger(__name__)
 HEARTBEAT_EVERY = 2.0
 
 
 class LLMActivities:
-    def __init__(self, llm: openai.AsyncOpenAI, store: Store, *, model: str) -> None:
+    def __init__(
+        self, llm: openai.AsyncOpenAI, store: Store, *, model: str, max_concurrency: int = 8
+    ) -> None:
         self._llm = llm
         self._store = store
         self._model = model
+        # LLM providers limit concurrent requests: this worker never exceeds its share.
+        self._slots = asyncio.Semaphore(max_concurrency)
 
     @activity.defn(name=ActivityName.GENERATE)
     async def generate_tutorial_draft(self, request: GenerateInput) -> GenerateResult:
@@ -43,16 +46,20 @@ class LLMActivities:
                 reused_draft=True,
             )
         prompt = build_prompt(ContextBundle.model_validate(context.bundle))
-        await asyncio.to_thread(self._store.count_llm_call, tutorial_id)
         try:
-            async with _heartbeating():
+            async with _heartbeating(), self._slots:
+                await asyncio.to_thread(self._store.count_llm_call, tutorial_id)
                 draft, spent = await generate_draft(self._llm, model=self._model, prompt=prompt)
         except LLMError as exc:
-            log.warning(
+            metrics.LLM_CALLS.labels(outcome=exc.kind).inc()
+            activity.logger.warning(
                 "generation attempt failed",
                 extra={"issue_key": request.issue_key, "failure_type": exc.kind},
             )
             raise to_application_error(exc) from exc
+        metrics.LLM_CALLS.labels(outcome="ok").inc()
+        metrics.LLM_TOKENS.labels(kind="prompt").inc(spent.prompt_tokens)
+        metrics.LLM_TOKENS.labels(kind="completion").inc(spent.completion_tokens)
         usage_record = {
             "prompt_chars": prompt.chars,
             "prompt_tokens": spent.prompt_tokens,

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from temporalio import activity
 
+from issuesight import metrics
 from issuesight.context.bundle import ContextBundle
 from issuesight.db.store import ConceptInput, Store
 from issuesight.db.tracking import TrackingStore
@@ -70,6 +71,7 @@ class StoreActivities:
             junior_friendly=final.draft.junior_friendly,
             concepts=[ConceptInput(**c.model_dump()) for c in final.concepts],
         )
+        metrics.TUTORIALS.labels(outcome="completed").inc()
         return CompleteResult(
             generation=generation,
             difficulty=final.draft.difficulty.value,
@@ -82,6 +84,11 @@ class StoreActivities:
             tutorial_id_for(request.issue_key),
             reason=request.reason,
             failure_type=request.failure_type,
+        )
+        metrics.TUTORIALS.labels(outcome="failed").inc()
+        activity.logger.warning(
+            "tutorial failed",
+            extra={"issue_key": request.issue_key, "failure_type": request.failure_type},
         )
 
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from issuesight import __version__
+from issuesight.api import observability
 from issuesight.api.deps import Resources
 from issuesight.api.routes import health, projects, tutorials, webhooks
 from issuesight.settings import Settings, get_settings
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         lifespan=lifespan,
     )
     app.state.resources = resources
+    observability.install(app)
     app.include_router(tutorials.router)
     app.include_router(projects.router)
     app.include_router(webhooks.router)

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from issuesight import __version__
+from issuesight import __version__, metrics
 from issuesight.github.errors import UNAVAILABLE, GitHubError, classify
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,9 @@ class GitHubClient:
             ) from exc
         self.requests_made += 1
         self._note_rate_limit(response.headers)
+        metrics.GITHUB_REQUESTS.labels(status=str(response.status_code)).inc()
+        if response.status_code == 304:
+            metrics.GITHUB_NOT_MODIFIED.inc()
         if response.is_success or (etag and response.status_code == 304):
             return response
         if allow_missing and response.status_code == 404:
@@ -149,6 +152,8 @@ class GitHubClient:
                 as_int("x-ratelimit-remaining"),
                 as_int("x-ratelimit-reset"),
             )
+            if self.rate_limit.remaining is not None:
+                metrics.GITHUB_RATE_REMAINING.set(self.rate_limit.remaining)
 
 
 def parse_json(response: httpx.Response, what: str) -> Any:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from issuesight.context.bundle import ContextBundle
-from issuesight.context.text import scrub
+from issuesight.context.text import REDACTED, scrub
 from issuesight.tutorial.concepts import slugify
 from issuesight.tutorial.schema import TutorialDraft
 
@@ -57,16 +57,46 @@ def finalize(draft: TutorialDraft, bundle: ContextBundle, secrets: Sequence[str]
 
 
 def _scrubbed(draft: TutorialDraft, secrets: Sequence[str]) -> TutorialDraft:
+    """The draft with secrets and token shapes replaced in every text the model wrote.
+
+    Scrubbing never fails: a configured secret shorter than the marker makes a text longer, so a
+    text pushed past its field's limit is cut back to it (before a marker the cut would split).
+    Only plain strings are touched: enum values such as the difficulty stay as they are.
+    """
+
     def walk(value: Any) -> Any:
-        if isinstance(value, str):
+        if isinstance(value, BaseModel):
+            return {name: walk(getattr(value, name)) for name in type(value).model_fields}
+        if type(value) is str:
             return scrub(value, secrets)
-        if isinstance(value, list):
+        if isinstance(value, list | tuple):
             return [walk(v) for v in value]
         if isinstance(value, dict):
             return {k: walk(v) for k, v in value.items()}
         return value
 
-    return TutorialDraft.model_validate(walk(draft.model_dump(mode="json")))
+    data = walk(draft)
+    try:
+        return TutorialDraft.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if not all(e["type"] == "string_too_long" for e in errors):
+            raise
+        for error in errors:
+            *path, last = error["loc"]
+            container = data
+            for key in path:
+                container = container[key]
+            container[last] = _cut(container[last], int(error["ctx"]["max_length"]))
+    return TutorialDraft.model_validate(data)
+
+
+def _cut(text: str, limit: int) -> str:
+    """The first `limit` characters, ending before a marker the cut would split."""
+    marker = text.rfind(REDACTED, 0, limit + len(REDACTED) - 1)
+    if marker != -1 and marker < limit < marker + len(REDACTED) and text[:marker].strip():
+        return text[:marker]
+    return text[:limit]
 
 
 def _verify_files(

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from issuesight.search_attributes import (
+        DIFFICULTY,
+        ISSUE_NUMBER,
+        ISSUE_REPO,
+        TUTORIAL_STATUS,
+    )
     from issuesight.workflows.contracts import (
         ActivityName,
         BeginInput,
@@ -27,6 +34,9 @@ with workflow.unsafe.imports_passed_through():
         TutorialRequest,
     )
     from issuesight.workflows.failures import PERMANENT_FAILURE_TYPES, describe_failure
+
+# Runs recorded before operators' search attributes existed replay without them.
+SEARCH_ATTRIBUTES_PATCH = "operator-search-attributes-v1"
 
 DATABASE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -48,6 +58,7 @@ class TutorialWorkflow:
         self._stage = Stage.QUEUED
         self._failure: str | None = None
         self._stale = False
+        self._operator_view = False
 
     @workflow.query
     def progress(self) -> Progress:
@@ -56,6 +67,13 @@ class TutorialWorkflow:
     @workflow.run
     async def run(self, request: TutorialRequest) -> TutorialOutcome:
         self._issue_key = request.issue_key
+        self._operator_view = workflow.patched(SEARCH_ATTRIBUTES_PATCH)
+        repo, _, number = request.issue_key.partition("#")
+        self._publish(
+            ISSUE_REPO.value_set(repo),
+            ISSUE_NUMBER.value_set(int(number)),
+            TUTORIAL_STATUS.value_set("PENDING"),
+        )
         begin: BeginResult = await workflow.execute_activity(
             ActivityName.BEGIN,
             BeginInput(request.issue_key, request.target_generation),
@@ -65,12 +83,14 @@ class TutorialWorkflow:
         )
         if begin.already_current and not request.refresh:
             self._stage = Stage.DONE
+            self._publish(TUTORIAL_STATUS.value_set("COMPLETED"))
             return TutorialOutcome(request.issue_key, generated=False, generation=begin.generation)
         try:
             completed = await self._generate(request, begin)
         except ActivityError as err:
             reason, failure_type = describe_failure(err)
             self._stage, self._failure = Stage.FAILED, reason
+            self._publish(TUTORIAL_STATUS.value_set("FAILED"))
             await workflow.execute_activity(
                 ActivityName.MARK_FAILED,
                 MarkFailedInput(request.issue_key, reason, failure_type),
@@ -80,6 +100,9 @@ class TutorialWorkflow:
             # Failing the run (not completing it) lets a later submission start a fresh one.
             raise ApplicationError(reason, type=failure_type, non_retryable=True) from err
         self._stage = Stage.DONE
+        self._publish(TUTORIAL_STATUS.value_set("COMPLETED"))
+        if completed is not None:
+            self._publish(DIFFICULTY.value_set(completed.difficulty))
         if completed is None:  # a refresh that found nothing to regenerate
             return TutorialOutcome(
                 request.issue_key, generated=False, generation=begin.generation, stale=self._stale
@@ -106,6 +129,9 @@ class TutorialWorkflow:
             schedule_to_close_timeout=timedelta(hours=2),
             retry_policy=GITHUB_RETRY,
         )
+        if self._operator_view:
+            # The issue title makes the Web UI's list readable.
+            workflow.upsert_memo({"title": fetched.title})
         if request.refresh and begin.fingerprint is not None:
             if fetched.fingerprint == begin.fingerprint:
                 await self._store_step(ActivityName.MARK_UNCHANGED, request.issue_key)
@@ -141,6 +167,10 @@ class TutorialWorkflow:
             retry_policy=DATABASE_RETRY,
         )
         return completed
+
+    def _publish(self, *updates: SearchAttributeUpdate[Any]) -> None:
+        if self._operator_view:
+            workflow.upsert_search_attributes(list(updates))
 
     async def _store_step(self, activity: ActivityName, argument: object) -> None:
         await workflow.execute_activity(

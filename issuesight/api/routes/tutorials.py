@@ -57,6 +57,15 @@ async def _submit(
             detail="The job service (Temporal) refused the start; the submission is recorded, "
             "retry in a moment.",
         ) from exc
+    log.info(
+        "tutorial submitted",
+        extra={
+            "issue_key": ref.key,
+            "workflow_id": ref.workflow_id,
+            "started": result.started,
+            "regenerate": regenerate,
+        },
+    )
     if not result.started:
         return JSONResponse(
             TutorialPublic.from_view(result.view).model_dump(mode="json"), status_code=200
