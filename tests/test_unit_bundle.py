@@ -371,12 +371,6 @@ def test_secrets_are_scrubbed_from_every_text_field() -> None:
     assert bundle.comments[0].author == f"c{REDACTED}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: context/bundle.py build_bundle copies linked pull request titles "
-    "(LinkedPullRequest(**pr)) without safe(), so a token or configured secret in a PR title "
-    "reaches the bundle and the prompt",
-)
 def test_linked_pull_request_titles_are_scrubbed() -> None:
     raw = _raw(
         linked_pull_requests=[
@@ -386,6 +380,51 @@ def test_linked_pull_request_titles_are_scrubbed() -> None:
     bundle = _build(raw, secrets=[SECRET])
     assert SECRET not in bundle.linked_pull_requests[0].title
     assert GHP not in bundle.linked_pull_requests[0].title
+
+
+def test_assignee_logins_in_observed_flags_are_scrubbed() -> None:
+    raw = _raw(issue={"assignees": [{"login": f"a{SECRET}"}, {"login": GHP}, {"login": None}]})
+    bundle = _build(raw, secrets=[SECRET])
+    assert bundle.observed_flags == [f"already assigned to @a{REDACTED}, @{REDACTED}"]
+    assert SECRET not in bundle.model_dump_json()
+    assert GHP not in bundle.model_dump_json()
+
+
+def test_several_open_pull_requests_make_one_flag() -> None:
+    prs = [{"number": n, "state": "open", "title": "t", "merged": False} for n in range(1, 14)]
+    flags = _build(_raw(linked_pull_requests=prs)).observed_flags
+    assert flags == [
+        "open pull requests #1, #2, #3, #4, #5, #6, #7, #8, #9, #10 and 3 more reference this issue"
+    ]
+    assert _build(_raw(linked_pull_requests=prs[:2])).observed_flags == [
+        "open pull requests #1, #2 reference this issue"
+    ]
+
+
+def test_blob_urls_percent_encode_the_path() -> None:
+    path = "docs/my file (1)#2?.md"
+    raw = _raw(tree_paths=[path], files=[_file(path)])
+    bundle = _build(raw)
+    expected = (
+        "https://github.com/octo-org/hello-world/blob/"
+        "0123456789abcdef0123456789abcdef01234567/docs/my%20file%20%281%29%232%3F.md"
+    )
+    assert bundle.files[0].url == expected
+    assert bundle.blob_url(path) == expected
+    assert bundle.files[0].path == path
+
+
+def test_a_short_budget_keeps_the_body_and_leaves_files_out_with_a_note() -> None:
+    raw = _raw(
+        repo={"full_name": "octo-org/hello-world", "description": "d" * 1_000},
+        issue={"title": "t" * 500, "body": "BODY " + "b" * 2_000},
+        files=[_file(f"src/f{i}.py", text="z" * 10_000) for i in range(5)],
+    )
+    bundle = _build(raw, budget=4_000)
+    assert bundle.issue_body.startswith("BODY ")
+    assert len(bundle.issue_body) <= 400
+    assert len(bundle.issue_body) >= 350
+    assert all(f.content is None and f.note for f in bundle.files)
 
 
 def test_nul_bytes_and_crlf_are_cleaned() -> None:
@@ -517,3 +556,14 @@ def test_fingerprint_changes_with(change: Any) -> None:
     changed = copy.deepcopy(raw)
     change(changed)
     assert fingerprint(changed) != before
+
+
+def test_fingerprint_changes_when_a_pull_request_is_opened_for_the_issue() -> None:
+    from issuesight.context.bundle import fingerprint
+    from issuesight.context.gather import RawContext
+
+    issue = {"title": "t", "body": "b", "state": "open", "labels": []}
+    quiet = RawContext(repo={}, issue=issue, comments=[], comments_total=0, commit_sha=None)
+    busy = RawContext(repo={}, issue=issue, comments=[], comments_total=0, commit_sha=None)
+    busy.linked_pull_requests = [{"number": 7, "state": "open", "title": "fix", "merged": False}]
+    assert fingerprint(quiet) != fingerprint(busy)

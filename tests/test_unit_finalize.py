@@ -283,15 +283,39 @@ def test_structured_output_replaces_model_fields() -> None:
     assert data["title"] == "Fix the crash on empty config"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: tutorial/finalize.py _scrubbed re-validates the scrubbed draft; replacing a "
-    "configured secret shorter than '[redacted]' (10 chars) can push a field past its "
-    "max_length, so finalize raises ValidationError instead of returning a scrubbed tutorial",
-)
 def test_scrubbing_a_short_secret_at_the_length_limit_does_not_crash() -> None:
     secret = "hunter22"  # 8 characters: a legal, if weak, webhook secret
     draft = _draft(title="x" * 292 + secret)
     assert len(draft.title) == 300
     final = finalize(draft, _bundle(), [secret])
     assert secret not in final.draft.title
+    assert len(final.draft.title) <= 300
+    assert final.draft.title == "x" * 292  # the marker the limit would split is left out
+
+
+def test_scrubbing_cuts_every_overlong_field_to_its_limit() -> None:
+    secret = "pw42"
+    paragraph = ("a " + secret + " ") * 500  # 4000 characters; 7000 once scrubbed
+    long_text = (secret + "b") * 1600  # 8000 characters
+    draft = _draft(
+        summary=long_text,
+        implementation_steps=["ok", paragraph.strip()],
+        files_to_read=[{"path": "x", "why": paragraph.strip()}],
+        concepts=[_concept("c" * 296 + secret)],
+    )
+    final = finalize(draft, _bundle(), [secret])
+    dumped = final.model_dump_json()
+    assert secret not in dumped
+    assert len(final.draft.summary) <= 8000
+    assert final.draft.summary.startswith(f"{REDACTED}b{REDACTED}b")
+    assert final.draft.implementation_steps[0] == "ok"
+    assert len(final.draft.implementation_steps[1]) <= 4000
+    assert len(final.draft.files_to_read[0].why) <= 4000
+    assert len(final.draft.concepts[0].name) <= 300
+    assert TutorialDraft.model_validate(final.draft.model_dump()) == final.draft
+
+
+def test_a_secret_equal_to_an_enum_value_leaves_the_enum_alone() -> None:
+    final = finalize(_draft(summary="for a beginner"), _bundle(), ["beginner"])
+    assert final.draft.difficulty.value == "beginner"
+    assert final.draft.summary == f"for a {REDACTED}"

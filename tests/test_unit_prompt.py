@@ -9,9 +9,15 @@ from typing import Any
 
 import pytest
 
-from issuesight.context.bundle import CommentExcerpt, ContextBundle, build_bundle
+from issuesight.context.bundle import (
+    FIXED_OVERHEAD,
+    PER_ITEM_OVERHEAD,
+    CommentExcerpt,
+    ContextBundle,
+    build_bundle,
+)
 from issuesight.context.gather import FetchedFile, RawContext
-from issuesight.llm.prompt import SYSTEM_PROMPT, build_prompt
+from issuesight.llm.prompt import SYSTEM_PROMPT, Prompt, build_prompt
 from issuesight.refs import make_ref
 from issuesight.settings import Settings
 
@@ -143,14 +149,6 @@ def test_bundles_built_from_huge_issues_fit(budget: int) -> None:
     assert "START " in prompt.user
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: llm/prompt.py build_prompt only drops comments and cuts issue_body; when the "
-    "overshoot is larger than the body (short body; long title/description/labels/README/files) "
-    "the prompt stays over budget_chars. With the minimum PROMPT_BUDGET_CHARS=4000, "
-    "build_bundle floors its room at 2000 chars and does not count description/labels, so "
-    "this prompt comes out at about 4980 chars",
-)
 def test_budget_holds_when_the_issue_body_is_short() -> None:
     raw = RawContext(
         repo={"full_name": "octo-org/hello-world", "description": "d" * 1_000},
@@ -171,6 +169,140 @@ def test_budget_holds_when_the_issue_body_is_short() -> None:
     )
     bundle = build_bundle(raw, REF, budget_chars=4_000, now=NOW)
     assert build_prompt(bundle).chars <= 4_000
+
+
+def _assert_well_formed(prompt: Prompt, key: str = REF.key) -> str:
+    """One opening and one closing delimiter, in order, named by the system prompt; the data."""
+    marker = _marker(prompt.user)
+    opening = f"<<<UNTRUSTED DATA {marker}>>>\n"
+    closing = f"\n<<<END OF UNTRUSTED DATA {marker}>>>"
+    assert prompt.system == SYSTEM_PROMPT.replace("{id}", marker)
+    assert prompt.user.count(opening) == 1
+    assert prompt.user.count(closing) == 1
+    assert prompt.user.startswith(f"Write the context bridge for issue {key}.\n\n{opening}")
+    assert prompt.user.endswith(f"{closing}\n\nReply with the JSON object only.")
+    return prompt.user.split(opening, 1)[1].split(closing, 1)[0]
+
+
+def _everything_long(n: int = 1) -> RawContext:
+    return RawContext(
+        repo={"full_name": "octo-org/hello-world", "description": "DESC " + "d" * 995},
+        issue={
+            "title": "TITLE " + "t" * 1_000,
+            "body": "BODY-HEAD " + "b" * (2_000 * n) + " BODY-TAIL",
+            "labels": [f"label-{i}-" + "l" * 50 for i in range(40)],
+            "assignees": [{"login": f"user{i}"} for i in range(10)],
+        },
+        comments=[{"id": i, "body": f"c{i} " + "x" * 900} for i in range(30 * n)],
+        comments_total=30 * n,
+        commit_sha="0123456789abcdef0123456789abcdef01234567",
+        tree_paths=[f"dir-{i}-{'p' * 100}/x.py" for i in range(80)],
+        readme=("README.md", "README-HEAD " + "r" * 50_000),
+        contributing=("CONTRIBUTING.md", "CONTRIB-HEAD " + "k" * 50_000),
+        files=[
+            FetchedFile(f"src/{'deep/' * 20}f{i}.py", "s", "z" * 20_000, ("named",), None, True, 1)
+            for i in range(5)
+        ],
+        linked_pull_requests=[
+            {"number": i, "state": "open", "title": f"PR {i} " + "p" * 290, "merged": False}
+            for i in range(60)
+        ],
+    )
+
+
+@pytest.mark.parametrize("budget", [4_000, 4_500, 5_000, 6_000, 8_000, 12_000, 30_000, 60_000])
+@pytest.mark.parametrize("n", [0, 1, 20])
+def test_the_budget_holds_whatever_is_long(budget: int, n: int) -> None:
+    bundle = build_bundle(_everything_long(n), REF, budget_chars=budget, now=NOW)
+    prompt = build_prompt(bundle)
+    assert prompt.chars <= budget
+    data = _assert_well_formed(prompt)
+    # The issue is always there: its number, the start of its title and of its body.
+    assert f"# Issue {REF.key}: TITLE " in data
+    assert "BODY-HEAD" in data
+    # Shortening is never silent.
+    if len(data) < len(_render_data_of(bundle)):
+        assert "…" in data
+
+
+def _render_data_of(bundle: ContextBundle) -> str:
+    user = build_prompt(bundle.model_copy(update={"budget_chars": 10**9})).user
+    return user.split(">>>\n", 1)[1].rsplit("\n<<<", 1)[0]
+
+
+def test_less_useful_parts_give_way_first() -> None:
+    bundle = _bundle(
+        issue_body="BODY " + "b" * 3_000,
+        readme="README " + "r" * 3_000,
+        contributing="CONTRIB " + "k" * 3_000,
+        contributing_path="CONTRIBUTING.md",
+        comments=_comments(3),
+        comments_total=3,
+        budget_chars=60_000,
+    )
+    full = build_prompt(bundle).chars
+    # Comments go first...
+    prompt = build_prompt(bundle.model_copy(update={"budget_chars": full - 1_000}))
+    assert "COMMENT-0000" not in prompt.user
+    assert "COMMENT-0002" in prompt.user
+    assert "BODY " + "b" * 3_000 in prompt.user
+    # ...then the body down to a tenth of the budget, then CONTRIBUTING before the README.
+    budget = full - 1_700 - 3_000
+    prompt = build_prompt(bundle.model_copy(update={"budget_chars": budget}))
+    assert prompt.chars <= budget
+    assert "COMMENT-" not in prompt.user
+    assert "CONTRIB " in prompt.user
+    assert "characters omitted" in prompt.user
+    assert "README " + "r" * 3_000 in prompt.user
+    budget = full - 1_700 - 3_000 - 1_500
+    prompt = build_prompt(bundle.model_copy(update={"budget_chars": budget}))
+    assert prompt.chars <= budget
+    assert "truncated" in prompt.user.split("## Contributing guide", 1)[1]
+    assert "README " + "r" * 3_000 in prompt.user
+
+
+def test_the_fixed_overhead_covers_instructions_and_headings() -> None:
+    bundle = _bundle(
+        repo_full_name="o" * 39 + "/" + "r" * 100,
+        repo_description="",
+        repo_language="JavaScript",
+        commit_sha="0" * 40,
+        issue_key=f"{'o' * 39}/{'r' * 100}#1234567",
+        issue_title="",
+        issue_body="",
+        labels=[],
+        author="a" * 39,
+        readme="r",
+        contributing="c",
+        contributing_path="docs/CONTRIBUTING.md",
+        comments=_comments(1, 0),
+        comments_total=1_000,
+        tree_outline=[],
+    )
+    prompt = build_prompt(bundle)
+    variable = len("r") + len("c") + len(bundle.comments[0].body) + PER_ITEM_OVERHEAD
+    assert prompt.chars - variable <= FIXED_OVERHEAD
+
+
+def test_a_budget_barely_above_the_instructions_still_holds() -> None:
+    flags = [f"already assigned to {'@someone ' * 200}"] * 5
+    bundle = _bundle(observed_flags=flags, assignees=["x" * 100] * 10, issue_title="T" * 500)
+    empty = build_prompt(
+        _bundle(
+            issue_title="",
+            issue_body="",
+            labels=[],
+            readme=None,
+            tree_outline=[],
+            repo_description="",
+        )
+    )
+    budget = empty.chars + 400
+    prompt = build_prompt(bundle.model_copy(update={"budget_chars": budget}))
+    assert prompt.chars <= budget
+    data = _assert_well_formed(prompt)
+    assert data.startswith("# Repository octo-org/hello-world\n")
+    assert data.endswith("…]")
 
 
 # -- untrusted-data markers --------------------------------------------------------------------

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from issuesight.context.bundle import ContextBundle
+from issuesight.context.bundle import ContextBundle, FileExcerpt
 from issuesight.tutorial.finalize import FinalTutorial, finalize
-from issuesight.tutorial.render import render_markdown, safe_text
+from issuesight.tutorial.render import code_span, render_markdown, safe_text
 from issuesight.tutorial.schema import TutorialDraft
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -213,25 +213,92 @@ def test_single_line_fields_cannot_inject_headings() -> None:
     assert "- a ## Fake" in md
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: tutorial/render.py safe_text only neutralizes inline links '](scheme:'; a "
-    "Markdown link reference definition '[x]: javascript:alert(1)' in a multi-line field "
-    "survives, and any '[x]' in the document then renders as a javascript: link",
-)
 def test_reference_style_script_links_are_neutralized() -> None:
     md = _render(_draft(summary="[x]: javascript:alert(1)\n\nclick [x]"))
     assert not re.search(r"(?m)^ {0,3}\[[^\]]+\]:\s*javascript:", md)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: tutorial/render.py writes verified file paths raw inside a code span "
-    "('- [`{f.path}`]({f.url})'); a repository file whose name contains a backtick and HTML "
-    "(legal in git) closes the code span and injects raw HTML",
-)
 def test_hostile_file_names_from_the_tree_are_escaped() -> None:
     path = "docs/a`<img src=x onerror=alert(1)>`.md"
     bundle = _bundle(tree_paths=[path])
     md = _render(_draft(files_to_read=[{"path": path, "why": "w"}]), bundle)
     assert "<img" not in md
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [
+        "[x]: javascript:alert(1)",
+        "   [x]:   JavaScript:alert(1)",
+        "[x]:\n  data:text/html;base64,PHNjcmlwdD4=",
+        "[x]: vbscript:msgbox(1)",
+        "[x]: file:///etc/passwd",
+        "[a\\]b]: javascript:alert(1)",
+        "\\[x]: javascript:alert(1)",
+    ],
+)
+def test_reference_definitions_to_other_schemes_are_broken(definition: str) -> None:
+    unsafe = re.compile(r"\]:\s*(?:javascript|data|vbscript|file):", re.IGNORECASE)
+    assert not unsafe.search(safe_text(definition))
+    # In a list item or a block quote, where a definition may sit too.
+    md = _render(
+        _draft(
+            implementation_steps=[definition],
+            first_comment=f"Hi\n{definition}",
+            summary=f"see [x]\n\n{definition}",
+        )
+    )
+    assert not unsafe.search(md)
+
+
+def test_https_reference_definitions_are_kept() -> None:
+    definition = "[docs]: https://docs.python.org/3/"
+    assert safe_text(definition) == definition
+    assert definition in _render(_draft(summary=f"read [docs]\n\n{definition}"))
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("src/cli.py", "[`src/cli.py`]"),
+        ("docs/a`b.md", "[``docs/a`b.md``]"),
+        ("x``y.md", "[```x``y.md```]"),
+        ("a<b>&c.md", "[a&lt;b&gt;&amp;c\\.md]"),
+        ("new\nline.md", "[`new\\nline.md`]"),
+        ("my file (1).md", "[`my file (1).md`]"),
+    ],
+)
+def test_file_paths_are_shown_verbatim_and_linked_encoded(path: str, shown: str) -> None:
+    bundle = _bundle(tree_paths=[path])
+    md = _render(_draft(files_to_read=[{"path": path, "why": "w"}]), bundle)
+    section = md.split("## Files to read first\n\n", 1)[1].split("\n\n", 1)[0]
+    assert section.count("\n") == 0
+    assert section.startswith(f"- {shown}(")
+    url = section[len(f"- {shown}(") :].split("): w", 1)[0]
+    assert url.startswith(f"{REPO_URL}/blob/{COMMIT}/")
+    assert not re.search(r"[\s()<>`\\]", url)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("plain", "`plain`"),
+        ("`lead", "`` `lead ``"),
+        ("trail`", "`` trail` ``"),
+        (" spaced ", "`  spaced  `"),
+        ("a```b", "````a```b````"),
+        ("tab\there", "`tab\\there`"),
+        ("<b>", "&lt;b&gt;"),
+        ("*a_[b]&", "\\*a\\_\\[b\\]&amp;"),
+    ],
+)
+def test_code_span(text: str, expected: str) -> None:
+    assert code_span(text) == expected
+
+
+def test_named_file_with_a_hostile_name_is_escaped_too() -> None:
+    path = "`<img src=x onerror=alert(1)>`"
+    excerpt = FileExcerpt(path=path, url="u", reasons=["named as a path"], line=None, content="x")
+    md = _render(_draft(files_to_read=[]), _bundle(files=[excerpt], tree_paths=[path]))
+    assert "<img" not in md
+    assert "- [\\`&lt;img src\\=x onerror\\=alert\\(1\\)&gt;\\`](" in md

@@ -165,18 +165,34 @@ def test_repr_and_str_hide_secret_values(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "**********" in repr(settings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: settings.py keeps database_url as a plain str and leaves it out of "
-    "secret_values(); a password in DATABASE_URL shows in repr(Settings)/str(Settings) and "
-    "is not redacted from logs",
-)
 def test_database_password_is_not_shown(monkeypatch: pytest.MonkeyPatch) -> None:
     password = "db-pass-0123456789"
     monkeypatch.setenv("DATABASE_URL", f"postgresql+psycopg://issuesight:{password}@db/issuesight")
     settings = _settings()
     assert password not in repr(settings)
+    assert password not in str(settings)
+    assert "postgresql+psycopg://issuesight:***@db/issuesight" in repr(settings)
     assert password in settings.secret_values()
+    # The attribute itself stays the usable URL.
+    assert settings.database_url.endswith(f":{password}@db/issuesight")
+
+
+def test_database_password_percent_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p%40ss-word-01@db:5432/x")
+    settings = _settings()
+    assert "p%40ss-word-01" not in repr(settings)
+    assert "p@ss-word-01" not in repr(settings)
+    assert set(settings.secret_values()) == {"p@ss-word-01", "p%40ss-word-01"}
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:///tmp/x.db", "postgresql://u@db/x", "postgresql:///x", "not a url"]
+)
+def test_database_url_without_password(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    settings = _settings()
+    assert settings.secret_values() == []
+    assert f"database_url='{url}'" in repr(settings)
 
 
 @pytest.mark.parametrize(
@@ -289,16 +305,55 @@ def test_json_formatter_serializes_odd_values() -> None:
     assert entry["when"].startswith("<object object")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: logs.py JsonFormatter scrubs after json.dumps; a secret containing a "
-    'character JSON escapes (" or \\ or a control character) no longer matches and is '
-    "logged in escaped form",
-)
 @pytest.mark.parametrize("secret", ['webhook"secret-0001', "webhook\\secret-0001"])
 def test_json_formatter_redacts_secrets_with_json_special_characters(secret: str) -> None:
     line = JsonFormatter([secret]).format(_record("secret is %s", secret))
     assert json.loads(line)["message"] == "secret is [redacted]"
+
+
+ODD_SECRETS = ['webhook"secret-0001', "webhook\\secret-0001", "webhook'sec\tret-0001", "ключ-0001"]
+
+
+def _escaped(secret: str) -> list[str]:
+    json_forms = [json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]]
+    return [secret, *json_forms, repr(secret)[1:-1]]
+
+
+@pytest.mark.parametrize("secret", ODD_SECRETS)
+def test_json_formatter_redacts_odd_secrets_everywhere(secret: str) -> None:
+    try:
+        raise KeyError(secret)  # a KeyError prints the repr() of its key
+    except KeyError:
+        exc_info = sys.exc_info()
+    record = _record(
+        "repr %r, str %s", secret, [secret], extra_value=f"x {secret}", nested={secret: [secret]}
+    )
+    record.exc_info = exc_info
+    line = JsonFormatter([secret]).format(record)
+    for form in _escaped(secret):
+        assert form not in line
+    entry = json.loads(line)
+    assert entry["message"] == "repr '[redacted]', str ['[redacted]']"
+    assert entry["extra_value"] == "x [redacted]"
+    assert entry["nested"] == {"[redacted]": ["[redacted]"]}
+    assert "KeyError" in entry["exception"]
+
+
+@pytest.mark.parametrize("secret", ODD_SECRETS)
+def test_text_formatter_redacts_odd_secrets(secret: str) -> None:
+    try:
+        raise KeyError(secret)
+    except KeyError:
+        exc_info = sys.exc_info()
+    record = _record("value %(k)s, repr %(k)r", {"k": secret})
+    record.exc_info = exc_info
+    text = ScrubbingTextFormatter([secret]).format(record)
+    for form in _escaped(secret):
+        assert form not in text
+    assert "value [redacted], repr '[redacted]'" in text
+    assert "KeyError" in text
+    # The record itself is left as it was for other handlers.
+    assert record.args == {"k": secret}
 
 
 def test_text_formatter_redacts() -> None:

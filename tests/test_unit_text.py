@@ -12,6 +12,7 @@ from issuesight.context.text import (
     decode_text,
     scrub,
     truncate_head,
+    truncate_inline,
     truncate_middle,
     window_around_line,
 )
@@ -135,6 +136,19 @@ def test_scrub_several_secrets_and_shapes_together() -> None:
     assert result == f"one={REDACTED} two={REDACTED} three={REDACTED}"
 
 
+def test_scrub_replaces_longer_secrets_first() -> None:
+    short, long = "prefix-secret", "prefix-secret-and-more"
+    for order in ([short, long], [long, short]):
+        result = scrub(f"a={long} b={short}", order)
+        assert result == f"a={REDACTED} b={REDACTED}"
+        assert "and-more" not in result
+
+
+def test_scrub_redacts_overlapping_secrets_whole() -> None:
+    assert scrub("x=abcdefghi;", ["abcdef", "defghi"]) == f"x={REDACTED};"
+    assert scrub("aaaaa abcdabcd", ["aaaa", "abcd"]) == f"{REDACTED} {REDACTED}{REDACTED}"
+
+
 def test_scrub_accepts_any_iterable() -> None:
     assert scrub("aaaa-secret", (s for s in ["aaaa-secret"])) == REDACTED
 
@@ -190,17 +204,23 @@ def test_truncate_middle_marker_example() -> None:
     assert "characters omitted" in result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (latent): context/text.py truncate_middle/truncate_head compute "
-    "room = max(0, limit - len(marker)); with a limit shorter than the marker (~30-40 chars) "
-    "they return the bare marker, longer than the limit",
-)
 @pytest.mark.parametrize("truncate", [truncate_middle, truncate_head])
 @pytest.mark.parametrize("limit", [0, 1, 10, 20])
 def test_truncation_never_exceeds_tiny_limits(truncate: object, limit: int) -> None:
     result = truncate(_text(1_000), limit)  # type: ignore[operator]
     assert len(result) <= limit
+
+
+@pytest.mark.parametrize("limit", [0, 1, 2, 10, 99, 100, 200])
+def test_truncate_inline(limit: int) -> None:
+    text = "word " * 20  # 100 characters
+    result = truncate_inline(text, limit)
+    assert len(result) <= limit
+    if limit >= 100:
+        assert result == text
+    elif limit:
+        assert result.endswith("…")
+        assert text.startswith(result[:-1])
 
 
 # -- window_around_line ------------------------------------------------------------------------

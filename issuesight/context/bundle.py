@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
@@ -26,10 +27,22 @@ from issuesight.context.text import (
 from issuesight.refs import IssueRef
 
 STALE_AFTER = timedelta(days=180)
-# Characters reserved for the instructions and the headings around each part of the prompt.
-FIXED_OVERHEAD = 5_000
+# Characters reserved for the instructions, the data delimiters and the fixed lines and headings
+# of the prompt (2,100 to 2,500 today; tests/test_unit_prompt.py checks the margin holds).
+FIXED_OVERHEAD = 2_600
+# The heading of one comment or file excerpt (a longer file heading is counted as it is).
 PER_ITEM_OVERHEAD = 120
 MIN_COMMENT_CHARS = 400
+# The share of the budget the short fields (description, labels, layout, pull requests…) may
+# claim from the long texts; beyond it, the prompt renderer shortens them instead.
+METADATA_SHARE = 0.25
+# The issue body keeps at least this share of the budget (or all of itself), whatever else the
+# bundle holds: the prompt renderer shortens the other parts first.
+MIN_BODY_SHARE = 0.1
+# Below this many characters a file excerpt says nothing useful: it is left out with a note.
+MIN_FILE_CHARS = 200
+MAX_FLAGGED_PRS = 10
+LEFT_OUT = "left out to fit the prompt budget"
 
 
 class CommentExcerpt(BaseModel):
@@ -91,8 +104,13 @@ class ContextBundle(BaseModel):
         return max(0, self.comments_total - len(self.comments))
 
     def blob_url(self, path: str) -> str:
-        ref = self.commit_sha or "HEAD"
-        return f"{self.repo_url}/blob/{ref}/{path}"
+        return blob_url(self.repo_url, self.commit_sha, path)
+
+
+def blob_url(repo_url: str, commit: str | None, path: str) -> str:
+    """The file on GitHub at the commit read; the path percent-encoded (its `/` kept), so a
+    space, a parenthesis or a `#` in a file name cannot end or change the URL."""
+    return f"{repo_url}/blob/{quote(commit or 'HEAD', safe='')}/{quote(path, safe='/')}"
 
 
 def build_bundle(
@@ -109,13 +127,35 @@ def build_bundle(
         return scrub(clean(text if isinstance(text, str) else None), secrets)
 
     issue, repo = raw.issue, raw.repo
-    available = max(2_000, budget_chars - FIXED_OVERHEAD - PER_ITEM_OVERHEAD * len(raw.files))
     repo_url = str(repo.get("html_url") or f"https://github.com/{ref.repo_full_name}")
     commit = raw.commit_sha
 
+    # The short fields first: what they take is not there for the long texts.
+    description = safe(repo.get("description"))[:1000]
+    labels = [safe(label)[:100] for label in _label_names(issue)]
+    assignees = [safe(a.get("login"))[:100] for a in _dicts(issue.get("assignees"))]
+    author = safe((issue.get("user") or {}).get("login"))[:100]
+    linked = [_linked_pull_request(pr, safe) for pr in raw.linked_pull_requests]
+    flags = _observed_flags(raw, now, assignees)
+    outline = _outline(raw.tree_paths)
+    metadata = metadata_chars(description, author, labels, assignees, outline, linked, flags)
+    headings = sum(
+        max(PER_ITEM_OVERHEAD, len(f.path) + sum(len(r) + 2 for r in f.reasons) + 20)
+        for f in raw.files
+    )
+    available = max(
+        0,
+        budget_chars
+        - FIXED_OVERHEAD
+        - headings
+        - min(metadata, int(budget_chars * METADATA_SHARE)),
+    )
+
     title = safe(issue.get("title"))[:500]
     body_full = safe(issue.get("body"))
-    body = truncate_middle(body_full, int(available * 0.35))
+    body = truncate_middle(
+        body_full, max(int(available * 0.35), int(budget_chars * MIN_BODY_SHARE))
+    )
     readme = truncate_head(safe(raw.readme[1]), int(available * 0.15)) if raw.readme else None
     contributing = (
         truncate_head(safe(raw.contributing[1]), int(available * 0.08))
@@ -135,7 +175,7 @@ def build_bundle(
     return ContextBundle(
         issue_key=ref.key,
         repo_full_name=str(repo.get("full_name") or ref.repo_full_name),
-        repo_description=safe(repo.get("description"))[:1000],
+        repo_description=description,
         repo_language=repo.get("language") if isinstance(repo.get("language"), str) else None,
         repo_url=repo_url,
         commit_sha=commit,
@@ -144,9 +184,9 @@ def build_bundle(
         issue_body_truncated=len(body) < len(body_full),
         issue_state=str(issue.get("state") or "open"),
         issue_url=str(issue.get("html_url") or ref.html_url),
-        labels=[safe(label)[:100] for label in _label_names(issue)],
-        assignees=[safe(a.get("login"))[:100] for a in _dicts(issue.get("assignees"))],
-        author=safe((issue.get("user") or {}).get("login"))[:100],
+        labels=labels,
+        assignees=assignees,
+        author=author,
         created_at=_str_or_none(issue.get("created_at")),
         updated_at=_str_or_none(issue.get("updated_at")),
         comments=comments,
@@ -155,13 +195,32 @@ def build_bundle(
         contributing_path=raw.contributing[0] if raw.contributing else None,
         contributing=contributing,
         files=files,
-        tree_outline=_outline(raw.tree_paths),
+        tree_outline=outline,
         tree_paths=raw.tree_paths,
         tree_truncated=raw.tree_truncated,
-        linked_pull_requests=[LinkedPullRequest(**pr) for pr in raw.linked_pull_requests],
-        observed_flags=_observed_flags(raw, now),
+        linked_pull_requests=linked,
+        observed_flags=flags,
         fingerprint=fingerprint(raw),
         budget_chars=budget_chars,
+    )
+
+
+def metadata_chars(
+    description: str,
+    author: str,
+    labels: Sequence[str],
+    assignees: Sequence[str],
+    outline: Sequence[str],
+    linked: Sequence[LinkedPullRequest],
+    flags: Sequence[str],
+) -> int:
+    """About what the short fields take in the prompt (METADATA_SHARE of it is reserved)."""
+    return (
+        len(description)
+        + len(author)
+        + sum(len(x) + 3 for x in [*labels, *assignees, *outline])
+        + sum(len(pr.title) + 20 for pr in linked)
+        + sum(len(flag) + 2 for flag in flags)
     )
 
 
@@ -169,7 +228,9 @@ def fingerprint(raw: RawContext) -> str:
     """A digest of exactly what a tutorial is generated from.
 
     Reactions, assignees and a bare `updated_at` bump leave it unchanged, so they cost no
-    regeneration; an edited body, a new label or comment, or a changed referenced file do not.
+    regeneration; an edited body, a new label or comment, a changed referenced file, or a pull
+    request opened, closed or merged for the issue do. README and CONTRIBUTING are left out on
+    purpose: a repository-wide edit would otherwise regenerate every tutorial of the project.
     """
     material = {
         "title": clean(raw.issue.get("title")),
@@ -180,6 +241,11 @@ def fingerprint(raw: RawContext) -> str:
             [c.get("id"), c.get("updated_at"), clean(c.get("body"))] for c in raw.comments
         ],
         "files": sorted((f.path, f.blob_sha or "") for f in raw.files),
+        # A pull request opened or merged for the issue changes its red flags.
+        "pull_requests": sorted(
+            (int(pr.get("number", 0)), str(pr.get("state", "")), bool(pr.get("merged")))
+            for pr in raw.linked_pull_requests
+        ),
     }
     encoded = json.dumps(material, sort_keys=True, ensure_ascii=False).encode()
     return hashlib.sha256(encoded).hexdigest()
@@ -195,6 +261,8 @@ def _file_excerpts(
         content = None
         if fetched.text is None:
             note = "binary or too large to show"
+        elif per_file < MIN_FILE_CHARS:
+            note = LEFT_OUT
         else:
             text = safe(fetched.text)
             content = (
@@ -205,7 +273,7 @@ def _file_excerpts(
         excerpts.append(
             FileExcerpt(
                 path=fetched.path,
-                url=f"{repo_url}/blob/{commit or 'HEAD'}/{fetched.path}",
+                url=blob_url(repo_url, commit, fetched.path),
                 reasons=list(fetched.reasons),
                 line=fetched.line,
                 content=content,
@@ -240,15 +308,33 @@ def _newest_comments_within(
     return kept
 
 
-def _observed_flags(raw: RawContext, now: datetime) -> list[str]:
+def _linked_pull_request(pr: dict[str, Any], safe: Any) -> LinkedPullRequest:
+    return LinkedPullRequest(
+        number=int(pr["number"]),
+        state=safe(pr.get("state"))[:20],
+        title=safe(pr.get("title"))[:300],
+        merged=bool(pr.get("merged")),
+    )
+
+
+def _observed_flags(raw: RawContext, now: datetime, assignees: list[str]) -> list[str]:
+    """Facts worth a red flag; `assignees` are the logins as scrubbed for the bundle."""
     issue = raw.issue
     flags = []
-    assignees = [a.get("login") for a in _dicts(issue.get("assignees"))]
-    if assignees:
+    if any(assignees):
         flags.append("already assigned to " + ", ".join(f"@{a}" for a in assignees if a))
-    for pr in raw.linked_pull_requests:
-        if pr.get("state") == "open":
-            flags.append(f"open pull request #{pr['number']} references this issue")
+    open_prs = [f"#{pr['number']}" for pr in raw.linked_pull_requests if pr.get("state") == "open"]
+    if len(open_prs) == 1:
+        flags.append(f"open pull request {open_prs[0]} references this issue")
+    elif open_prs:
+        # One flag for them all, however many: the list of pull requests has the details.
+        shown = ", ".join(open_prs[:MAX_FLAGGED_PRS])
+        more = (
+            f" and {len(open_prs) - MAX_FLAGGED_PRS} more"
+            if len(open_prs) > MAX_FLAGGED_PRS
+            else ""
+        )
+        flags.append(f"open pull requests {shown}{more} reference this issue")
     if issue.get("state") == "closed":
         flags.append("the issue is closed")
     if issue.get("locked"):

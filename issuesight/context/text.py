@@ -90,6 +90,15 @@ def truncate_head(text: str, limit: int) -> str:
     return text[:room] + marker.format(n=len(text) - room)
 
 
+def truncate_inline(text: str, limit: int) -> str:
+    """A one-line text cut to `limit` characters, an ellipsis marking the cut."""
+    if len(text) <= limit:
+        return text
+    if limit <= 0:
+        return ""
+    return text[: limit - 1].rstrip() + "…"
+
+
 def window_around_line(text: str, line: int, limit: int) -> str:
     """An excerpt centred on a line the issue points at, within `limit` characters."""
     lines = text.split("\n")
