@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import json
 import logging
@@ -127,14 +128,25 @@ def _flatten_temporal(key: str, value: Any) -> Any:
     return value
 
 
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+class RequestIdFilter(logging.Filter):
+    """Puts the id of the request being served (set by the API) on every log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request_id = REQUEST_ID.get()
+        if request_id is not None and not hasattr(record, "request_id"):
+            record.request_id = request_id
+        return True
+
+
 def configure_logging(level: str, fmt: str, secrets: Sequence[str]) -> None:
     handler = logging.StreamHandler(sys.stderr)
     formatter: logging.Formatter = (
         JsonFormatter(secrets) if fmt == "json" else ScrubbingTextFormatter(secrets)
     )
     handler.setFormatter(formatter)
-    from issuesight.api.observability import RequestIdFilter
-
     handler.addFilter(RequestIdFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -165,3 +165,28 @@ def test_tls_and_api_key_settings(tmp_path: Path) -> None:
     half = Settings(_env_file=None, temporal_tls_cert=cert)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="together"):
         tls_config(half)
+
+
+def test_log_lines_carry_the_request_id_and_context() -> None:
+    import io
+    import logging
+
+    from issuesight.logs import REQUEST_ID, JsonFormatter, RequestIdFilter
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter([GITHUB_TOKEN]))
+    handler.addFilter(RequestIdFilter())
+    logger = logging.getLogger("issuesight.test-request-id")
+    logger.addHandler(handler)
+    logger.propagate = False
+    token = REQUEST_ID.set("req-123")
+    try:
+        logger.warning("submitted %s", GITHUB_TOKEN, extra={"issue_key": "o/r#1"})
+    finally:
+        REQUEST_ID.reset(token)
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue())
+    assert line["request_id"] == "req-123"
+    assert line["issue_key"] == "o/r#1"
+    assert line["message"] == "submitted [redacted]"

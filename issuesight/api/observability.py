@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
-import logging
 import re
 import time
 import uuid
@@ -13,21 +11,11 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from issuesight import metrics
+from issuesight.logs import REQUEST_ID
 
 REQUEST_ID_HEADER = "X-Request-ID"
-_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 router = APIRouter(tags=["operations"])
-
-
-class RequestIdFilter(logging.Filter):
-    """Puts the current request's id on every log record made while serving it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        request_id = _request_id.get()
-        if request_id is not None and not hasattr(record, "request_id"):
-            record.request_id = request_id
-        return True
 
 
 def install(app: FastAPI) -> None:
@@ -38,12 +26,12 @@ def install(app: FastAPI) -> None:
         offered = request.headers.get(REQUEST_ID_HEADER, "")
         # A caller's id is kept only if it is harmless to log; otherwise we mint one.
         request_id = offered if _SAFE_ID.match(offered) else uuid.uuid4().hex
-        token = _request_id.set(request_id)
+        token = REQUEST_ID.set(request_id)
         started = time.perf_counter()
         try:
             response = await call_next(request)
         finally:
-            _request_id.reset(token)
+            REQUEST_ID.reset(token)
         route = _route_template(request)
         metrics.HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         metrics.HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
