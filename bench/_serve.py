@@ -1,0 +1,50 @@
+"""`python -m bench._serve`: the real API (create_app, settings from the environment) with one
+bare route added, served by uvicorn as `issuesight api` serves it, on a loopback port chosen by
+the kernel and printed as the first line of output.
+
+The bare route is `async def` (FastAPI runs it on the event loop); the sync one is a plain `def`
+like GET /api/v1/tutorials/{id}, which FastAPI runs in its threadpool."""
+
+from __future__ import annotations
+
+import socket
+
+import uvicorn
+from fastapi import FastAPI
+
+from issuesight.api.app import create_app
+from issuesight.settings import Settings
+
+BARE_PATH = "/bench/constant"
+BARE_SYNC_PATH = "/bench/constant-sync"  # a plain `def`, run in the threadpool like the real route
+
+
+def build_app() -> FastAPI:
+    app = create_app(Settings(_env_file=None))  # type: ignore[call-arg]
+
+    @app.get(BARE_PATH)
+    async def constant() -> dict[str, str]:
+        return {"status": "COMPLETED"}
+
+    @app.get(BARE_SYNC_PATH)
+    def constant_sync() -> dict[str, str]:
+        return {"status": "COMPLETED"}
+
+    return app
+
+
+def main() -> None:
+    app = build_app()
+    # IPPROTO_TCP named, as when uvicorn binds the port itself: asyncio then sets TCP_NODELAY on
+    # accepted connections (with proto 0 it does not, and every answer waits ~40 ms for an ACK).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    print(sock.getsockname()[1], flush=True)
+    # The same configuration as issuesight.processes.serve_api.
+    config = uvicorn.Config(app, log_config=None, access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()
