@@ -18,7 +18,7 @@ import traceback
 from types import ModuleType
 
 from bench import github, llm, overhead, prompt, scaleout, status
-from bench._report import Report, print_report, print_summary, verdict
+from bench._report import Report, exit_on_sigterm, print_report, print_summary, verdict
 from bench._stack import ROOT
 
 FIGURES: dict[str, ModuleType] = {
@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="smaller sizes")
     p.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     args = p.parse_args(argv)
+    exit_on_sigterm()
     unknown = [f for f in args.figures if f not in FIGURES]
     if unknown:
         p.error(f"unknown figure(s) {unknown}; choose from {list(FIGURES)}")

@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import math
 import shlex
+import signal
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 
 @dataclass
@@ -83,6 +85,23 @@ def print_summary(reports: Sequence[Report]) -> None:
         print(" | ".join(cell[: widths[i]].ljust(widths[i]) for i, cell in enumerate(row)))
         if n == 0:
             print("-+-".join("-" * w for w in widths))
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the dev server, workers and databases are cleaned up."""
+
+    def stop(signum: int, _frame: object) -> NoReturn:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def figure_main(
+    run: Callable[[argparse.Namespace], Report], parser: Callable[[], argparse.ArgumentParser]
+) -> None:
+    """`python -m bench.<figure>`: run one figure with its options and print its report."""
+    exit_on_sigterm()
+    print_report(run(parser().parse_args()))
 
 
 def percentile(values: Sequence[float], p: float) -> float:

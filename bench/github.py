@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
-from bench._report import Metric, Report, command
+from bench._report import Metric, Report, command, figure_main
 from bench._stack import OWNER, address, fakes, make_settings, seed_issues, sqlite_url, temporal
 from bench._stack import wait_all as wait_tutorials
 from issuesight.api.app import create_app
@@ -158,11 +158,5 @@ def run(args: argparse.Namespace) -> Report:
     return report
 
 
-def main() -> None:
-    from bench._report import print_report
-
-    print_report(run(parser().parse_args()))
-
-
 if __name__ == "__main__":
-    main()
+    figure_main(run, parser)

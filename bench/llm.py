@@ -24,7 +24,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from bench._report import Metric, Report, command
+from bench._report import Metric, Report, command, figure_main
 from bench._stack import (
     Fakes,
     address,
@@ -68,7 +68,11 @@ class Run:
 
     async def worker(self) -> subprocess.Popen[bytes]:
         process = start_worker(self.settings, self.log)
-        await wait_for_worker(self.client, self.settings.temporal_task_queue, process)
+        try:
+            await wait_for_worker(self.client, self.settings.temporal_task_queue, process)
+        except BaseException:
+            stop_worker(process)
+            raise
         return process
 
     async def submit(self, refs: list[IssueRef]) -> None:
@@ -193,11 +197,5 @@ def run(args: argparse.Namespace) -> Report:
     return report
 
 
-def main() -> None:
-    from bench._report import print_report
-
-    print_report(run(parser().parse_args()))
-
-
 if __name__ == "__main__":
-    main()
+    figure_main(run, parser)

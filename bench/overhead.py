@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 
 from bench._bare import ACTIVITIES, BareWorkflow
 from bench._cpu import Cpu, sample
-from bench._report import Metric, Report, command
+from bench._report import Metric, Report, command, figure_main
 from bench._stack import (
     address,
     fakes,
@@ -174,11 +174,5 @@ def run(args: argparse.Namespace) -> Report:
     return report
 
 
-def main() -> None:
-    from bench._report import print_report
-
-    print_report(run(parser().parse_args()))
-
-
 if __name__ == "__main__":
-    main()
+    figure_main(run, parser)

@@ -22,7 +22,7 @@ from bench._content import (
     comment_marker,
     make_raw,
 )
-from bench._report import Metric, Report, command
+from bench._report import Metric, Report, command, figure_main
 from issuesight.context.bundle import build_bundle
 from issuesight.llm.prompt import build_prompt
 from issuesight.refs import make_ref
@@ -110,11 +110,5 @@ def run(args: argparse.Namespace) -> Report:
     return report
 
 
-def main() -> None:
-    from bench._report import print_report
-
-    print_report(run(parser().parse_args()))
-
-
 if __name__ == "__main__":
-    main()
+    figure_main(run, parser)

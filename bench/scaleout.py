@@ -1,9 +1,10 @@
 """Figure 5, scaleout: tutorials per second with a slow LLM (the fake answers after `--latency`
 seconds), two worker processes on one task queue against one, with an LLM concurrency limit.
 
-The worker has no LLM concurrency setting. The limit is applied per worker process as Temporal's
-max_concurrent_activities (bench._worker passes it to issuesight's worker); the fleet's limit is
-then `--limit` times the number of workers, and the fake's max_in_flight must stay within it.
+The worker has no LLM concurrency setting; bench._worker applies one per worker process from
+outside, with `--knob slots` as Temporal's max_concurrent_activities (every activity shares the
+slots) or with `--knob semaphore` around the LLM call only. The fleet's limit is `--limit` times
+the number of workers, and the fake's max_in_flight must stay within it.
 With `--stock` the same comparison also runs with `python -m issuesight worker` as shipped.
 PostgreSQL database; the fakes serve from this process.
 
@@ -11,7 +12,7 @@ The default limit is small on purpose: on a 2-core machine one worker process to
 at about 3 tutorials/s (Temporal server included), so with more than ~2 calls of 1 s in flight
 per worker the figure would measure the CPU, not the scale-out. The CPU per tutorial is printed.
 
-    .venv/bin/python -m bench.scaleout --n 300 --latency 1.0 --limit 2 --stock
+    .venv/bin/python -m bench.scaleout --n 300 --latency 1.0 --limit 2 --knob slots --stock
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from bench._cpu import sample
-from bench._report import Metric, Report, command
+from bench._report import Metric, Report, command, figure_main
 from bench._stack import (
     Fakes,
     address,
@@ -46,6 +47,7 @@ from issuesight.db.engine import make_engine
 from issuesight.db.store import Store
 
 SPEEDUP_GOAL = 1.7
+KNOBS = {"slots": "BENCH_MAX_CONCURRENT_ACTIVITIES", "semaphore": "BENCH_LLM_CONCURRENCY"}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -53,6 +55,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=300, help="tutorials per measurement")
     p.add_argument("--latency", type=float, default=1.0, help="seconds per LLM call")
     p.add_argument("--limit", type=int, default=2, help="LLM calls in flight per worker")
+    p.add_argument("--knob", choices=sorted(KNOBS), default="slots", help="how the limit is set")
     p.add_argument("--stock", action=argparse.BooleanOptionalAction, default=True)
     return p
 
@@ -84,7 +87,7 @@ async def phase(
     refs = seed_issues(fake.github, args.n)
     module, env = "issuesight", None
     if limit is not None:
-        module, env = "bench._worker", {"BENCH_MAX_CONCURRENT_ACTIVITIES": str(limit)}
+        module, env = "bench._worker", {KNOBS[args.knob]: str(limit)}
     log = tmp / f"workers-{workers}-{limit}.log"
     processes = [start_worker(settings, log, module=module, extra_env=env) for _ in range(workers)]
     engine = make_engine(url)
@@ -132,7 +135,9 @@ def compare(one: Phase, two: Phase, label: str, limit: int | None) -> list[Metri
 
 
 async def measure(args: argparse.Namespace, report: Report) -> None:
-    configs: list[tuple[str, int | None]] = [(f"limit {args.limit} per worker", args.limit)]
+    configs: list[tuple[str, int | None]] = [
+        (f"limit {args.limit} per worker by {args.knob}", args.limit)
+    ]
     if args.stock:
         configs.append(("as shipped, no limit", None))
     with postgres_database() as url, tempfile.TemporaryDirectory() as tmp, fakes() as fake:
@@ -165,11 +170,5 @@ def run(args: argparse.Namespace) -> Report:
     return report
 
 
-def main() -> None:
-    from bench._report import print_report
-
-    print_report(run(parser().parse_args()))
-
-
 if __name__ == "__main__":
-    main()
+    figure_main(run, parser)

@@ -25,7 +25,7 @@ import httpx
 
 from bench._content import seed_completed
 from bench._cpu import process_cpu
-from bench._report import Metric, Report, command, median
+from bench._report import Metric, Report, command, figure_main, median
 from bench._serve import BARE_PATH, BARE_SYNC_PATH
 from bench._stack import ROOT, postgres_database
 from issuesight.db.engine import make_engine
@@ -156,11 +156,5 @@ def run(args: argparse.Namespace) -> Report:
     return report
 
 
-def main() -> None:
-    from bench._report import print_report
-
-    print_report(run(parser().parse_args()))
-
-
 if __name__ == "__main__":
-    main()
+    figure_main(run, parser)
