@@ -164,23 +164,23 @@ class NoDelayServer(BackgroundServer):
 
 
 @contextmanager
-def fakes(*, llm_latency: float = 0.0) -> Iterator[Fakes]:
+def fakes() -> Iterator[Fakes]:
     """GitHub and the LLM as local HTTP servers, each in a thread of this process."""
     github = FakeGitHub(token=GITHUB_TOKEN)
     # GitHub's 5000 requests an hour would stop a run midway (300 tutorials take 3300): the
     # worker then rightly waits for the reset, an hour away. The figures measure other things.
     github.set_rate_limit(limit=10_000_000)
-    llm = FakeOpenAI(api_key=OPENAI_KEY, latency=llm_latency)
+    llm = FakeOpenAI(api_key=OPENAI_KEY)
     with NoDelayServer(github.app) as gh_server, NoDelayServer(llm.app) as llm_server:
         github.url = gh_server.url
         llm.url = llm_server.url
         yield Fakes(github, llm)
 
 
-def seed_issues(github: FakeGitHub, count: int, *, first: int = 1) -> list[IssueRef]:
+def seed_issues(github: FakeGitHub, count: int) -> list[IssueRef]:
     """A fresh repository with `count` hello-world issues (each names a file in its traceback)."""
     repo = f"Bench-{uuid.uuid4().hex[:10]}"
-    numbers = range(first, first + count)
+    numbers = range(1, count + 1)
     for number in numbers:
         seed_hello_world(github, repo, number=number, title=f"greet() crashes, case {number}")
     return [make_ref(OWNER, repo, n) for n in numbers]
