@@ -9,11 +9,13 @@ that slips past both (e.g. a regeneration request racing a plain one) never call
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from issuesight.db.models import TutorialStatus
 from issuesight.db.store import Store, TutorialView
@@ -21,6 +23,9 @@ from issuesight.refs import IssueRef
 from issuesight.settings import Settings
 from issuesight.workflows.contracts import TutorialRequest
 from issuesight.workflows.tutorial import TutorialWorkflow
+
+log = logging.getLogger(__name__)
+FAILED_RUN_CLOSE_WAIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ async def submit_issue(
     completed = view.content.status == TutorialStatus.COMPLETED
     if completed and not (regenerate or refresh):
         return Submission(view, started=False)
+    if view.content.status == TutorialStatus.FAILED:
+        await _let_failed_run_close(client, ref)
     if view.content.stage in ("done", "failed"):
         view = await asyncio.to_thread(store.mark_queued, ref.tutorial_id)
     target = view.content.generation + 1 if (regenerate or refresh) else 1
@@ -90,6 +97,23 @@ async def _start(
         id_reuse_policy=reuse,
         static_summary=f"Tutorial for {ref.key}",
     )
+
+
+async def _let_failed_run_close(client: Client, ref: IssueRef) -> None:
+    """The failure is recorded a moment before its run closes; a start in that window would
+    attach to the dying run ("use existing") and be lost. Wait for it to close, briefly."""
+    handle = client.get_workflow_handle(ref.workflow_id)
+    try:
+        description = await handle.describe()
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            await asyncio.wait_for(handle.result(), FAILED_RUN_CLOSE_WAIT)
+    except WorkflowFailureError:
+        return  # it closed, failed, as expected
+    except TimeoutError:
+        log.warning("a failed run is still open; attaching to it", extra={"issue_key": ref.key})
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
 
 
 def _reload(store: Store, ref: IssueRef) -> TutorialView:
