@@ -11,7 +11,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from issuesight.activities._failures import to_application_error
-from issuesight.db.tracking import TrackingStore, parse_time
+from issuesight.db.tracking import TrackingStore
+from issuesight.db.types import parse_time
 from issuesight.github.client import GitHubClient, parse_json
 from issuesight.github.errors import UNAVAILABLE, GitHubError
 from issuesight.workflows.contracts import (

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,8 +24,8 @@ from issuesight.db.models import (
     TutorialContent,
     TutorialStatus,
 )
-from issuesight.db.types import utcnow
-from issuesight.refs import IssueRef, parse_issue_ref
+from issuesight.db.types import parse_time, utcnow
+from issuesight.refs import IssueRef
 
 
 @dataclass(frozen=True)
@@ -211,7 +210,7 @@ class Store:
             row.state = str(issue.get("state") or "")[:20] or None
             row.is_pull_request = bool(issue.get("pull_request"))
             row.raw_data = issue
-            row.source_updated_at = _parse_time(issue.get("updated_at"))
+            row.source_updated_at = parse_time(issue.get("updated_at"))
             row.last_synced_at = now
             session.add(row)
 
@@ -479,18 +478,5 @@ class Store:
         return concept.id
 
 
-def issue_ref_of(issue_key: str) -> IssueRef:
-    return parse_issue_ref(issue_key)
-
-
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -21,7 +21,7 @@ from issuesight.db.models import (
     TutorialStatus,
     WebhookDelivery,
 )
-from issuesight.db.types import utcnow
+from issuesight.db.types import parse_time, utcnow
 from issuesight.refs import make_ref
 
 DEFAULT_LABELS = ("good first issue", "help wanted")
@@ -246,15 +246,6 @@ class TrackingStore:
             open_issues=sum(1 for state in issues if state == "open"),
             tutorials=int(tutorials),
         )
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 __all__ = ["DEFAULT_LABELS", "ProjectView", "SeenIssue", "TrackingStore"]

@@ -35,5 +35,15 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         return result
 
 
+def parse_time(value: Any) -> datetime | None:
+    """GitHub's ISO 8601 timestamps ("…Z"); None for anything else."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
