@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=120.0, gt=0)
     llm_max_attempts: int = Field(default=5, ge=1, le=20)
     github_timeout_seconds: float = Field(default=30.0, gt=0)
+    github_cache_mb: int = Field(default=64, ge=0, le=16_384)
     prompt_budget_chars: int = Field(default=60_000, ge=4_000, le=2_000_000)
     worker_http_port: int | None = Field(default=None, ge=1, le=65535)
     temporal_metrics_port: int | None = Field(default=None, ge=1, le=65535)

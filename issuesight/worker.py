@@ -20,6 +20,7 @@ from issuesight.activities.sync import SyncActivities
 from issuesight.db.engine import make_engine
 from issuesight.db.store import Store
 from issuesight.db.tracking import TrackingStore
+from issuesight.github.cache import SharedReads
 from issuesight.github.client import GitHubClient
 from issuesight.llm.generate import make_client
 from issuesight.processes import serve_api
@@ -66,8 +67,9 @@ async def run_worker(
         )
         stack.push_async_callback(llm.close)
         secrets = settings.secret_values()
+        shared_reads = SharedReads(github, max_bytes=settings.github_cache_mb * 1024 * 1024)
         github_activities = GitHubActivities(
-            github, store, budget_chars=settings.prompt_budget_chars, secrets=secrets
+            shared_reads, store, budget_chars=settings.prompt_budget_chars, secrets=secrets
         )
         llm_activities = LLMActivities(
             llm, store, model=settings.llm_model, max_concurrency=settings.llm_max_concurrency

@@ -117,7 +117,7 @@ async def test_secondary_rate_limit_with_retry_after(
 ) -> None:
     seed_hello_world(github, repo_name)
     github.fail_next(
-        r"/comments",
+        r"/timeline",
         403,
         headers={"retry-after": "2"},
         body={"message": "You have exceeded a secondary rate limit."},
@@ -125,6 +125,6 @@ async def test_secondary_rate_limit_with_retry_after(
     stack = await make_stack(sqlite_url)
     body = await _run(stack, f"octo-org/{repo_name}#1")
     assert body["status"] == "COMPLETED"
-    comment_requests = [r for r in github.requests if r.path.endswith("/comments")]
-    assert [r.status for r in comment_requests] == [403, 200]
-    assert comment_requests[1].at - comment_requests[0].at >= 1.9
+    timeline_requests = [r for r in github.requests if r.path.endswith("/timeline")]
+    assert [r.status for r in timeline_requests] == [403, 200]
+    assert timeline_requests[1].at - timeline_requests[0].at >= 1.9

@@ -43,7 +43,8 @@ async def test_a_500_kb_issue_with_250_comments_fits_the_budget(
     assert "comment number 100 " not in prompt  # older ones gave way
     assert "250 in all" in prompt
     # Only the first page and the newest pages were fetched, not every page.
-    assert github.count(r"/comments") <= 6
+    assert github.count(r"/timeline") <= 6
+    assert github.count(r"/comments") == 0  # the comments come with the timeline
 
 
 async def test_prompt_injection_and_pasted_secrets_stay_inert(

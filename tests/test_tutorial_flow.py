@@ -111,3 +111,33 @@ async def test_submit_generates_a_tutorial_from_the_whole_context(
     assert by_concept.json()["total"] == 1
     none = await stack.api.get("/api/v1/tutorials", params={"repo": "someone/else"})
     assert none.json() == {"items": [], "total": 0, "limit": 20, "offset": 0}
+
+
+async def test_issues_of_one_repository_share_its_reads(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """The second issue of a repository costs GitHub only its own issue and timeline; the
+    repository, head commit, tree, README and files come from the worker's cache. Comments and
+    linked pull requests both come from the one timeline read."""
+    seed_hello_world(github, repo_name, number=1)
+    seed_hello_world(github, repo_name, number=2, comments=["Still broken on 3.13."])
+    github.add_cross_reference(f"octo-org/{repo_name}", 2, 7, merged=False)
+    stack = await make_stack(sqlite_url)
+
+    first = await stack.api.post("/api/v1/tutorials", json={"issue": f"octo-org/{repo_name}#1"})
+    assert (await wait_finished(stack.api, first.json()["status_url"]))["status"] == "COMPLETED"
+    cold = github.count(exclude_status=304)
+    github.reset_log()
+    second = await stack.api.post("/api/v1/tutorials", json={"issue": f"octo-org/{repo_name}#2"})
+    assert (await wait_finished(stack.api, second.json()["status_url"]))["status"] == "COMPLETED"
+
+    paths = sorted(r.path.rsplit("/", 1)[-1] for r in github.requests)
+    assert paths == ["2", "timeline"], paths
+    assert cold >= 8  # repository, issue, timeline, commit, tree, README, CONTRIBUTING, a file
+    assert github.count(r"/comments$") == 0
+    prompt = llm.prompt_text(llm.calls[1])
+    assert "Still broken on 3.13." in prompt
+    assert "#7" in prompt
+    assert "Fix #2" in prompt
+    assert README.strip().splitlines()[-1] in prompt
+    assert APP_SOURCE.splitlines()[2].strip() in prompt

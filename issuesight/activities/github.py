@@ -12,7 +12,7 @@ from issuesight.activities._failures import to_application_error
 from issuesight.context.bundle import build_bundle
 from issuesight.context.gather import gather_context
 from issuesight.db.store import Store
-from issuesight.github.client import GitHubClient
+from issuesight.github.cache import SharedReads
 from issuesight.github.errors import GitHubError
 from issuesight.refs import InvalidIssueReference, parse_issue_ref
 from issuesight.workflows.contracts import ActivityName, FetchContextInput, FetchContextResult
@@ -21,7 +21,7 @@ from issuesight.workflows.failures import INVALID_REFERENCE
 
 class GitHubActivities:
     def __init__(
-        self, github: GitHubClient, store: Store, *, budget_chars: int, secrets: Sequence[str]
+        self, github: SharedReads, store: Store, *, budget_chars: int, secrets: Sequence[str]
     ) -> None:
         self._github = github
         self._store = store

@@ -1,11 +1,14 @@
 """Reads an issue with its repository around it from GitHub.
 
-Everything here is I/O through GitHubClient; what to keep of it, within the prompt budget, is
-decided by bundle.py.
+Everything here is I/O: per-issue reads (the issue, its timeline) through GitHubClient, reads
+every issue of a repository shares (the repository, its head commit, tree, README and files)
+through SharedReads' cache. What to keep of it, within the prompt budget, is decided by bundle.py.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -15,12 +18,15 @@ import httpx
 from issuesight.context.references import FileCandidate, rank_referenced_files
 from issuesight.context.text import clean, decode_text
 from issuesight.github import errors
+from issuesight.github.cache import SharedReads
 from issuesight.github.client import RAW, SHA, GitHubClient, parse_json
 from issuesight.github.errors import GitHubError
 from issuesight.refs import IssueRef
 
-COMMENTS_PER_PAGE = 100
-MAX_COMMENT_PAGES = 6  # the first page plus the newest five: 600 comments are plenty of context
+log = logging.getLogger(__name__)
+
+EVENTS_PER_PAGE = 100
+MAX_TIMELINE_PAGES = 6  # the first page plus the newest five: 600 events are plenty of context
 MAX_FILES = 5
 MAX_FILE_BYTES = 400_000
 CONTRIBUTING_CANDIDATES = (
@@ -61,9 +67,10 @@ class RawContext:
     linked_pull_requests: list[dict[str, Any]] = field(default_factory=list)
 
 
-async def fetch_repository(client: GitHubClient, owner: str, repo: str) -> dict[str, Any]:
+async def fetch_repository(reads: SharedReads, owner: str, repo: str) -> dict[str, Any]:
+    what = f"repository {owner}/{repo}"
     try:
-        data = await client.get_json(f"/repos/{owner}/{repo}", what=f"repository {owner}/{repo}")
+        data = _json(await reads.get(f"/repos/{owner}/{repo}", what=what), what)
     except GitHubError as exc:
         if exc.kind == errors.NOT_FOUND:
             raise GitHubError(
@@ -98,60 +105,69 @@ async def fetch_issue(client: GitHubClient, repo_path: str, ref: IssueRef) -> di
     return issue
 
 
-async def gather_context(client: GitHubClient, ref: IssueRef) -> RawContext:
-    repo = await fetch_repository(client, ref.owner, ref.repo)
+async def gather_context(reads: SharedReads, ref: IssueRef) -> RawContext:
+    client = reads.client
+    repo = await fetch_repository(reads, ref.owner, ref.repo)
     # The canonical name survives renames and transfers (GitHub redirected us to it).
     repo_path = f"/repos/{repo.get('full_name') or ref.repo_full_name}"
     issue = await fetch_issue(client, repo_path, ref)
-    comments, total = await _fetch_comments(client, repo_path, ref, issue)
-    commit_sha = await _fetch_head_commit(client, repo_path, repo)
+    events = await _fetch_timeline(client, repo_path, ref)
+    # The timeline carries the comments as "commented" events: one paginated read, not two.
+    comments = [e for e in events if e.get("event") == "commented"]
+    commit_sha = await _fetch_head_commit(reads, repo_path, repo)
     raw = RawContext(
-        repo=repo, issue=issue, comments=comments, comments_total=total, commit_sha=commit_sha
+        repo=repo,
+        issue=issue,
+        comments=comments,
+        comments_total=max(int(issue.get("comments") or 0), len(comments)),
+        commit_sha=commit_sha,
+        linked_pull_requests=_linked_pull_requests(events),
     )
     if commit_sha is not None:
-        blobs = await _fetch_tree(client, repo_path, commit_sha, raw)
-        raw.readme = await _fetch_readme(client, repo_path, commit_sha)
-        raw.contributing = await _fetch_contributing(client, repo_path, raw.tree_paths, blobs)
+        blobs = await _fetch_tree(reads, repo_path, commit_sha, raw)
+        raw.readme = await _fetch_readme(reads, repo_path, commit_sha)
+        raw.contributing = await _fetch_contributing(reads, repo_path, raw.tree_paths, blobs)
         texts = [clean(issue.get("title")), clean(issue.get("body"))]
         texts += [clean(c.get("body")) for c in comments]
         candidates = rank_referenced_files(texts, raw.tree_paths, limit=MAX_FILES * 2)
-        raw.files = await _fetch_files(client, repo_path, _choose_files(candidates), blobs)
-    raw.linked_pull_requests = await _fetch_linked_pull_requests(client, repo_path, ref)
+        raw.files = await _fetch_files(reads, repo_path, _choose_files(candidates), blobs)
     return raw
 
 
-async def _fetch_comments(
-    client: GitHubClient, repo_path: str, ref: IssueRef, issue: dict[str, Any]
-) -> tuple[list[dict[str, Any]], int]:
+async def _fetch_timeline(
+    client: GitHubClient, repo_path: str, ref: IssueRef
+) -> list[dict[str, Any]]:
     """The first page and the newest pages: the question's framing and its latest state."""
-    total = int(issue.get("comments") or 0)
-    if total == 0:
-        return [], 0
-    what = f"comments of {ref}"
-    path = f"{repo_path}/issues/{ref.number}/comments"
-    first = await client.get(path, what=what, params={"per_page": COMMENTS_PER_PAGE})
-    assert first is not None
+    what = f"the timeline of {ref}"
+    first = await client.get(
+        f"{repo_path}/issues/{ref.number}/timeline",
+        what=what,
+        params={"per_page": EVENTS_PER_PAGE},
+        allow_missing=True,
+    )
+    if first is None:
+        log.warning("GitHub has no timeline for %s: no comments or linked pull requests", ref)
+        return []
     pages: dict[int, list[dict[str, Any]]] = {1: _expect_list(parse_json(first, what), what)}
     last_url = first.links.get("last", {}).get("url")
     if last_url:
         last = httpx.URL(last_url)
         _require_same_origin(client, last, what)
         last_page = int(last.params.get("page", "1"))
-        for page in range(last_page, max(1, last_page - MAX_COMMENT_PAGES + 1), -1):
+        for page in range(last_page, max(1, last_page - MAX_TIMELINE_PAGES + 1), -1):
             url = str(last.copy_set_param("page", str(page)))
             response = await client.get(url, what=what)
             assert response is not None
             pages[page] = _expect_list(parse_json(response, what), what)
-    comments = [c for page in sorted(pages) for c in pages[page] if isinstance(c, dict)]
-    return comments, max(total, len(comments))
+    return [e for page in sorted(pages) for e in pages[page] if isinstance(e, dict)]
 
 
 async def _fetch_head_commit(
-    client: GitHubClient, repo_path: str, repo: dict[str, Any]
+    reads: SharedReads, repo_path: str, repo: dict[str, Any]
 ) -> str | None:
     branch = str(repo.get("default_branch") or "HEAD")
     try:
-        response = await client.get(
+        response = await reads.get(
             f"{repo_path}/commits/{quote(branch, safe='')}",
             what=f"the head commit of {repo_path[7:]}",
             accept=SHA,
@@ -163,19 +179,22 @@ async def _fetch_head_commit(
         raise
     if response is None:
         return None
-    sha = response.text.strip()
+    sha = response.decode("ascii", "replace").strip()
     return sha if len(sha) == 40 and all(c in "0123456789abcdef" for c in sha) else None
 
 
 async def _fetch_tree(
-    client: GitHubClient, repo_path: str, commit_sha: str, raw: RawContext
+    reads: SharedReads, repo_path: str, commit_sha: str, raw: RawContext
 ) -> dict[str, tuple[str, int | None]]:
-    data = await client.get_json(
+    what = f"the file tree of {repo_path[7:]}"
+    content = await reads.get(
         f"{repo_path}/git/trees/{commit_sha}",
-        what=f"the file tree of {repo_path[7:]}",
+        what=what,
         params={"recursive": "1"},
         allow_missing=True,
+        immutable=True,
     )
+    data = None if content is None else _json(content, what)
     if not isinstance(data, dict):
         return {}
     blobs: dict[str, tuple[str, int | None]] = {}
@@ -192,23 +211,24 @@ async def _fetch_tree(
 
 
 async def _fetch_readme(
-    client: GitHubClient, repo_path: str, commit_sha: str
+    reads: SharedReads, repo_path: str, commit_sha: str
 ) -> tuple[str, str] | None:
-    response = await client.get(
+    content = await reads.get(
         f"{repo_path}/readme",
         what="the README",
         params={"ref": commit_sha},
         accept=RAW,
         allow_missing=True,
+        immutable=True,
     )
-    if response is None:
+    if content is None:
         return None
-    text = decode_text(response.content)
+    text = decode_text(content)
     return None if text is None else ("README", text)
 
 
 async def _fetch_contributing(
-    client: GitHubClient,
+    reads: SharedReads,
     repo_path: str,
     tree_paths: list[str],
     blobs: dict[str, tuple[str, int | None]],
@@ -218,9 +238,7 @@ async def _fetch_contributing(
         path = by_lower.get(candidate)
         if path is None:
             continue
-        data = await client.get_raw(
-            f"{repo_path}/git/blobs/{blobs[path][0]}", what=path, allow_missing=True
-        )
+        data = await _fetch_blob(reads, repo_path, blobs[path][0], path)
         text = None if data is None else decode_text(data)
         if text:
             return path, text
@@ -236,7 +254,7 @@ def _choose_files(candidates: list[FileCandidate]) -> list[FileCandidate]:
 
 
 async def _fetch_files(
-    client: GitHubClient,
+    reads: SharedReads,
     repo_path: str,
     chosen: list[FileCandidate],
     blobs: dict[str, tuple[str, int | None]],
@@ -246,10 +264,7 @@ async def _fetch_files(
         blob_sha, size = blobs.get(candidate.path, ("", None))
         text: str | None = None
         if blob_sha and (size is None or size <= MAX_FILE_BYTES):
-            # Blobs are addressed by content hash: immutable, so any cache may keep them forever.
-            data = await client.get_raw(
-                f"{repo_path}/git/blobs/{blob_sha}", what=candidate.path, allow_missing=True
-            )
+            data = await _fetch_blob(reads, repo_path, blob_sha, candidate.path)
             text = None if data is None else decode_text(data)
         fetched.append(
             FetchedFile(
@@ -265,19 +280,18 @@ async def _fetch_files(
     return fetched
 
 
-async def _fetch_linked_pull_requests(
-    client: GitHubClient, repo_path: str, ref: IssueRef
-) -> list[dict[str, Any]]:
-    """Pull requests that mention the issue: someone may already be working on it."""
-    data = await client.get_json(
-        f"{repo_path}/issues/{ref.number}/timeline",
-        what=f"the timeline of {ref}",
-        params={"per_page": 100},
-        allow_missing=True,
+async def _fetch_blob(reads: SharedReads, repo_path: str, sha: str, path: str) -> bytes | None:
+    # Blobs are addressed by content hash: immutable, so the cache keeps them until evicted.
+    return await reads.get(
+        f"{repo_path}/git/blobs/{sha}", what=path, accept=RAW, allow_missing=True, immutable=True
     )
+
+
+def _linked_pull_requests(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pull requests that mention the issue: someone may already be working on it."""
     linked: dict[int, dict[str, Any]] = {}
-    for event in data if isinstance(data, list) else []:
-        if not isinstance(event, dict) or event.get("event") != "cross-referenced":
+    for event in events:
+        if event.get("event") != "cross-referenced":
             continue
         source = (event.get("source") or {}).get("issue") or {}
         if isinstance(source, dict) and source.get("pull_request") and source.get("number"):
@@ -296,6 +310,16 @@ def _require_same_origin(client: GitHubClient, url: httpx.URL, what: str) -> Non
         raise GitHubError(
             f"GitHub sent a pagination link to another host for {what}", kind=errors.UNAVAILABLE
         )
+
+
+def _json(content: bytes | None, what: str) -> Any:
+    try:
+        return None if content is None else json.loads(content)
+    except ValueError as exc:
+        # A proxy's HTML error page with a 200 is an outage, not data.
+        raise GitHubError(
+            f"GitHub sent malformed JSON for {what}", kind=errors.UNAVAILABLE
+        ) from exc
 
 
 def _expect_dict(data: Any, what: str) -> dict[str, Any]:
