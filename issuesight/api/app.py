@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 from temporalio.client import Client
 
@@ -20,6 +21,9 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in anyio's threadpool (40 threads by default). Under load, dozens of
+        # threads fighting over the GIL cost more CPU than they overlap database waits.
+        to_thread.current_default_thread_limiter().total_tokens = resources.settings.api_threads
         yield
         resources.close()
 

@@ -40,7 +40,11 @@ class Resources:
         self.engine.dispose()
 
 
-def get_resources(request: Request) -> Resources:
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in its
+# threadpool, a thread hand-off per dependency per request on the hottest routes.
+
+
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
@@ -48,11 +52,11 @@ def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-def get_store(resources: ResourcesDep) -> Store:
+async def get_store(resources: ResourcesDep) -> Store:
     return resources.store
 
 
-def get_settings_dep(resources: ResourcesDep) -> Settings:
+async def get_settings_dep(resources: ResourcesDep) -> Settings:
     return resources.settings
 
 

@@ -28,6 +28,24 @@ from issuesight.db.types import parse_time, utcnow
 from issuesight.refs import IssueRef
 
 
+def _tutorial_read() -> sa.Select[Any]:
+    contents = TutorialContent.__table__  # type: ignore[attr-defined]
+    concepts = (
+        sa.select(sa.func.aggregate_strings(col(Concept.slug), ","))
+        .join(TutorialConcept, col(TutorialConcept.concept_id) == col(Concept.id))
+        .where(col(TutorialConcept.content_id) == contents.c.id)
+        .scalar_subquery()
+    )
+    return (
+        sa.select(contents, col(GitHubIssue.issue_key), concepts.label("concept_slugs"))
+        .join(GitHubIssue, col(GitHubIssue.id) == contents.c.issue_id)
+        .where(contents.c.id == sa.bindparam("tutorial_id"))
+    )
+
+
+_TUTORIAL_READ = _tutorial_read()
+
+
 @dataclass(frozen=True)
 class TutorialView:
     """A tutorial with what the API shows beside it, read in one go."""
@@ -49,6 +67,8 @@ class ConceptInput:
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Single-statement reads need no transaction: no BEGIN and ROLLBACK round trips.
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- submissions ---------------------------------------------------------------------
 
@@ -341,22 +361,20 @@ class Store:
     # -- reads ---------------------------------------------------------------------------
 
     def get_tutorial(self, tutorial_id: uuid.UUID) -> TutorialView | None:
-        with Session(self.engine) as session:
-            row = session.exec(
-                select(TutorialContent, GitHubIssue.issue_key)
-                .join(GitHubIssue, col(GitHubIssue.id) == col(TutorialContent.issue_id))
-                .where(TutorialContent.id == tutorial_id)
-            ).first()
-            if row is None:
-                return None
-            content, issue_key = row
-            slugs = session.exec(
-                select(Concept.slug)
-                .join(TutorialConcept, col(TutorialConcept.concept_id) == col(Concept.id))
-                .where(TutorialConcept.content_id == tutorial_id)
-                .order_by(col(Concept.slug))
-            ).all()
-            return TutorialView(content=content, issue_key=issue_key, concepts=list(slugs))
+        """One Core statement, no ORM session: the status route is the hottest read there is
+        (every submitter polls it), and the identity map buys nothing for a detached view."""
+        with self._reader.connect() as connection:
+            row = connection.execute(_TUTORIAL_READ, {"tutorial_id": tutorial_id}).first()
+        if row is None:
+            return None
+        fields = dict(row._mapping)
+        issue_key, slugs = fields.pop("issue_key"), fields.pop("concept_slugs")
+        return TutorialView(
+            content=TutorialContent(**fields),
+            issue_key=issue_key,
+            # Slugs are [a-z0-9-]: a comma cannot be part of one.
+            concepts=sorted(slugs.split(",")) if slugs else [],
+        )
 
     def list_tutorials(
         self,

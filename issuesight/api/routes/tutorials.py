@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import uuid
 from typing import Annotated
@@ -21,6 +22,7 @@ from issuesight.api.schemas import (
     TutorialSummary,
 )
 from issuesight.db.models import TutorialStatus
+from issuesight.db.store import TutorialView
 from issuesight.refs import InvalidIssueReference, IssueRef, make_ref, parse_issue_ref
 from issuesight.submission import submit_issue
 
@@ -100,21 +102,35 @@ async def submit_tutorial(
     return await _submit(request, resources, ref, regenerate=False)
 
 
+def _tutorial_response(request: Request, view: TutorialView) -> Response:
+    """The tutorial as JSON, with an ETag: a poller that sends If-None-Match gets a bodiless 304
+    until something changes. Serialized by pydantic directly: the model is already valid, and
+    FastAPI's response_model pass would validate it a second time on the hottest route."""
+    body = TutorialPublic.from_view(view).model_dump_json().encode()
+    etag = f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
 @router.get("/tutorials/{tutorial_id}", response_model=TutorialPublic, name="get_tutorial")
-def get_tutorial(tutorial_id: uuid.UUID, store: StoreDep) -> TutorialPublic:
+def get_tutorial(tutorial_id: uuid.UUID, request: Request, store: StoreDep) -> Response:
     view = store.get_tutorial(tutorial_id)
     if view is None:
         raise HTTPException(status_code=404, detail=f"No tutorial {tutorial_id}")
-    return TutorialPublic.from_view(view)
+    return _tutorial_response(request, view)
 
 
 @router.get("/issues/{owner}/{repo}/{number}/tutorial", response_model=TutorialPublic)
-def get_tutorial_by_issue(owner: str, repo: str, number: int, store: StoreDep) -> TutorialPublic:
+def get_tutorial_by_issue(
+    owner: str, repo: str, number: int, request: Request, store: StoreDep
+) -> Response:
     ref = _ref_from_path(owner, repo, number)
     view = store.get_tutorial(ref.tutorial_id)
     if view is None:
         raise HTTPException(status_code=404, detail=f"No tutorial has been requested for {ref}")
-    return TutorialPublic.from_view(view)
+    return _tutorial_response(request, view)
 
 
 @router.post(
