@@ -35,8 +35,10 @@ async def test_recorded_history_replays(path: Path) -> None:
 def test_there_are_recorded_histories() -> None:
     names = {p.stem for p in HISTORIES.glob("*.json")}
     shapes = {"completed", "failed", "already_current"}
-    # v0-*: recorded before the operator search attributes (a patched change); both must replay.
-    assert shapes | {f"v0-{shape}" for shape in shapes} <= names
+    # v0-*: recorded before the operator search attributes, v1-*: before the database steps
+    # became local activities (both patched changes); every generation must replay.
+    versions = {f"{version}-{shape}" for version in ("v0", "v1") for shape in shapes}
+    assert shapes | versions <= names
 
 
 async def test_fresh_histories_replay(
