@@ -169,7 +169,8 @@ def run(args: argparse.Namespace) -> Report:
         f"CPU per tutorial: {real.describe()}",
         f"{m.generated} of {total} tutorials generated; per tutorial "
         f"{m.github_requests / total:.1f} GitHub requests and {m.llm_calls / total:.1f} LLM calls "
-        "(zero latency), SQLite writes in 4 activities; the bare workflow runs 3 no-op activities",
+        "(zero latency); 2 activities (GitHub, LLM) and 2 local activities (SQLite writes); "
+        "the bare workflow runs 3 no-op activities",
     ]
     return report
 

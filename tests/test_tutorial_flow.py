@@ -141,3 +141,33 @@ async def test_issues_of_one_repository_share_its_reads(
     assert "Fix #2" in prompt
     assert README.strip().splitlines()[-1] in prompt
     assert APP_SOURCE.splitlines()[2].strip() in prompt
+
+
+async def test_status_polls_with_an_etag_get_304_until_the_tutorial_changes(
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(database_url)
+    accepted = await stack.api.post("/api/v1/tutorials", json={"issue": f"octo-org/{repo_name}#1"})
+    status_url = accepted.json()["status_url"]
+    pending = await stack.api.get(status_url)
+    assert pending.status_code == 200
+    assert pending.headers["cache-control"] == "no-cache"
+    body = await wait_finished(stack.api, status_url)
+    assert body["concepts"] == sorted(body["concepts"])
+    assert body["concepts"]
+
+    done = await stack.api.get(status_url)
+    etag = done.headers["etag"]
+    assert etag != pending.headers["etag"], "a finished tutorial has a new ETag"
+    not_modified = await stack.api.get(status_url, headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    assert not_modified.headers["etag"] == etag
+    by_issue = await stack.api.get(
+        f"/api/v1/issues/octo-org/{repo_name}/1/tutorial", headers={"If-None-Match": etag}
+    )
+    assert by_issue.status_code == 304
+    other = await stack.api.get(status_url, headers={"If-None-Match": 'W/"something-else"'})
+    assert other.status_code == 200
+    assert other.json() == done.json()
