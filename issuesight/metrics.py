@@ -18,6 +18,11 @@ GITHUB_REQUESTS = Counter("issuesight_github_requests", "GitHub requests", ["sta
 GITHUB_NOT_MODIFIED = Counter(
     "issuesight_github_not_modified", "GitHub conditional requests answered 304 (free)"
 )
+GITHUB_SHARED_READS = Counter(
+    "issuesight_github_shared_reads",
+    "Repository-level GitHub reads by how the worker's cache served them",
+    ["outcome"],  # hit, revalidated (a free 304), miss (a counted request), shared (in flight)
+)
 GITHUB_RATE_REMAINING = Gauge(
     "issuesight_github_rate_limit_remaining", "GitHub rate-limit budget left, as last seen"
 )

@@ -1,6 +1,6 @@
 """SharedReads on httpx.MockTransport: what is read again, revalidated or shared, and what never
-is. (The end-to-end economy is measured against the fake GitHub server by bench.github and
-test_flow's request counts.)"""
+is. (End to end, against the fake GitHub server: test_tutorial_flow's request counts and
+bench.github.)"""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
+from issuesight import metrics
 from issuesight.github import errors
 from issuesight.github.cache import SharedReads
 from issuesight.github.client import RAW, GitHubClient
@@ -61,6 +62,10 @@ async def test_fresh_reads_are_reused_then_revalidated_for_free() -> None:
             return httpx.Response(304, headers={"cache-control": "private, max-age=60"})
         return _ok(b'{"full_name": "o/r"}')
 
+    def counted(outcome: str) -> float:
+        return float(metrics.GITHUB_SHARED_READS.labels(outcome=outcome)._value.get())
+
+    before = {o: counted(o) for o in ("hit", "revalidated", "miss")}
     reads = _reads(handler, clock)
     assert await reads.get("/repos/o/r", what="repo") == b'{"full_name": "o/r"}'
     clock.now += 59
@@ -75,6 +80,8 @@ async def test_fresh_reads_are_reused_then_revalidated_for_free() -> None:
     assert len(seen) == 2, "the 304 made it fresh again"
     stats = reads.stats()
     assert (stats.misses, stats.revalidated, stats.hits) == (1, 1, 2)
+    moved = {o: counted(o) - before[o] for o in before}
+    assert moved == {"hit": 2, "revalidated": 1, "miss": 1}, "Prometheus sees what stats() sees"
 
 
 async def test_a_changed_resource_replaces_the_cached_one() -> None:

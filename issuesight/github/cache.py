@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from issuesight import metrics
 from issuesight.github.client import JSON, GitHubClient
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*(\d+)", re.IGNORECASE)
@@ -102,11 +103,13 @@ class SharedReads:
             if entry is not None and (entry.immutable or entry.fresh_until > self._clock()):
                 self._entries.move_to_end(key)
                 self._hits += 1
+                metrics.GITHUB_SHARED_READS.labels(outcome="hit").inc()
                 return entry.content
             pending = self._in_flight.get(key)
             if pending is None:
                 break
             self._shared += 1
+            metrics.GITHUB_SHARED_READS.labels(outcome="shared").inc()
             await asyncio.wait({pending})
             if not pending.cancelled():
                 return pending.result()
@@ -153,19 +156,21 @@ class SharedReads:
         response = await self.client.get(
             path, what=what, params=params, accept=accept, allow_missing=allow_missing, etag=etag
         )
-        if response is None:
-            if immutable:
-                self._store(key, _Entry(None, None, 0.0, True))
-            return None
-        cache_control = response.headers.get("cache-control", "")
+        cache_control = "" if response is None else response.headers.get("cache-control", "")
         max_age = _MAX_AGE.search(cache_control)
         fresh_until = self._clock() + (int(max_age.group(1)) if max_age else 0)
-        if response.status_code == 304 and entry is not None:
+        if response is not None and response.status_code == 304 and entry is not None:
             self._revalidated += 1
+            metrics.GITHUB_SHARED_READS.labels(outcome="revalidated").inc()
             entry.fresh_until = fresh_until
             self._entries.move_to_end(key)
             return entry.content
         self._misses += 1
+        metrics.GITHUB_SHARED_READS.labels(outcome="miss").inc()
+        if response is None:
+            if immutable:
+                self._store(key, _Entry(None, None, 0.0, True))
+            return None
         if not _NO_STORE.search(cache_control):
             self._store(
                 key, _Entry(response.content, response.headers.get("etag"), fresh_until, immutable)
