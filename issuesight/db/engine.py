@@ -48,17 +48,22 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 def upsert(
     session: Session,
     table: sa.Table,
-    values: dict[str, Any],
+    values: dict[str, Any] | list[dict[str, Any]],
     *,
     conflict: Sequence[str],
     update: Sequence[str] = (),
 ) -> None:
-    """INSERT … ON CONFLICT (conflict) DO UPDATE SET update (or DO NOTHING)."""
+    """INSERT … ON CONFLICT (conflict) DO UPDATE SET update (or DO NOTHING).
+
+    A list of rows (same keys in each) is one multi-row statement; an empty list does nothing.
+    """
+    if isinstance(values, list) and not values:
+        return
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        pg_stmt = pg_insert(table).values(**values)
+        pg_stmt = pg_insert(table).values(values)
         if update:
             session.execute(
                 pg_stmt.on_conflict_do_update(
@@ -72,7 +77,7 @@ def upsert(
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        lite_stmt = sqlite_insert(table).values(**values)
+        lite_stmt = sqlite_insert(table).values(values)
         if update:
             session.execute(
                 lite_stmt.on_conflict_do_update(

@@ -311,19 +311,18 @@ class Store:
             session.execute(
                 sa.delete(TutorialConcept).where(col(TutorialConcept.content_id) == tutorial_id)
             )
-            for concept_id in concept_ids:
-                upsert(
-                    session,
-                    TutorialConcept.__table__,  # type: ignore[attr-defined]
-                    {"content_id": tutorial_id, "concept_id": concept_id},
-                    conflict=["content_id", "concept_id"],
-                )
-                upsert(
-                    session,
-                    ProjectConcept.__table__,  # type: ignore[attr-defined]
-                    {"project_id": issue.project_id, "concept_id": concept_id},
-                    conflict=["project_id", "concept_id"],
-                )
+            upsert(
+                session,
+                TutorialConcept.__table__,  # type: ignore[attr-defined]
+                [{"content_id": tutorial_id, "concept_id": c} for c in concept_ids],
+                conflict=["content_id", "concept_id"],
+            )
+            upsert(
+                session,
+                ProjectConcept.__table__,  # type: ignore[attr-defined]
+                [{"project_id": issue.project_id, "concept_id": c} for c in concept_ids],
+                conflict=["project_id", "concept_id"],
+            )
             content.title = title
             content.markdown_body = markdown
             content.structured = structured
@@ -456,44 +455,52 @@ class Store:
         other = session.exec(select(id_column).where(column == value, id_column != own_id)).first()
         return other is not None
 
-    def _upsert_concepts(self, session: Session, concepts: list[ConceptInput]) -> list[uuid.UUID]:
-        ids: list[uuid.UUID] = []
-        for concept in concepts:
-            concept_id = self._upsert_concept(
-                session, concept.slug, concept.name, concept.description
-            )
-            ids.append(concept_id)
-            if concept.parent_slug:
-                parent_id = self._upsert_concept(
-                    session, concept.parent_slug, concept.parent_name or concept.parent_slug, None
-                )
-                if parent_id != concept_id:
-                    upsert(
-                        session,
-                        ConceptRelationship.__table__,  # type: ignore[attr-defined]
-                        {
-                            "parent_id": parent_id,
-                            "child_id": concept_id,
-                            "rel_type": "subconcept_of",
-                        },
-                        conflict=["parent_id", "child_id", "rel_type"],
-                    )
-        return ids
-
     @staticmethod
-    def _upsert_concept(
-        session: Session, slug: str, name: str, description: str | None
-    ) -> uuid.UUID:
-        values: dict[str, Any] = {"id": uuid.uuid4(), "slug": slug, "name": name}
-        if description:
-            values["description"] = description
+    def _upsert_concepts(session: Session, concepts: list[ConceptInput]) -> list[uuid.UUID]:
+        """Concepts, their parents and the links between them in a few multi-row statements,
+        whatever the number of concepts; returns the concepts' ids, deduplicated, in order."""
+        wording: dict[str, tuple[str, str | None]] = {}
+        for concept in concepts:  # a concept's own wording wins over its mention as a parent
+            name, description = wording.get(concept.slug, (concept.name, None))
+            wording[concept.slug] = (name, description or concept.description or None)
+        for concept in concepts:
+            if concept.parent_slug:
+                parent_name = concept.parent_name or concept.parent_slug
+                wording.setdefault(concept.parent_slug, (parent_name, None))
+        if not wording:
+            return []
         # The first wording of a concept stays; a later description only fills a missing one.
-        upsert(session, Concept.__table__, values, conflict=["slug"])  # type: ignore[attr-defined]
-        concept = session.exec(select(Concept).where(Concept.slug == slug)).one()
-        if description and not concept.description:
-            concept.description = description
-            session.add(concept)
-        return concept.id
+        upsert(
+            session,
+            Concept.__table__,  # type: ignore[attr-defined]
+            [
+                {"id": uuid.uuid4(), "slug": slug, "name": name, "description": description}
+                for slug, (name, description) in wording.items()
+            ],
+            conflict=["slug"],
+        )
+        stored = {
+            concept.slug: concept
+            for concept in session.exec(select(Concept).where(col(Concept.slug).in_(wording)))
+        }
+        for slug, (_, description) in wording.items():
+            if description and not stored[slug].description:
+                stored[slug].description = description
+                session.add(stored[slug])
+        upsert(
+            session,
+            ConceptRelationship.__table__,  # type: ignore[attr-defined]
+            [
+                {"parent_id": parent, "child_id": child, "rel_type": "subconcept_of"}
+                for parent, child in dict.fromkeys(
+                    (stored[c.parent_slug].id, stored[c.slug].id)
+                    for c in concepts
+                    if c.parent_slug and c.parent_slug != c.slug
+                )
+            ],
+            conflict=["parent_id", "child_id", "rel_type"],
+        )
+        return list(dict.fromkeys(stored[c.slug].id for c in concepts))
 
 
 def _escape_like(text: str) -> str:
