@@ -7,7 +7,6 @@ through SharedReads' cache. What to keep of it, within the prompt budget, is dec
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,7 +69,8 @@ class RawContext:
 async def fetch_repository(reads: SharedReads, owner: str, repo: str) -> dict[str, Any]:
     what = f"repository {owner}/{repo}"
     try:
-        data = _json(await reads.get(f"/repos/{owner}/{repo}", what=what), what)
+        content = await reads.get(f"/repos/{owner}/{repo}", what=what)
+        data = parse_json(content or b"", what)
     except GitHubError as exc:
         if exc.kind == errors.NOT_FOUND:
             raise GitHubError(
@@ -194,7 +194,7 @@ async def _fetch_tree(
         allow_missing=True,
         immutable=True,
     )
-    data = None if content is None else _json(content, what)
+    data = None if content is None else parse_json(content, what)
     if not isinstance(data, dict):
         return {}
     blobs: dict[str, tuple[str, int | None]] = {}
@@ -310,16 +310,6 @@ def _require_same_origin(client: GitHubClient, url: httpx.URL, what: str) -> Non
         raise GitHubError(
             f"GitHub sent a pagination link to another host for {what}", kind=errors.UNAVAILABLE
         )
-
-
-def _json(content: bytes | None, what: str) -> Any:
-    try:
-        return None if content is None else json.loads(content)
-    except ValueError as exc:
-        # A proxy's HTML error page with a 200 is an outage, not data.
-        raise GitHubError(
-            f"GitHub sent malformed JSON for {what}", kind=errors.UNAVAILABLE
-        ) from exc
 
 
 def _expect_dict(data: Any, what: str) -> dict[str, Any]:

@@ -5,6 +5,7 @@ It never retries on its own: Temporal owns retries, so every attempt is visible 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -156,9 +157,10 @@ class GitHubClient:
                 metrics.GITHUB_RATE_REMAINING.set(self.rate_limit.remaining)
 
 
-def parse_json(response: httpx.Response, what: str) -> Any:
+def parse_json(response: httpx.Response | bytes, what: str) -> Any:
+    """A response's (or a cached body's) JSON; malformed JSON is an outage, not data."""
     try:
-        return response.json()
+        return json.loads(response if isinstance(response, bytes) else response.content)
     except ValueError as exc:
         # A proxy's HTML error page with a 200 is an outage, not data.
         raise GitHubError(f"GitHub sent malformed JSON for {what}", kind=UNAVAILABLE) from exc
