@@ -6,8 +6,10 @@ retryable failure of the generation activity, never a half-saved tutorial.
 
 from __future__ import annotations
 
+import functools
+import json
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -92,12 +94,21 @@ def _strict_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def tutorial_response_format() -> dict[str, Any]:
-    """The `response_format` argument for chat completions."""
-    return {
-        "type": "json_schema",
-        "json_schema": {
-            "name": "context_bridge_tutorial",
-            "strict": True,
-            "schema": _strict_json_schema(TutorialDraft.model_json_schema()),
-        },
-    }
+    """The `response_format` argument for chat completions: a fresh copy on every call, so a
+    caller may change it without changing the next one's."""
+    return cast("dict[str, Any]", json.loads(_response_format_json()))
+
+
+@functools.cache
+def _response_format_json() -> str:
+    # pydantic builds the JSON schema anew on each call (about 1 ms): once per process is enough.
+    return json.dumps(
+        {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "context_bridge_tutorial",
+                "strict": True,
+                "schema": _strict_json_schema(TutorialDraft.model_json_schema()),
+            },
+        }
+    )
