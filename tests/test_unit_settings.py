@@ -202,6 +202,9 @@ def test_database_url_without_password(monkeypatch: pytest.MonkeyPatch, url: str
         ("LLM_MAX_ATTEMPTS", "0"),
         ("LLM_TIMEOUT_SECONDS", "0"),
         ("LOG_FORMAT", "xml"),
+        ("API_THREADS", "0"),
+        ("GITHUB_CACHE_MB", "-1"),
+        ("LLM_MAX_CONCURRENCY", "0"),
     ],
 )
 def test_knobs_are_validated(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
