@@ -44,16 +44,6 @@ class _Entry:
         return 200 + (0 if self.content is None else len(self.content))
 
 
-@dataclass(frozen=True, slots=True)
-class CacheStats:
-    hits: int
-    revalidated: int
-    misses: int
-    shared: int
-    entries: int
-    bytes: int
-
-
 class SharedReads:
     def __init__(
         self,
@@ -68,17 +58,14 @@ class SharedReads:
         self._entries: OrderedDict[tuple[str, ...], _Entry] = OrderedDict()
         self._bytes = 0
         self._in_flight: dict[tuple[str, ...], asyncio.Future[bytes | None]] = {}
-        self._hits = self._revalidated = self._misses = self._shared = 0
 
-    def stats(self) -> CacheStats:
-        return CacheStats(
-            self._hits,
-            self._revalidated,
-            self._misses,
-            self._shared,
-            len(self._entries),
-            self._bytes,
-        )
+    @property
+    def entries(self) -> int:
+        return len(self._entries)
+
+    @property
+    def bytes_kept(self) -> int:
+        return self._bytes
 
     async def get(
         self,
@@ -102,13 +89,11 @@ class SharedReads:
             entry = self._entries.get(key)
             if entry is not None and (entry.immutable or entry.fresh_until > self._clock()):
                 self._entries.move_to_end(key)
-                self._hits += 1
                 metrics.GITHUB_SHARED_READS.labels(outcome="hit").inc()
                 return entry.content
             pending = self._in_flight.get(key)
             if pending is None:
                 break
-            self._shared += 1
             metrics.GITHUB_SHARED_READS.labels(outcome="shared").inc()
             await asyncio.wait({pending})
             if not pending.cancelled():
@@ -160,12 +145,10 @@ class SharedReads:
         max_age = _MAX_AGE.search(cache_control)
         fresh_until = self._clock() + (int(max_age.group(1)) if max_age else 0)
         if response is not None and response.status_code == 304 and entry is not None:
-            self._revalidated += 1
             metrics.GITHUB_SHARED_READS.labels(outcome="revalidated").inc()
             entry.fresh_until = fresh_until
             self._entries.move_to_end(key)
             return entry.content
-        self._misses += 1
         metrics.GITHUB_SHARED_READS.labels(outcome="miss").inc()
         if response is None:
             if immutable:
