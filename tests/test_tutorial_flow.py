@@ -171,3 +171,7 @@ async def test_status_polls_with_an_etag_get_304_until_the_tutorial_changes(
     other = await stack.api.get(status_url, headers={"If-None-Match": 'W/"something-else"'})
     assert other.status_code == 200
     assert other.json() == done.json()
+    again = await stack.api.post("/api/v1/tutorials", json={"issue": f"octo-org/{repo_name}#1"})
+    assert again.status_code == 200
+    assert again.headers["etag"] == etag, "a resubmission answers with the same representation"
+    assert again.json() == done.json()

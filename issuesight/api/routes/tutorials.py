@@ -69,9 +69,7 @@ async def _submit(
         },
     )
     if not result.started:
-        return JSONResponse(
-            TutorialPublic.from_view(result.view).model_dump(mode="json"), status_code=200
-        )
+        return _tutorial_response(request, result.view)
     content = result.view.content
     accepted = TutorialAccepted(
         id=content.id,
