@@ -128,3 +128,19 @@ async def test_secondary_rate_limit_with_retry_after(
     timeline_requests = [r for r in github.requests if r.path.endswith("/timeline")]
     assert [r.status for r in timeline_requests] == [403, 200]
     assert timeline_requests[1].at - timeline_requests[0].at >= 1.9
+
+
+async def test_a_missing_timeline_costs_the_comments_not_the_tutorial(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """Comments and linked pull requests come from the timeline; if GitHub has none for the
+    issue (404), the tutorial is still written from the issue and the repository."""
+    seed_hello_world(github, repo_name)
+    github.fail_next(r"/timeline", 404)
+    stack = await make_stack(sqlite_url)
+    body = await _run(stack, f"octo-org/{repo_name}#1")
+    assert body["status"] == "COMPLETED", body
+    prompt = llm.prompt_text(llm.calls[0])
+    assert "greet() crashes when name is None" in prompt
+    assert "I can reproduce this on Python 3.12." not in prompt
+    assert [r.status for r in github.requests if r.path.endswith("/timeline")] == [404]
