@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from temporalio.client import Client
 
-from issuesight.db.engine import make_engine
+from issuesight.db.engine import make_engine, make_reader_engine
 from issuesight.db.store import Store
 from issuesight.settings import Settings
 from issuesight.temporal_client import connect_temporal
@@ -24,7 +24,11 @@ class Resources:
     def __init__(self, settings: Settings, temporal: Client | None = None) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
-        self.store = Store(self.engine)
+        # The status routes' reads run in the API's threadpool: one connection per thread.
+        self.reader_engine = make_reader_engine(
+            settings.database_url, connections=settings.api_threads
+        )
+        self.store = Store(self.engine, reader=self.reader_engine)
         self._temporal = temporal
         self._lock = asyncio.Lock()
 
@@ -38,6 +42,7 @@ class Resources:
 
     def close(self) -> None:
         self.engine.dispose()
+        self.reader_engine.dispose()
 
 
 # Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in its

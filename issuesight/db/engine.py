@@ -20,7 +20,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20, **kwargs)
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 20)
+    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def make_reader_engine(url: str, *, connections: int) -> Engine:
+    """For single-statement reads: every connection in autocommit from the start, so a read
+    sends no BEGIN or ROLLBACK. Switching a shared pool's connection to autocommit and back on
+    each checkout cost the status route more CPU than its query did (bench.status)."""
+    if url.startswith("sqlite"):
+        return make_engine(url, isolation_level="AUTOCOMMIT")
+    return make_engine(
+        url, isolation_level="AUTOCOMMIT", pool_size=connections, max_overflow=connections
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

@@ -22,6 +22,7 @@ from issuesight.db.models import (
     ProjectConcept,
     TutorialConcept,
     TutorialContent,
+    TutorialRecord,
     TutorialStatus,
 )
 from issuesight.db.types import parse_time, utcnow
@@ -50,7 +51,7 @@ _TUTORIAL_READ = _tutorial_read()
 class TutorialView:
     """A tutorial with what the API shows beside it, read in one go."""
 
-    content: TutorialContent
+    content: TutorialRecord
     issue_key: str
     concepts: list[str]
 
@@ -65,10 +66,12 @@ class ConceptInput:
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, reader: Engine | None = None) -> None:
+        """`reader` (engine.make_reader_engine) serves the single-statement reads; without it
+        they switch `engine`'s connections to autocommit for the read, which costs CPU."""
         self.engine = engine
         # Single-statement reads need no transaction: no BEGIN and ROLLBACK round trips.
-        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reader = reader or engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- submissions ---------------------------------------------------------------------
 
@@ -369,7 +372,7 @@ class Store:
         fields = dict(row._mapping)
         issue_key, slugs = fields.pop("issue_key"), fields.pop("concept_slugs")
         return TutorialView(
-            content=TutorialContent(**fields),
+            content=TutorialRecord.model_validate(fields),
             issue_key=issue_key,
             # Slugs are [a-z0-9-]: a comma cannot be part of one.
             concepts=sorted(slugs.split(",")) if slugs else [],
