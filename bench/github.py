@@ -126,7 +126,7 @@ async def measure(args: argparse.Namespace, report: Report) -> None:
                 stop.set()
                 await worker
                 await api.aclose()
-                app.state.resources.close()
+                await app.state.resources.close()
 
     report.metrics += [
         Metric(

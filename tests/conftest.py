@@ -224,7 +224,7 @@ class Stack:
     async def close(self) -> None:
         await self.stop_worker()
         await self.api.aclose()
-        self.app.state.resources.close()
+        await self.app.state.resources.close()
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ async def test_health_reports_each_dependency(
         refused = await c.post("/api/v1/tutorials", json={"issue": "octo-org/x#1"})
         assert refused.status_code == 503
         assert "recorded" in refused.json()["detail"]
-    app.state.resources.close()
+    await app.state.resources.close()
 
     broken_db = make_settings(
         database_url=f"sqlite:///{tmp_path}/missing-dir/x.db",
@@ -88,7 +88,7 @@ async def test_health_reports_each_dependency(
         down = await c.get("/health")
         assert down.status_code == 503
         assert down.json()["checks"]["database"]["status"] == "down"
-    app.state.resources.close()
+    await app.state.resources.close()
 
 
 def test_migrations_match_the_models(database_url: str) -> None:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.worker import Replayer
 
 from issuesight.refs import parse_issue_ref
@@ -51,6 +51,8 @@ async def test_fresh_histories_replay(
     first = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
     await wait_finished(stack.api, first.json()["status_url"])
     handle = stack.client.get_workflow_handle(parse_issue_ref(issue).workflow_id)
+    # The row says COMPLETED a moment before the run closes (its last search attribute update).
+    await handle.result()
     completed = await handle.fetch_history()
 
     # Another run of the same ID finds the tutorial current and generates nothing.
@@ -68,9 +70,10 @@ async def test_fresh_histories_replay(
     missing = f"octo-org/{repo_name}#404"
     gone = await stack.api.post("/api/v1/tutorials", json={"issue": missing})
     await wait_finished(stack.api, gone.json()["status_url"])
-    failed = await stack.client.get_workflow_handle(
-        parse_issue_ref(missing).workflow_id
-    ).fetch_history()
+    failed_handle = stack.client.get_workflow_handle(parse_issue_ref(missing).workflow_id)
+    with pytest.raises(WorkflowFailureError):
+        await failed_handle.result()
+    failed = await failed_handle.fetch_history()
 
     replayer = Replayer(workflows=[TutorialWorkflow])
     for history in (completed, already_current, failed):

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from temporalio.client import Client
 
 from issuesight import __version__
-from issuesight.api import observability
+from issuesight.api import errors, observability
 from issuesight.api.deps import Resources
 from issuesight.api.routes import health, projects, tutorials, webhooks
 from issuesight.settings import Settings, get_settings
@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         # threads fighting over the GIL cost more CPU than they overlap database waits.
         to_thread.current_default_thread_limiter().total_tokens = resources.settings.api_threads
         yield
-        resources.close()
+        await resources.close()
 
     app = FastAPI(
         title="IssueSight",
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     )
     app.state.resources = resources
     observability.install(app)
+    errors.install(app)
     app.include_router(tutorials.router)
     app.include_router(projects.router)
     app.include_router(webhooks.router)

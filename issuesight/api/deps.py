@@ -10,11 +10,18 @@ from fastapi import Depends, HTTPException, Request
 from temporalio.client import Client
 
 from issuesight.db.engine import make_engine, make_reader_engine
+from issuesight.db.status_reader import (
+    PostgresTutorialReader,
+    ThreadedTutorialReader,
+    TutorialReader,
+)
 from issuesight.db.store import Store
 from issuesight.settings import Settings
 from issuesight.temporal_client import connect_temporal
 
 log = logging.getLogger(__name__)
+# On the event loop, a read holds its connection only while PostgreSQL answers.
+STATUS_READ_CONNECTIONS = 10
 
 
 class Resources:
@@ -24,11 +31,16 @@ class Resources:
     def __init__(self, settings: Settings, temporal: Client | None = None) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
-        # The status routes' reads run in the API's threadpool: one connection per thread.
+        # Store's own single-statement reads run in the API's threadpool: one per thread.
         self.reader_engine = make_reader_engine(
             settings.database_url, connections=settings.api_threads
         )
         self.store = Store(self.engine, reader=self.reader_engine)
+        self.tutorials: TutorialReader = (
+            PostgresTutorialReader(settings.database_url, connections=STATUS_READ_CONNECTIONS)
+            if self.engine.dialect.name == "postgresql"
+            else ThreadedTutorialReader(self.store)
+        )
         self._temporal = temporal
         self._lock = asyncio.Lock()
 
@@ -40,7 +52,8 @@ class Resources:
                 self._temporal = await connect_temporal(self.settings)
             return self._temporal
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        await self.tutorials.close()
         self.engine.dispose()
         self.reader_engine.dispose()
 
@@ -77,6 +90,11 @@ async def get_temporal(resources: ResourcesDep) -> Client:
         ) from exc
 
 
+async def get_tutorial_reader(resources: ResourcesDep) -> TutorialReader:
+    return resources.tutorials
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+TutorialReaderDep = Annotated[TutorialReader, Depends(get_tutorial_reader)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]

@@ -5,7 +5,9 @@ activity changes nothing."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,11 +42,12 @@ def _tutorial_read() -> sa.Select[Any]:
     return (
         sa.select(contents, col(GitHubIssue.issue_key), concepts.label("concept_slugs"))
         .join(GitHubIssue, col(GitHubIssue.id) == contents.c.issue_id)
-        .where(contents.c.id == sa.bindparam("tutorial_id"))
+        # Not required at compile time: status_reader renders the statement ahead of its use.
+        .where(contents.c.id == sa.bindparam("tutorial_id", required=False))
     )
 
 
-_TUTORIAL_READ = _tutorial_read()
+TUTORIAL_READ = _tutorial_read()
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,23 @@ class TutorialView:
     content: TutorialRecord
     issue_key: str
     concepts: list[str]
+
+
+def tutorial_view_from_row(row: Mapping[Any, Any]) -> TutorialView:
+    """A TUTORIAL_READ row, from SQLAlchemy or straight from the driver (status_reader)."""
+    fields = {
+        # The driver hands timestamps back in the session's time zone; the API speaks UTC.
+        k: v.astimezone(UTC) if isinstance(v, datetime) else v
+        for k, v in row.items()
+        if k not in ("issue_key", "concept_slugs")
+    }
+    slugs = row["concept_slugs"]
+    return TutorialView(
+        content=TutorialRecord.model_validate(fields),
+        issue_key=row["issue_key"],
+        # Slugs are [a-z0-9-]: a comma cannot be part of one.
+        concepts=sorted(slugs.split(",")) if slugs else [],
+    )
 
 
 @dataclass(frozen=True)
@@ -366,17 +386,8 @@ class Store:
         """One Core statement, no ORM session: the status route is the hottest read there is
         (every submitter polls it), and the identity map buys nothing for a detached view."""
         with self._reader.connect() as connection:
-            row = connection.execute(_TUTORIAL_READ, {"tutorial_id": tutorial_id}).first()
-        if row is None:
-            return None
-        fields = dict(row._mapping)
-        issue_key, slugs = fields.pop("issue_key"), fields.pop("concept_slugs")
-        return TutorialView(
-            content=TutorialRecord.model_validate(fields),
-            issue_key=issue_key,
-            # Slugs are [a-z0-9-]: a comma cannot be part of one.
-            concepts=sorted(slugs.split(",")) if slugs else [],
-        )
+            row = connection.execute(TUTORIAL_READ, {"tutorial_id": tutorial_id}).first()
+        return None if row is None else tutorial_view_from_row(row._mapping)
 
     def list_tutorials(
         self,

@@ -13,7 +13,14 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from issuesight.api.deps import Resources, ResourcesDep, SettingsDep, StoreDep, get_temporal
+from issuesight.api.deps import (
+    Resources,
+    ResourcesDep,
+    SettingsDep,
+    StoreDep,
+    TutorialReaderDep,
+    get_temporal,
+)
 from issuesight.api.schemas import (
     TutorialAccepted,
     TutorialPage,
@@ -113,19 +120,21 @@ def _tutorial_response(request: Request, view: TutorialView) -> Response:
 
 
 @router.get("/tutorials/{tutorial_id}", response_model=TutorialPublic, name="get_tutorial")
-def get_tutorial(tutorial_id: uuid.UUID, request: Request, store: StoreDep) -> Response:
-    view = store.get_tutorial(tutorial_id)
+async def get_tutorial(
+    tutorial_id: uuid.UUID, request: Request, tutorials: TutorialReaderDep
+) -> Response:
+    view = await tutorials.get(tutorial_id)
     if view is None:
         raise HTTPException(status_code=404, detail=f"No tutorial {tutorial_id}")
     return _tutorial_response(request, view)
 
 
 @router.get("/issues/{owner}/{repo}/{number}/tutorial", response_model=TutorialPublic)
-def get_tutorial_by_issue(
-    owner: str, repo: str, number: int, request: Request, store: StoreDep
+async def get_tutorial_by_issue(
+    owner: str, repo: str, number: int, request: Request, tutorials: TutorialReaderDep
 ) -> Response:
     ref = _ref_from_path(owner, repo, number)
-    view = store.get_tutorial(ref.tutorial_id)
+    view = await tutorials.get(ref.tutorial_id)
     if view is None:
         raise HTTPException(status_code=404, detail=f"No tutorial has been requested for {ref}")
     return _tutorial_response(request, view)
