@@ -2,8 +2,8 @@
 bare route added, served by uvicorn as `issuesight api` serves it, on a loopback port chosen by
 the kernel and printed as the first line of output.
 
-The bare route is `async def` (FastAPI runs it on the event loop); the sync one is a plain `def`
-like GET /api/v1/tutorials/{id}, which FastAPI runs in its threadpool."""
+The bare route is `async def` (FastAPI runs it on the event loop), as GET /api/v1/tutorials/{id}
+is; the sync one is a plain `def`, which FastAPI runs in its threadpool."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from issuesight.api.app import create_app
 from issuesight.settings import Settings
 
 BARE_PATH = "/bench/constant"
-BARE_SYNC_PATH = "/bench/constant-sync"  # a plain `def`, run in the threadpool like the real route
+# A plain `def`, run in the threadpool, as the status routes read on SQLite (not on PostgreSQL).
+BARE_SYNC_PATH = "/bench/constant-sync"
 
 
 def build_app() -> FastAPI:

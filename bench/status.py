@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> Report:
     report.notes += [
         f"{args.tutorials} COMPLETED tutorials (sample status {sample.get('status')}, "
         f"{len(json.dumps(sample))} bytes of JSON each); {errors} failed requests",
-        f"a bare sync `def` route (threadpool, like the real one): "
+        f"a bare sync `def` route (threadpool, where the status read runs on SQLite): "
         f"{middle(sync, 'rps'):.0f} req/s, p99 {middle(sync, 'p99_ms'):.1f} ms",
         f"server CPU per request (upper bound): bare {middle(bare, 'server_ms'):.2f} ms, "
         f"sync bare {middle(sync, 'server_ms'):.2f} ms, real {middle(real, 'server_ms'):.2f} ms",
