@@ -6,7 +6,7 @@ The server (bench._serve: create_app + uvicorn, configured as `issuesight api`) 
 generator (bench._load: httpx.AsyncClient, closed loop) are separate processes, one core each.
 Rounds alternate bare and real; each figure is the median round.
 
-    .venv/bin/python -m bench.status --tutorials 200 --concurrency 50 --duration 5 --rounds 2
+    .venv/bin/python -m bench.status --tutorials 200 --concurrency 50 --duration 5 --rounds 5
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tutorials", type=int, default=200, help="COMPLETED tutorials to read")
     p.add_argument("--concurrency", type=int, default=50)
     p.add_argument("--duration", type=float, default=5.0, help="seconds measured per round")
-    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=5, help="rounds of each route; the median counts")
     return p
 
 
