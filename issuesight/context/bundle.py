@@ -24,6 +24,7 @@ from issuesight.context.text import (
     truncate_middle,
     window_around_line,
 )
+from issuesight.db.types import parse_time
 from issuesight.refs import IssueRef
 
 STALE_AFTER = timedelta(days=180)
@@ -339,7 +340,7 @@ def _observed_flags(raw: RawContext, now: datetime, assignees: list[str]) -> lis
         flags.append("the issue is closed")
     if issue.get("locked"):
         flags.append("the conversation is locked")
-    updated = _parse_time(issue.get("updated_at"))
+    updated = parse_time(issue.get("updated_at"))
     if updated is not None and now - updated > STALE_AFTER:
         flags.append(f"no activity since {updated.date().isoformat()}")
     if not clean(issue.get("body")).strip():
@@ -373,12 +374,3 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
