@@ -23,6 +23,11 @@ GITHUB_SHARED_READS = Counter(
     "Repository-level GitHub reads by how the worker's cache served them",
     ["outcome"],  # hit, revalidated (a free 304), miss (a counted request), shared (in flight)
 )
+STATUS_READ_POOL = Gauge(
+    "issuesight_status_read_pool",
+    "The status routes' PostgreSQL pool, as psycopg_pool reports it when /metrics is read",
+    ["stat"],  # pool_size, pool_available, requests_waiting; counts since start: requests_num, …
+)
 GITHUB_RATE_REMAINING = Gauge(
     "issuesight_github_rate_limit_remaining", "GitHub rate-limit budget left, as last seen"
 )

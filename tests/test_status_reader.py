@@ -138,3 +138,30 @@ async def test_the_status_route_answers_503_when_the_database_is_unavailable(
         assert response.status_code == 503, response.text
         assert response.headers["Retry-After"] == "5"
         assert "database is unavailable" in response.json()["detail"]
+
+
+def _metric(text: str, stat: str) -> float:
+    prefix = f'issuesight_status_read_pool{{stat="{stat}"}} '
+    line = next(line for line in text.splitlines() if line.startswith(prefix))
+    return float(line.removeprefix(prefix))
+
+
+async def test_metrics_show_the_status_pool_on_postgres(
+    pg_store: Store, postgres_url: str, github: FakeGitHub, llm: FakeOpenAI
+) -> None:
+    tutorial_id = _completed(pg_store)
+    settings = make_settings(
+        database_url=postgres_url, temporal_address="127.0.0.1:9", github=github, llm=llm
+    )
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for _ in range(3):
+                assert (await client.get(f"/api/v1/tutorials/{tutorial_id}")).status_code == 200
+            exposed = (await client.get("/metrics")).text
+    finally:
+        await app.state.resources.close()
+    assert _metric(exposed, "pool_size") >= 1
+    assert _metric(exposed, "requests_waiting") == 0
+    assert _metric(exposed, "requests_num") >= 3

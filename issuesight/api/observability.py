@@ -6,7 +6,7 @@ import re
 import time
 import uuid
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -70,5 +70,7 @@ def _route_template(scope: Scope) -> str:
 
 
 @router.get("/metrics", include_in_schema=False)
-def prometheus_metrics() -> Response:
+def prometheus_metrics(request: Request) -> Response:
+    for stat, value in request.app.state.resources.tutorials.pool_stats().items():
+        metrics.STATUS_READ_POOL.labels(stat).set(value)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

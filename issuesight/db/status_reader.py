@@ -31,6 +31,10 @@ APPLICATION_NAME = "issuesight-status-reads"
 class TutorialReader(Protocol):
     async def get(self, tutorial_id: uuid.UUID) -> TutorialView | None: ...
 
+    def pool_stats(self) -> dict[str, int]:
+        """What its connection pool reports (none without a pool of its own)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -42,6 +46,9 @@ class ThreadedTutorialReader:
 
     async def get(self, tutorial_id: uuid.UUID) -> TutorialView | None:
         return await run_in_threadpool(self._store.get_tutorial, tutorial_id)
+
+    def pool_stats(self) -> dict[str, int]:
+        return {}
 
     async def close(self) -> None:
         return None
@@ -115,6 +122,9 @@ class PostgresTutorialReader:
             await cursor.execute(self._sql, {"tutorial_id": tutorial_id})
             row = await cursor.fetchone()
         return None if row is None else tutorial_view_from_row(row)
+
+    def pool_stats(self) -> dict[str, int]:
+        return self._pool.get_stats() if self._open else {}
 
     async def close(self) -> None:
         if self._open:
