@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import uuid
@@ -148,7 +147,7 @@ async def get_tutorial_by_issue(
 async def regenerate_tutorial(
     tutorial_id: uuid.UUID, request: Request, resources: ResourcesDep
 ) -> Response:
-    view = await asyncio.to_thread(resources.store.get_tutorial, tutorial_id)
+    view = await resources.tutorials.get(tutorial_id)
     if view is None:
         raise HTTPException(status_code=404, detail=f"No tutorial {tutorial_id}")
     return await _submit(request, resources, parse_issue_ref(view.issue_key), regenerate=True)
