@@ -41,6 +41,14 @@ def _since(before: dict[str, float]) -> dict[str, float]:
     return {o: now[o] - before[o] for o in OUTCOMES if now[o] != before[o]}
 
 
+async def _joined(before: dict[str, float], readers: int) -> None:
+    """Lets the reads just started take their first step, then checks that `readers` of them
+    wait on the one in flight. A read joins one in flight before it awaits anything, so one
+    turn of the loop settles it: no guessed sleep."""
+    await asyncio.sleep(0)
+    assert _since(before).get("shared", 0) == readers
+
+
 def _reads(handler: Handler, clock: Clock | None = None, max_bytes: int = 1 << 20) -> SharedReads:
     client = GitHubClient(BASE, transport=httpx.MockTransport(handler))
     return SharedReads(client, max_bytes=max_bytes, clock=clock or Clock())
@@ -126,7 +134,7 @@ async def test_concurrent_reads_of_one_resource_share_one_request() -> None:
         asyncio.create_task(reads.get("/repos/o/r/git/trees/abc", what="t", immutable=True))
         for _ in range(10)
     ]
-    await asyncio.sleep(0.05)
+    await _joined(before, 9)
     release.set()
     assert await asyncio.gather(*tasks) == [b"tree"] * 10
     assert calls == 1
@@ -141,9 +149,9 @@ async def test_errors_are_shared_but_never_cached() -> None:
         await release.wait()
         return answers.pop(0)
 
-    reads = _reads(handler)
+    reads, before = _reads(handler), _served()
     tasks = [asyncio.create_task(reads.get("/repos/o/r", what="repo")) for _ in range(3)]
-    await asyncio.sleep(0.05)
+    await _joined(before, 2)
     release.set()
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     assert all(isinstance(o, GitHubError) and o.kind == errors.UNAVAILABLE for o in outcomes)
@@ -163,11 +171,11 @@ async def test_a_cancelled_reader_does_not_fail_the_readers_waiting_on_it() -> N
             await asyncio.sleep(30)
         return _ok(b"readme")
 
-    reads = _reads(handler)
+    reads, before = _reads(handler), _served()
     first = asyncio.create_task(reads.get("/repos/o/r/readme", what="README", immutable=True))
     await first_started.wait()
     waiter = asyncio.create_task(reads.get("/repos/o/r/readme", what="README", immutable=True))
-    await asyncio.sleep(0.01)
+    await _joined(before, 1)
     first.cancel()
     assert await asyncio.wait_for(waiter, 5) == b"readme"
     assert calls == 2
