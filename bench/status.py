@@ -3,8 +3,13 @@ concurrency, against a bare FastAPI route returning a constant, added to the sam
 by the same uvicorn process.
 
 The server (bench._serve: create_app + uvicorn, configured as `issuesight api`) and the load
-generator (bench._load: httpx.AsyncClient, closed loop) are separate processes, one core each.
+generator (bench._load: one keep-alive HTTP/1.1 connection per client) are separate processes.
 Rounds alternate bare and real; each figure is the median round.
+
+Throughput is measured closed-loop (every client sends again as soon as it is answered): the
+server runs flat out. Latency there is mostly queueing, so it is also measured open-loop: the same
+number of clients together send a fixed rate, by default half what the real route sustained
+closed-loop, as pollers do; latency counts from each request's scheduled time.
 
     .venv/bin/python -m bench.status --tutorials 200 --concurrency 50 --duration 5 --rounds 5
 """
@@ -41,6 +46,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=50)
     p.add_argument("--duration", type=float, default=5.0, help="seconds measured per round")
     p.add_argument("--rounds", type=int, default=5, help="rounds of each route; the median counts")
+    p.add_argument(
+        "--open-load",
+        type=float,
+        default=0.5,
+        help="open-loop rate as a fraction of the real route's closed-loop requests/s",
+    )
     return p
 
 
@@ -66,8 +77,11 @@ def start_server(database_url: str) -> tuple[subprocess.Popen[str], str]:
     raise TimeoutError("the API server did not start within 30 s")
 
 
-def drive(urls_file: Path, args: argparse.Namespace, server: int) -> dict[str, Any]:
-    """One load run; adds the server process's CPU per answered request."""
+def drive(
+    urls_file: Path, args: argparse.Namespace, server: int, rate: float | None = None
+) -> dict[str, Any]:
+    """One load run (closed loop, or open at `rate` requests/s); adds the server process's CPU
+    per answered request."""
     cpu = process_cpu(server)
     out = subprocess.run(
         [
@@ -79,6 +93,7 @@ def drive(urls_file: Path, args: argparse.Namespace, server: int) -> dict[str, A
             str(args.concurrency),
             "--duration",
             str(args.duration),
+            *(["--rate", str(rate)] if rate else []),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -115,6 +130,11 @@ def run(args: argparse.Namespace) -> Report:
                 bare.append(drive(bare_file, args, server.pid))
                 real.append(drive(real_file, args, server.pid))
                 sync.append(drive(sync_file, args, server.pid))
+            rate = args.open_load * middle(real, "rps")
+            bare_open, real_open = [], []
+            for _ in range(args.rounds):
+                bare_open.append(drive(bare_file, args, server.pid, rate))
+                real_open.append(drive(real_file, args, server.pid, rate))
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -135,11 +155,28 @@ def run(args: argparse.Namespace) -> Report:
             baseline=f"p50 {b_p50:.1f} ms, p99 {b_p99:.1f} ms (bare)",
             measured=f"p50 {r_p50:.1f} ms, p99 {r_p99:.1f} ms (GET tutorial)",
             ratio=r_p99 / b_p99,
-            goal=f"p99 <= {P99_GOAL_MS:.0f} ms",
+            goal=f"p99 <= {P99_GOAL_MS:.0f} ms (closed loop: at saturation)",
             met=r_p99 <= P99_GOAL_MS,
         ),
+        Metric(
+            name=(
+                f"p99 latency, {args.concurrency} clients sending {rate:.0f} req/s in all "
+                f"(open loop, {args.open_load:.0%} of the real route's throughput)"
+            ),
+            baseline=(
+                f"p50 {middle(bare_open, 'p50_ms'):.1f} ms, "
+                f"p99 {middle(bare_open, 'p99_ms'):.1f} ms (bare)"
+            ),
+            measured=(
+                f"p50 {middle(real_open, 'p50_ms'):.1f} ms, "
+                f"p99 {middle(real_open, 'p99_ms'):.1f} ms (GET tutorial)"
+            ),
+            ratio=middle(real_open, "p99_ms") / middle(bare_open, "p99_ms"),
+            goal=f"p99 <= {P99_GOAL_MS:.0f} ms",
+            met=middle(real_open, "p99_ms") <= P99_GOAL_MS,
+        ),
     ]
-    errors = sum(r["errors"] for r in bare + real + sync)
+    errors = sum(r["errors"] for r in bare + real + sync + bare_open + real_open)
     report.notes += [
         f"{args.tutorials} COMPLETED tutorials (sample status {sample.get('status')}, "
         f"{len(json.dumps(sample))} bytes of JSON each); {errors} failed requests",
@@ -152,6 +189,11 @@ def run(args: argparse.Namespace) -> Report:
         f"closed loop: mean latency = concurrency / throughput (Little's law), so a p99 of "
         f"{P99_GOAL_MS:.0f} ms at {args.concurrency} in flight needs more than "
         f"{args.concurrency / P99_GOAL_MS * 1000:.0f} req/s from one uvicorn process",
+        "open-loop p99 per round: bare "
+        + ", ".join(f"{r['p99_ms']:.1f}" for r in bare_open)
+        + "; real "
+        + ", ".join(f"{r['p99_ms']:.1f}" for r in real_open)
+        + " ms",
     ]
     return report
 
