@@ -21,7 +21,7 @@ BARE_SYNC_PATH = "/bench/constant-sync"
 
 
 def build_app() -> FastAPI:
-    app = create_app(Settings(_env_file=None))  # type: ignore[call-arg]
+    app = create_app(Settings(_env_file=None))
 
     @app.get(BARE_PATH)
     async def constant() -> dict[str, str]:

@@ -199,7 +199,7 @@ def make_settings(
         "openai_base_url": fake.llm.url + "/v1",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 # -- worker processes ---------------------------------------------------------------------------

@@ -12,13 +12,15 @@ import functools
 import os
 import sys
 
+import temporalio.worker
+
 import issuesight.worker
 from issuesight.cli import main
 
 slots = os.environ.get("BENCH_MAX_CONCURRENT_ACTIVITIES")
 if slots:
-    issuesight.worker.Worker = functools.partial(  # type: ignore[misc]
-        issuesight.worker.Worker, max_concurrent_activities=int(slots)
+    issuesight.worker.Worker = functools.partial(  # type: ignore[attr-defined,assignment]
+        temporalio.worker.Worker, max_concurrent_activities=int(slots)
     )
 
 sys.exit(main(["worker"]))

@@ -34,7 +34,7 @@ COMMENT_COUNTS = (1, 10, 100, 500)
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.prompt", description=__doc__)
-    budget = Settings(_env_file=None).prompt_budget_chars  # type: ignore[call-arg]
+    budget = Settings(_env_file=None).prompt_budget_chars
     p.add_argument("--budget", type=int, default=budget, help="PROMPT_BUDGET_CHARS")
     return p
 
