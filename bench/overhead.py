@@ -3,7 +3,9 @@ workflow of the same shape (three no-op activities) on the same dev server in th
 
 The real worker is issuesight.worker.run_worker in this process, with GitHub and the LLM faked
 (zero latency) and a SQLite file database; issues are submitted through submission.submit_issue.
-Rounds alternate bare and real; each figure is the median round.
+Between the two, the same TutorialWorkflow runs with no-op activities (bench._shape), started
+directly: that splits the gap into orchestration (bare -> shape) and work (shape -> real).
+Rounds alternate bare, shape and real; each figure is the median round.
 
     .venv/bin/python -m bench.overhead --n 60 --rounds 3
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from bench import _shape
 from bench._bare import ACTIVITIES, BareWorkflow
 from bench._cpu import Cpu, sample
 from bench._report import Metric, Report, command, figure_main
@@ -38,6 +41,8 @@ from issuesight.db.engine import make_engine
 from issuesight.db.store import Store
 from issuesight.settings import Settings
 from issuesight.worker import run_worker
+from issuesight.workflows.contracts import TutorialRequest
+from issuesight.workflows.tutorial import TutorialWorkflow
 from tests.fakes import FakeGitHub
 
 GOAL = 0.8
@@ -85,6 +90,24 @@ async def bare_round(client: Client, task_queue: str, n: int) -> Round:
     return finish(n, started, cpu)
 
 
+async def shape_round(client: Client, task_queue: str, n: int) -> Round:
+    repo = f"octo-org/shape-{uuid.uuid4().hex[:10]}"
+    started, cpu = time.perf_counter(), sample()
+    handles = await asyncio.gather(
+        *(
+            client.start_workflow(
+                TutorialWorkflow.run,
+                TutorialRequest(f"{repo}#{i}"),
+                id=f"shape-{uuid.uuid4()}",
+                task_queue=task_queue,
+            )
+            for i in range(1, n + 1)
+        )
+    )
+    await asyncio.gather(*(h.result() for h in handles))
+    return finish(n, started, cpu)
+
+
 async def real_round(
     client: Client, store: Store, settings: Settings, github: FakeGitHub, n: int
 ) -> tuple[Round, int]:
@@ -99,6 +122,7 @@ async def real_round(
 @dataclass
 class Measured:
     bare: list[Round]
+    shape: list[Round]
     real: list[Round]
     generated: int
     github_requests: int
@@ -120,16 +144,25 @@ async def measure(args: argparse.Namespace) -> Measured:
             bare_worker = Worker(
                 client, task_queue=bare_queue, workflows=[BareWorkflow], activities=ACTIVITIES
             )
-            result = Measured([], [], 0, 0, 0)
+            shape_queue = f"bench-shape-{uuid.uuid4()}"
+            shape_worker = Worker(
+                client,
+                task_queue=shape_queue,
+                workflows=[TutorialWorkflow],
+                activities=_shape.ACTIVITIES,
+            )
+            result = Measured([], [], [], 0, 0, 0)
             try:
-                async with bare_worker:
+                async with bare_worker, shape_worker:
                     # Warm-up: first runs pay imports, sandbox set-up and connection pools.
                     await bare_round(client, bare_queue, WARMUP)
+                    await shape_round(client, shape_queue, WARMUP)
                     await real_round(client, store, settings, fake.github, WARMUP)
                     fake.github.reset_log()
                     fake.llm.reset()
                     for _ in range(args.rounds):
                         result.bare.append(await bare_round(client, bare_queue, args.n))
+                        result.shape.append(await shape_round(client, shape_queue, args.n))
                         one, done = await real_round(client, store, settings, fake.github, args.n)
                         result.real.append(one)
                         result.generated += done
@@ -147,7 +180,7 @@ def middle(rounds: list[Round]) -> Round:
 
 def run(args: argparse.Namespace) -> Report:
     m = asyncio.run(measure(args))
-    bare, real = middle(m.bare), middle(m.real)
+    bare, shape, real = middle(m.bare), middle(m.shape), middle(m.real)
     ratio = real.rate / bare.rate
     total = args.n * args.rounds
     report = Report("overhead", command("bench.overhead", args, parser()))
@@ -161,11 +194,26 @@ def run(args: argparse.Namespace) -> Report:
             met=ratio >= GOAL,
         )
     )
+    report.metrics.append(
+        Metric(
+            name="where the gap is: TutorialWorkflow with no-op activities / bare workflow",
+            baseline=f"{bare.rate:.1f} workflows/s (bare)",
+            measured=(
+                f"{shape.rate:.1f} workflows/s (TutorialWorkflow, no-op activities); "
+                f"real / shape {real.rate / shape.rate:.2f}"
+            ),
+            ratio=shape.rate / bare.rate,
+            goal="none (diagnostic)",
+            met=None,
+        )
+    )
     report.notes += [
         f"{args.rounds} rounds of {args.n} concurrent workflows each, median; "
         f"bare rounds {[round(r.rate, 1) for r in m.bare]}, "
+        f"shape rounds {[round(r.rate, 1) for r in m.shape]}, "
         f"real rounds {[round(r.rate, 1) for r in m.real]}",
         f"CPU per bare workflow: {bare.describe()}",
+        f"CPU per no-op TutorialWorkflow: {shape.describe()}",
         f"CPU per tutorial: {real.describe()}",
         f"{m.generated} of {total} tutorials generated; per tutorial "
         f"{m.github_requests / total:.1f} GitHub requests and {m.llm_calls / total:.1f} LLM calls "
