@@ -16,6 +16,9 @@ from issuesight.db.models import (
     TutorialConcept,
     TutorialContent,
 )
+from issuesight.refs import make_ref
+from issuesight.workflows.contracts import TutorialRequest
+from issuesight.workflows.tutorial import TutorialWorkflow
 from tests.conftest import GITHUB_TOKEN, OPENAI_KEY
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import APP_SOURCE, CONTRIBUTING, README, seed_hello_world, wait_finished
@@ -175,3 +178,28 @@ async def test_status_polls_with_an_etag_get_304_until_the_tutorial_changes(
     assert again.status_code == 200
     assert again.headers["etag"] == etag, "a resubmission answers with the same representation"
     assert again.json() == done.json()
+
+
+async def test_a_run_started_outside_the_api_records_its_tutorial(
+    make_stack, database_url: str, github: FakeGitHub, repo_name: str
+) -> None:
+    """An operator may start a run with `temporal workflow start`: nothing is in the database
+    for it yet, and the run still records the tutorial it generates."""
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(database_url)
+    ref = make_ref("octo-org", repo_name, 1)
+    assert stack.store.get_tutorial(ref.tutorial_id) is None
+
+    handle = await stack.client.start_workflow(
+        TutorialWorkflow.run,
+        TutorialRequest(ref.key),
+        id=ref.workflow_id,
+        task_queue=stack.settings.temporal_task_queue,
+    )
+    outcome = await handle.result()
+
+    assert outcome.generated
+    body = (await stack.api.get(f"/api/v1/tutorials/{ref.tutorial_id}")).json()
+    assert body["status"] == "COMPLETED", body
+    assert body["issue"] == ref.key
+    assert body["generation"] == outcome.generation == 1

@@ -36,10 +36,13 @@ class StoreActivities:
     @activity.defn(name=ActivityName.BEGIN)
     def begin_generation(self, request: BeginInput) -> BeginResult:
         ref = parse_issue_ref(request.issue_key)
-        self._store.register_submission(ref)  # runs started outside the API have no row yet
-        already_current, generation, fingerprint = self._store.begin_generation(
-            ref.tutorial_id, request.target_generation
-        )
+        try:
+            begun = self._store.begin_generation(ref.tutorial_id, request.target_generation)
+        except LookupError:
+            # A run started outside the API (e.g. `temporal workflow start`) has no row yet.
+            self._store.register_submission(ref)
+            begun = self._store.begin_generation(ref.tutorial_id, request.target_generation)
+        already_current, generation, fingerprint = begun
         return BeginResult(
             already_current=already_current, generation=generation, fingerprint=fingerprint
         )
@@ -70,6 +73,7 @@ class StoreActivities:
             difficulty=final.draft.difficulty.value,
             junior_friendly=final.draft.junior_friendly,
             concepts=[ConceptInput(**c.model_dump()) for c in final.concepts],
+            generated_from=context,
         )
         metrics.TUTORIALS.labels(outcome="completed").inc()
         return CompleteResult(

@@ -322,8 +322,12 @@ class Store:
         difficulty: str,
         junior_friendly: bool,
         concepts: list[ConceptInput],
+        generated_from: GenerationContext | None = None,
     ) -> int:
-        """Stores the finished tutorial and its concepts; returns the new generation number."""
+        """Stores the finished tutorial and its concepts; returns the new generation number.
+        `generated_from`, the run's context as the caller loaded it, gives the commit and the
+        fingerprint the tutorial was made from (loading it again here would parse its bundle
+        a second time)."""
         now = utcnow()
         with session_scope(self.engine) as session:
             content = session.get(TutorialContent, tutorial_id)
@@ -351,10 +355,9 @@ class Store:
             content.structured = structured
             content.difficulty = difficulty
             content.junior_friendly = junior_friendly
-            context = session.get(GenerationContext, tutorial_id)
-            if context is not None:
-                content.commit_sha = context.commit_sha
-                content.context_fingerprint = context.fingerprint
+            if generated_from is not None:
+                content.commit_sha = generated_from.commit_sha
+                content.context_fingerprint = generated_from.fingerprint
             content.stale = False
             content.status = TutorialStatus.COMPLETED
             content.stage = "done"
