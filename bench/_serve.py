@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from issuesight.api.app import create_app
+from issuesight.processes import freeze_startup_heap
 from issuesight.settings import Settings
 
 BARE_PATH = "/bench/constant"
@@ -42,7 +43,9 @@ def main() -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     print(sock.getsockname()[1], flush=True)
-    # The same configuration as issuesight.processes.serve_api.
+    # The same configuration as `issuesight api`: its heap frozen once built, served as
+    # issuesight.processes.serve_api serves it.
+    freeze_startup_heap()
     config = uvicorn.Config(app, log_config=None, access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -70,27 +70,33 @@ def _parser() -> argparse.ArgumentParser:
 
 def _dev(args: argparse.Namespace, settings: Settings) -> int:
     from issuesight.dev import run_dev
+    from issuesight.processes import freeze_startup_heap
 
+    freeze_startup_heap()
     asyncio.run(run_dev(settings, host=args.host, port=args.port, ui_port=args.ui_port))
     return 0
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:
     from issuesight.api.app import create_app
-    from issuesight.processes import serve_api, stop_on_signals
+    from issuesight.processes import freeze_startup_heap, serve_api, stop_on_signals
 
     async def run() -> None:
         stop = asyncio.Event()
         stop_on_signals(stop)
-        await serve_api(create_app(settings), args.host, args.port, stop)
+        app = create_app(settings)
+        freeze_startup_heap()
+        await serve_api(app, args.host, args.port, stop)
 
     asyncio.run(run())
     return 0
 
 
 def _worker(_args: argparse.Namespace, settings: Settings) -> int:
-    from issuesight.processes import stop_on_signals
+    from issuesight.processes import freeze_startup_heap, stop_on_signals
     from issuesight.worker import run_worker
+
+    freeze_startup_heap()
 
     async def run() -> None:
         stop = asyncio.Event()

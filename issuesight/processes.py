@@ -1,4 +1,4 @@
-"""Running the API and the worker in a process that owns its signals.
+"""Running the API and the worker in a process that owns its signals and its heap.
 
 uvicorn installs its own handlers and re-raises the signal after serving; with a worker in the
 same process that would exit before the worker shut down, so signals are handled here instead.
@@ -8,17 +8,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import logging
 import signal
 from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
 
+log = logging.getLogger(__name__)
+
 
 class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def freeze_startup_heap() -> None:
+    """For a long-running process, once it has imported and built what it keeps: collect what
+    is already garbage, then move everything left out of the collector's sight.
+
+    A full collection walked about 150 000 such objects (modules, classes, models) and paused
+    the API for about 110 ms, and those pauses were the status route's p99 (bench.status);
+    after the freeze one pauses for about 5 ms. Objects made later are collected as before.
+    Only process entry points call this: in a test process it would pin every test's leftovers."""
+    gc.collect()
+    gc.freeze()
+    log.info("startup heap frozen", extra={"objects": gc.get_freeze_count()})
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:
