@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from issuesight.db.engine import session_scope, upsert
@@ -263,7 +264,15 @@ class Store:
             content.updated_at = now
             session.add(content)
 
-            existing = session.get(GenerationContext, ref.tutorial_id)
+            # The stored bundle and draft are replaced or dropped here, never read: not loaded.
+            existing = session.get(
+                GenerationContext,
+                ref.tutorial_id,
+                options=[
+                    defer(GenerationContext.bundle),  # type: ignore[arg-type]
+                    defer(GenerationContext.draft),  # type: ignore[arg-type]
+                ],
+            )
             if existing is None:
                 existing = GenerationContext(
                     tutorial_id=ref.tutorial_id, run_id=run_id, fingerprint=fingerprint, bundle={}
@@ -296,21 +305,32 @@ class Store:
     def save_draft(
         self, tutorial_id: uuid.UUID, run_id: str, draft: dict[str, Any], usage: dict[str, Any]
     ) -> None:
+        # Two UPDATEs, no loads: the context's bundle (up to the prompt budget) need not be read
+        # back and parsed to learn whether this run still owns it.
         with session_scope(self.engine) as session:
-            context = session.get(GenerationContext, tutorial_id)
-            if context is None or context.run_id != run_id:
+            owned: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                sa.update(GenerationContext)
+                .where(
+                    col(GenerationContext.tutorial_id) == tutorial_id,
+                    col(GenerationContext.run_id) == run_id,
+                )
+                .values(draft=draft, usage=usage)
+            )
+            if owned.rowcount != 1:
                 raise LookupError(f"generation context of {tutorial_id} belongs to another run")
-            context.draft = draft
-            context.usage = usage
-            session.add(context)
-            content = session.get(TutorialContent, tutorial_id)
-            assert content is not None
-            content.stage = "saving"
-            content.model = str(usage.get("model", ""))[:200] or None
-            content.prompt_tokens += int(usage.get("prompt_tokens", 0))
-            content.completion_tokens += int(usage.get("completion_tokens", 0))
-            content.updated_at = utcnow()
-            session.add(content)
+            session.execute(
+                sa.update(TutorialContent)
+                .where(col(TutorialContent.id) == tutorial_id)
+                .values(
+                    stage="saving",
+                    model=str(usage.get("model", ""))[:200] or None,
+                    prompt_tokens=col(TutorialContent.prompt_tokens)
+                    + int(usage.get("prompt_tokens", 0)),
+                    completion_tokens=col(TutorialContent.completion_tokens)
+                    + int(usage.get("completion_tokens", 0)),
+                    updated_at=utcnow(),
+                )
+            )
 
     def complete(
         self,
