@@ -29,6 +29,7 @@ def _complete(store: Store, tutorial_id: uuid.UUID, concepts: list[ConceptInput]
         difficulty="beginner",
         junior_friendly=True,
         concepts=concepts,
+        generated_from=None,
     )
 
 

@@ -54,6 +54,7 @@ def _completed(store: Store) -> uuid.UUID:
             ConceptInput("event-loop", "Event loop", "", None, None),
             ConceptInput("async-io", "Async I/O", "", None, None),
         ],
+        generated_from=None,
     )
     return tutorial_id
 

@@ -342,12 +342,13 @@ class Store:
         difficulty: str,
         junior_friendly: bool,
         concepts: list[ConceptInput],
-        generated_from: GenerationContext | None = None,
+        generated_from: GenerationContext | None,
     ) -> int:
         """Stores the finished tutorial and its concepts; returns the new generation number.
         `generated_from`, the run's context as the caller loaded it, gives the commit and the
         fingerprint the tutorial was made from (loading it again here would parse its bundle
-        a second time)."""
+        a second time). Required: a run that left it out would store no fingerprint, and every
+        later sync would regenerate the tutorial. None only where no context exists."""
         now = utcnow()
         with session_scope(self.engine) as session:
             content = session.get(TutorialContent, tutorial_id)
