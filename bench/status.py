@@ -48,11 +48,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=5, help="rounds of each route; the median counts")
     p.add_argument(
         "--open-load",
-        type=float,
+        type=positive_fraction,
         default=0.5,
         help="open-loop rate as a fraction of the real route's closed-loop requests/s",
     )
     return p
+
+
+def positive_fraction(text: str) -> float:
+    """--open-load: 0 would silently measure a closed loop under the open loop's name."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1], got {text}")
+    return value
 
 
 def start_server(database_url: str) -> tuple[subprocess.Popen[str], str]:
