@@ -28,6 +28,11 @@ STATUS_READ_POOL = Gauge(
     "The status routes' PostgreSQL pool, as psycopg_pool reports it when /metrics is read",
     ["stat"],  # pool_size, pool_available, requests_waiting; counts since start: requests_num, …
 )
+STATUS_READ_BATCH = Histogram(
+    "issuesight_status_read_batch_size",
+    "Status reads answered together by one PostgreSQL statement",
+    buckets=(1, 2, 5, 10, 20, 50, 100),
+)
 GITHUB_RATE_REMAINING = Gauge(
     "issuesight_github_rate_limit_remaining", "GitHub rate-limit budget left, as last seen"
 )

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     github_cache_mb: int = Field(default=64, ge=0, le=16_384)
     prompt_budget_chars: int = Field(default=60_000, ge=4_000, le=2_000_000)
     api_threads: int = Field(default=4, ge=1, le=200)
+    status_read_connections: int = Field(default=3, ge=1, le=100)
     worker_http_port: int | None = Field(default=None, ge=1, le=65535)
     temporal_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     llm_max_concurrency: int = Field(default=8, ge=1, le=1000)

@@ -4,6 +4,7 @@ prompt error (503 at the API) when PostgreSQL is away."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -13,7 +14,9 @@ import pytest
 import sqlalchemy as sa
 from psycopg_pool import PoolTimeout
 
+from issuesight import metrics
 from issuesight.api.app import create_app
+from issuesight.db import status_reader
 from issuesight.db.engine import make_engine
 from issuesight.db.status_reader import APPLICATION_NAME, PostgresTutorialReader
 from issuesight.db.store import ConceptInput, Store
@@ -41,8 +44,8 @@ async def reader(postgres_url: str) -> AsyncIterator[PostgresTutorialReader]:
     await reader.close()
 
 
-def _completed(store: Store) -> uuid.UUID:
-    tutorial_id = store.register_submission(make_ref("octo-org", "reads", 7)).content.id
+def _completed(store: Store, number: int = 7) -> uuid.UUID:
+    tutorial_id = store.register_submission(make_ref("octo-org", "reads", number)).content.id
     store.complete(
         tutorial_id,
         title="Fix greet()",
@@ -75,6 +78,89 @@ async def test_the_postgres_read_builds_the_same_view_as_the_store(
     assert view.content.created_at.utcoffset() == expected.content.created_at.utcoffset()
     assert str(view.content.created_at.tzinfo) == "UTC"
     assert await reader.get(uuid.uuid4()) is None
+
+
+def _batches_seen() -> tuple[float, float]:
+    """(statements, ids asked for) so far, from the batch-size histogram /metrics exposes."""
+    samples = {s.name: s.value for m in metrics.STATUS_READ_BATCH.collect() for s in m.samples}
+    return (
+        samples["issuesight_status_read_batch_size_count"],
+        samples["issuesight_status_read_batch_size_sum"],
+    )
+
+
+@pytest.fixture
+async def one_statement_reader(postgres_url: str) -> AsyncIterator[PostgresTutorialReader]:
+    """One connection: a second read arriving while a statement is in flight has to wait."""
+    reader = PostgresTutorialReader(postgres_url, connections=1)
+    yield reader
+    await reader.close()
+
+
+async def test_a_read_alone_is_a_statement_of_its_own(
+    pg_store: Store, one_statement_reader: PostgresTutorialReader
+) -> None:
+    first, second = _completed(pg_store, 1), _completed(pg_store, 2)
+    statements, ids = _batches_seen()
+
+    for tutorial_id in (first, second, first):
+        view = await one_statement_reader.get(tutorial_id)
+        assert view is not None
+        assert view.content.id == tutorial_id
+
+    assert _batches_seen() == (statements + 3, ids + 3)
+
+
+async def test_reads_that_wait_for_a_connection_share_the_next_statement(
+    pg_store: Store, one_statement_reader: PostgresTutorialReader
+) -> None:
+    first, second, third = (_completed(pg_store, number) for number in (1, 2, 3))
+    missing = uuid.uuid4()
+    asked = (first, second, first, missing, third)
+    statements, ids = _batches_seen()
+
+    views = await asyncio.gather(*(one_statement_reader.get(i) for i in asked))
+
+    assert [v.content.id if v else None for v in views] == [first, second, first, None, third]
+    assert views == [pg_store.get_tutorial(i) for i in asked]
+    # The first read went alone; the four that waited behind it went together, and the
+    # repeated id among them was asked for once.
+    assert _batches_seen() == (statements + 2, ids + 1 + 4)
+
+
+async def test_a_batch_larger_than_the_limit_is_split(
+    pg_store: Store,
+    one_statement_reader: PostgresTutorialReader,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(status_reader, "MAX_BATCH", 2)
+    wanted = [_completed(pg_store, number) for number in range(1, 7)]
+    statements, ids = _batches_seen()
+
+    views = await asyncio.gather(*(one_statement_reader.get(i) for i in wanted))
+
+    assert [v.content.id if v else None for v in views] == wanted
+    # One alone, then the five that waited in statements of 2, 2 and 1.
+    assert _batches_seen() == (statements + 4, ids + 6)
+
+
+async def test_a_read_whose_request_went_away_leaves_its_batch_answered(
+    pg_store: Store, one_statement_reader: PostgresTutorialReader
+) -> None:
+    first, second, third = (_completed(pg_store, number) for number in (1, 2, 3))
+    alone = asyncio.create_task(one_statement_reader.get(first))
+    abandoned = asyncio.create_task(one_statement_reader.get(second))
+    kept = asyncio.create_task(one_statement_reader.get(third))
+    await asyncio.sleep(0)  # the first is in flight, the other two wait behind it
+    abandoned.cancel()
+
+    views = await asyncio.gather(alone, kept)
+
+    assert [v.content.id if v else None for v in views] == [first, third]
+    assert abandoned.cancelled()
+    again = await one_statement_reader.get(second)
+    assert again is not None
+    assert again.content.id == second
 
 
 async def test_a_connection_postgres_dropped_costs_a_retry_not_a_failed_read(
@@ -112,6 +198,19 @@ async def test_postgres_away_is_a_prompt_error_not_a_hang() -> None:
     finally:
         await reader.close()
     assert isinstance(raised.value, psycopg.OperationalError)
+
+
+async def test_a_failed_statement_fails_every_read_in_its_batch() -> None:
+    reader = PostgresTutorialReader(UNREACHABLE, connections=1, connection_wait=0.5)
+    statements, ids = _batches_seen()
+    try:
+        outcomes = await asyncio.gather(
+            *(reader.get(uuid.uuid4()) for _ in range(4)), return_exceptions=True
+        )
+    finally:
+        await reader.close()
+    assert [type(outcome) for outcome in outcomes] == [PoolTimeout] * 4
+    assert _batches_seen() == (statements + 2, ids + 4)  # one alone, three in a batch
 
 
 @pytest.mark.parametrize(
@@ -153,17 +252,25 @@ async def test_metrics_show_the_status_pool_on_postgres(
 ) -> None:
     tutorial_id = _completed(pg_store)
     settings = make_settings(
-        database_url=postgres_url, temporal_address="127.0.0.1:9", github=github, llm=llm
+        database_url=postgres_url,
+        temporal_address="127.0.0.1:9",
+        github=github,
+        llm=llm,
+        status_read_connections=2,
     )
     app = create_app(settings)
     transport = httpx.ASGITransport(app=app)
+    url = f"/api/v1/tutorials/{tutorial_id}"
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            for _ in range(3):
-                assert (await client.get(f"/api/v1/tutorials/{tutorial_id}")).status_code == 200
+            answers = await asyncio.gather(*(client.get(url) for _ in range(6)))
             exposed = (await client.get("/metrics")).text
     finally:
         await app.state.resources.close()
-    assert _metric(exposed, "pool_size") >= 1
+    assert [answer.status_code for answer in answers] == [200] * 6
+    assert _metric(exposed, "pool_max") == 2  # STATUS_READ_CONNECTIONS
+    assert 1 <= _metric(exposed, "pool_size") <= 2
     assert _metric(exposed, "requests_waiting") == 0
-    assert _metric(exposed, "requests_num") >= 3
+    # Six reads, at most two statements at once: some of them shared a statement.
+    assert 2 <= _metric(exposed, "requests_num") < 6
+    assert "issuesight_status_read_batch_size_bucket" in exposed

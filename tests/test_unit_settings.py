@@ -203,6 +203,7 @@ def test_database_url_without_password(monkeypatch: pytest.MonkeyPatch, url: str
         ("LLM_TIMEOUT_SECONDS", "0"),
         ("LOG_FORMAT", "xml"),
         ("API_THREADS", "0"),
+        ("STATUS_READ_CONNECTIONS", "0"),
         ("GITHUB_CACHE_MB", "-1"),
         ("LLM_MAX_CONCURRENCY", "0"),
     ],

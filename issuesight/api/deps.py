@@ -20,8 +20,6 @@ from issuesight.settings import Settings
 from issuesight.temporal_client import connect_temporal
 
 log = logging.getLogger(__name__)
-# On the event loop, a read holds its connection only while PostgreSQL answers.
-STATUS_READ_CONNECTIONS = 10
 
 
 class Resources:
@@ -37,7 +35,9 @@ class Resources:
         )
         self.store = Store(self.engine, reader=self.reader_engine)
         self.tutorials: TutorialReader = (
-            PostgresTutorialReader(settings.database_url, connections=STATUS_READ_CONNECTIONS)
+            PostgresTutorialReader(
+                settings.database_url, connections=settings.status_read_connections
+            )
             if self.engine.dialect.name == "postgresql"
             else ThreadedTutorialReader(self.store)
         )

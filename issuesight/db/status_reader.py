@@ -3,8 +3,9 @@
 On PostgreSQL it runs on the event loop, through psycopg's async driver and a small pool of
 autocommit connections. The thread hand-off and SQLAlchemy's result machinery were most of the
 route's CPU (bench.status). On SQLite, the embedded default, it is Store.get_tutorial in the API's
-threadpool. Both paths run the same statement (store.TUTORIAL_READ) and build the view with the
-same function (store.tutorial_view_from_row).
+threadpool. Both paths select the same columns and joins (TUTORIAL_READ for one id there,
+TUTORIAL_BATCH_READ for a batch here) and build the view with the same function
+(store.tutorial_view_from_row).
 """
 
 from __future__ import annotations
@@ -20,12 +21,20 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
-from issuesight.db.store import TUTORIAL_READ, Store, TutorialView, tutorial_view_from_row
+from issuesight import metrics
+from issuesight.db.store import (
+    TUTORIAL_BATCH_READ,
+    Store,
+    TutorialView,
+    tutorial_view_from_row,
+)
 
 log = logging.getLogger(__name__)
 # A poller would rather hear "unavailable" quickly than hang while PostgreSQL is away.
 CONNECTION_WAIT_SECONDS = 5.0
 APPLICATION_NAME = "issuesight-status-reads"
+# Ids per statement: beyond this a batch is split (and sent at once, on other connections).
+MAX_BATCH = 100
 
 
 class TutorialReader(Protocol):
@@ -56,17 +65,28 @@ class ThreadedTutorialReader:
 
 def _compiled_read(dialect: sa.Dialect) -> str:
     """The statement in the driver's paramstyle, its separator rendered in: one parameter."""
-    compiled = TUTORIAL_READ.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    compiled = TUTORIAL_BATCH_READ.compile(
+        dialect=dialect, compile_kwargs={"render_postcompile": True}
+    )
     return str(compiled)
 
 
 class PostgresTutorialReader:
-    """TUTORIAL_READ straight through psycopg's async driver. The pool opens on first use, in
-    the loop that serves the requests.
+    """TUTORIAL_BATCH_READ straight through psycopg's async driver. The pool opens on first use,
+    in the loop that serves the requests.
 
-    Connections are not pinged before each read (a round trip per request). A connection that
-    PostgreSQL dropped, e.g. in a restart, fails its read instead; the pool's idle connections
-    are then checked and the read is tried once more."""
+    Reads are batched the way databases batch commits: a read goes to PostgreSQL at once
+    while fewer than `connections` statements are in flight; when that many are, it waits, and
+    as soon as one statement finishes, every read that waited goes in the next one
+    (`id = ANY(...)`, up to MAX_BATCH ids). Under light load each read is a statement of its
+    own and waits for nothing; under heavy load a statement carries tens of reads, and what is
+    paid per statement (pool checkout, round trip, PostgreSQL's executor start, the driver's
+    waits) is paid once for all of them. That was most of the status route's cost
+    (bench.status).
+
+    Connections are not pinged before each read (a round trip per statement). A connection
+    that PostgreSQL dropped, e.g. in a restart, fails its read instead; the pool's idle
+    connections are then checked and the read is tried once more."""
 
     def __init__(
         self,
@@ -95,6 +115,10 @@ class PostgresTutorialReader:
         self._sql = _compiled_read(dialect)
         self._opening = asyncio.Lock()
         self._open = False
+        self._statements_allowed = connections
+        self._in_flight = 0
+        self._waiting: dict[uuid.UUID, list[asyncio.Future[TutorialView | None]]] = {}
+        self._batches: set[asyncio.Task[None]] = set()
 
     async def get(self, tutorial_id: uuid.UUID) -> TutorialView | None:
         if not self._open:
@@ -102,8 +126,57 @@ class PostgresTutorialReader:
                 if not self._open:
                     await self._pool.open(wait=False)
                     self._open = True
+        if self._in_flight < self._statements_allowed:
+            self._in_flight += 1
+            try:
+                views = await self._read([tutorial_id])
+            finally:
+                self._statement_done()
+            return views.get(tutorial_id)
+        answer: asyncio.Future[TutorialView | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(tutorial_id, []).append(answer)
+        return await answer
+
+    def _statement_done(self) -> None:
+        """A statement finished: what waited meanwhile goes now, in batches of MAX_BATCH ids."""
+        self._in_flight -= 1
+        while self._waiting and self._in_flight < self._statements_allowed:
+            ids = list(self._waiting)[:MAX_BATCH]
+            batch = {tutorial_id: self._waiting.pop(tutorial_id) for tutorial_id in ids}
+            self._in_flight += 1
+            task = asyncio.get_running_loop().create_task(self._answer(batch))
+            self._batches.add(task)  # the loop keeps only a weak reference to a task
+            task.add_done_callback(self._batches.discard)
+
+    async def _answer(
+        self, batch: dict[uuid.UUID, list[asyncio.Future[TutorialView | None]]]
+    ) -> None:
+        """Hands each waiting read its view, or the batch's error: a failed statement fails
+        every read in it, as it would have failed each of them alone."""
         try:
-            return await self._read(tutorial_id)
+            views = await self._read(list(batch))
+        except Exception as exc:  # noqa: BLE001 - not swallowed: every read in the batch raises it
+            for answers in batch.values():
+                for answer in answers:
+                    if not answer.done():  # a request that went away stops waiting
+                        answer.set_exception(exc)
+            return
+        except BaseException:
+            for answers in batch.values():
+                for answer in answers:
+                    answer.cancel()
+            raise
+        finally:
+            self._statement_done()
+        for tutorial_id, answers in batch.items():
+            for answer in answers:
+                if not answer.done():
+                    answer.set_result(views.get(tutorial_id))
+
+    async def _read(self, tutorial_ids: list[uuid.UUID]) -> dict[uuid.UUID, TutorialView]:
+        metrics.STATUS_READ_BATCH.observe(len(tutorial_ids))
+        try:
+            return await self._read_once(tutorial_ids)
         except PoolTimeout:
             raise  # no connection at all: PostgreSQL is away, a retry would only wait again
         except psycopg.OperationalError as exc:
@@ -112,21 +185,23 @@ class PostgresTutorialReader:
                 extra={"error": type(exc).__name__, "sqlstate": exc.sqlstate},
             )
             await self._pool.check()
-            return await self._read(tutorial_id)
+            return await self._read_once(tutorial_ids)
 
-    async def _read(self, tutorial_id: uuid.UUID) -> TutorialView | None:
+    async def _read_once(self, tutorial_ids: list[uuid.UUID]) -> dict[uuid.UUID, TutorialView]:
         async with (
             self._pool.connection() as connection,
             connection.cursor(row_factory=dict_row) as cursor,
         ):
-            await cursor.execute(self._sql, {"tutorial_id": tutorial_id})
-            row = await cursor.fetchone()
-        return None if row is None else tutorial_view_from_row(row)
+            await cursor.execute(self._sql, {"tutorial_ids": tutorial_ids})
+            rows = await cursor.fetchall()
+        return {row["id"]: tutorial_view_from_row(row) for row in rows}
 
     def pool_stats(self) -> dict[str, int]:
         return self._pool.get_stats() if self._open else {}
 
     async def close(self) -> None:
+        # Batches already sent finish first: their requests are still waiting for them.
+        await asyncio.gather(*self._batches, return_exceptions=True)
         if self._open:
             await self._pool.close()
             self._open = False

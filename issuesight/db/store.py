@@ -32,8 +32,15 @@ from issuesight.db.types import parse_time, utcnow
 from issuesight.refs import IssueRef
 
 
-def _tutorial_read() -> sa.Select[Any]:
+def _tutorial_read(*, batch: bool) -> sa.Select[Any]:
     contents = TutorialContent.__table__  # type: ignore[attr-defined]
+    # Parameters are not required at compile time: status_reader renders the statement ahead
+    # of its use.
+    wanted = (
+        contents.c.id == sa.any_(sa.bindparam("tutorial_ids", required=False))
+        if batch
+        else contents.c.id == sa.bindparam("tutorial_id", required=False)
+    )
     concepts = (
         sa.select(sa.func.aggregate_strings(col(Concept.slug), ","))
         .join(TutorialConcept, col(TutorialConcept.concept_id) == col(Concept.id))
@@ -43,12 +50,13 @@ def _tutorial_read() -> sa.Select[Any]:
     return (
         sa.select(contents, col(GitHubIssue.issue_key), concepts.label("concept_slugs"))
         .join(GitHubIssue, col(GitHubIssue.id) == contents.c.issue_id)
-        # Not required at compile time: status_reader renders the statement ahead of its use.
-        .where(contents.c.id == sa.bindparam("tutorial_id", required=False))
+        .where(wanted)
     )
 
 
-TUTORIAL_READ = _tutorial_read()
+TUTORIAL_READ = _tutorial_read(batch=False)
+# The same rows for a list of ids (PostgreSQL's `= ANY(array)`): status_reader's batched reads.
+TUTORIAL_BATCH_READ = _tutorial_read(batch=True)
 
 
 @dataclass(frozen=True)
