@@ -16,10 +16,12 @@ from psycopg_pool import PoolTimeout
 
 from issuesight import metrics
 from issuesight.api.app import create_app
+from issuesight.api.routes.tutorials import render_tutorial
 from issuesight.db import status_reader
 from issuesight.db.engine import make_engine
+from issuesight.db.renderings import RenderedTutorial
 from issuesight.db.status_reader import APPLICATION_NAME, PostgresTutorialReader
-from issuesight.db.store import ConceptInput, Store
+from issuesight.db.store import ConceptInput, Store, TutorialView
 from issuesight.refs import make_ref
 from tests.conftest import _truncate_all, make_settings
 from tests.fakes import FakeGitHub, FakeOpenAI
@@ -78,6 +80,56 @@ async def test_the_postgres_read_builds_the_same_view_as_the_store(
     assert view.content.created_at.utcoffset() == expected.content.created_at.utcoffset()
     assert str(view.content.created_at.tzinfo) == "UTC"
     assert await reader.get(uuid.uuid4()) is None
+
+
+def _execute(postgres_url: str, sql: str, **params: object) -> None:
+    engine = sa.create_engine(postgres_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(sql), params)
+    finally:
+        engine.dispose()
+
+
+async def test_a_rendering_is_kept_until_its_row_changes(
+    pg_store: Store, reader: PostgresTutorialReader, postgres_url: str
+) -> None:
+    tutorial_id = _completed(pg_store)
+    renders: list[uuid.UUID] = []
+
+    def counting_render(view: TutorialView) -> RenderedTutorial:
+        renders.append(view.content.id)
+        return render_tutorial(view)
+
+    first = await reader.get_rendered(tutorial_id, counting_render)
+    again = await reader.get_rendered(tutorial_id, counting_render)
+    assert first is not None
+    assert again is first
+    assert renders == [tutorial_id]
+    expected = pg_store.get_tutorial(tutorial_id)
+    assert expected is not None
+    assert first == render_tutorial(expected)
+
+    # A column changed without updated_at: the key is the whole row, not a timestamp.
+    rename = "UPDATE tutorial_contents SET title = 'Renamed' WHERE id = :id"
+    _execute(postgres_url, rename, id=tutorial_id)
+    renamed = await reader.get_rendered(tutorial_id, counting_render)
+    assert renamed is not None
+    assert b'"title":"Renamed"' in renamed.body
+    assert renamed.etag != first.etag
+
+    # A change in a joined table (its concept tags) is part of the row too.
+    _execute(
+        postgres_url,
+        "DELETE FROM tutorial_concepts WHERE content_id = :id AND concept_id = "
+        "(SELECT id FROM concepts WHERE slug = 'async-io')",
+        id=tutorial_id,
+    )
+    retagged = await reader.get_rendered(tutorial_id, counting_render)
+    assert retagged is not None
+    assert b'"concepts":["event-loop"]' in retagged.body
+    assert renders == [tutorial_id] * 3
+    assert await reader.get_rendered(uuid.uuid4(), counting_render) is None
 
 
 def _batches_seen() -> tuple[float, float]:

@@ -5,23 +5,26 @@ autocommit connections. The thread hand-off and SQLAlchemy's result machinery we
 route's CPU (bench.status). On SQLite, the embedded default, it is Store.get_tutorial in the API's
 threadpool. Both paths select the same columns and joins (TUTORIAL_READ for one id there,
 TUTORIAL_BATCH_READ for a batch here) and build the view with the same function
-(store.tutorial_view_from_row).
+(store.tutorial_view_from_row). Both can hand back a rendering instead of the view; on PostgreSQL
+renderings are kept by the row they came from (db.renderings).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 import sqlalchemy as sa
-from psycopg.rows import dict_row
+from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
 from issuesight import metrics
+from issuesight.db.renderings import Render, RenderedTutorial, RenderingCache
 from issuesight.db.store import (
     TUTORIAL_BATCH_READ,
     Store,
@@ -35,10 +38,24 @@ CONNECTION_WAIT_SECONDS = 5.0
 APPLICATION_NAME = "issuesight-status-reads"
 # Ids per statement: beyond this a batch is split (and sent at once, on other connections).
 MAX_BATCH = 100
+# A row is the driver's tuple, in the statement's column order.
+Row = tuple[Any, ...]
+_COLUMNS = [column.name for column in TUTORIAL_BATCH_READ.selected_columns]
+_ID = _COLUMNS.index("id")
+# Read as text, so that a row is hashable (the renderings' key); decoded when a view is built.
+_JSON_COLUMNS = frozenset(
+    column.name
+    for column in TUTORIAL_BATCH_READ.selected_columns
+    if isinstance(column.type, sa.JSON)
+)
 
 
 class TutorialReader(Protocol):
     async def get(self, tutorial_id: uuid.UUID) -> TutorialView | None: ...
+
+    async def get_rendered(
+        self, tutorial_id: uuid.UUID, render: Render
+    ) -> RenderedTutorial | None: ...
 
     def pool_stats(self) -> dict[str, int]:
         """What its connection pool reports (none without a pool of its own)."""
@@ -56,6 +73,10 @@ class ThreadedTutorialReader:
     async def get(self, tutorial_id: uuid.UUID) -> TutorialView | None:
         return await run_in_threadpool(self._store.get_tutorial, tutorial_id)
 
+    async def get_rendered(self, tutorial_id: uuid.UUID, render: Render) -> RenderedTutorial | None:
+        view = await self.get(tutorial_id)
+        return None if view is None else render(view)
+
     def pool_stats(self) -> dict[str, int]:
         return {}
 
@@ -69,6 +90,11 @@ def _compiled_read(dialect: sa.Dialect) -> str:
         dialect=dialect, compile_kwargs={"render_postcompile": True}
     )
     return str(compiled)
+
+
+async def _load_json_as_text(connection: psycopg.AsyncConnection[Any]) -> None:
+    for type_name in ("json", "jsonb"):
+        connection.adapters.register_loader(type_name, TextLoader)
 
 
 class PostgresTutorialReader:
@@ -86,7 +112,10 @@ class PostgresTutorialReader:
 
     Connections are not pinged before each read (a round trip per statement). A connection
     that PostgreSQL dropped, e.g. in a restart, fails its read instead; the pool's idle
-    connections are then checked and the read is tried once more."""
+    connections are then checked and the read is tried once more.
+
+    `get_rendered` keeps what `render` made of each row (db.renderings): a tutorial polled
+    while nothing changes is rendered once."""
 
     def __init__(
         self,
@@ -111,16 +140,40 @@ class PostgresTutorialReader:
             },
             timeout=connection_wait,
             name="status-reads",
+            configure=_load_json_as_text,
         )
         self._sql = _compiled_read(dialect)
         self._opening = asyncio.Lock()
         self._open = False
         self._statements_allowed = connections
         self._in_flight = 0
-        self._waiting: dict[uuid.UUID, list[asyncio.Future[TutorialView | None]]] = {}
+        self._waiting: dict[uuid.UUID, list[asyncio.Future[Row | None]]] = {}
         self._batches: set[asyncio.Task[None]] = set()
+        self._renderings = RenderingCache()
 
     async def get(self, tutorial_id: uuid.UUID) -> TutorialView | None:
+        row = await self._row(tutorial_id)
+        return None if row is None else self._view(row)
+
+    async def get_rendered(self, tutorial_id: uuid.UUID, render: Render) -> RenderedTutorial | None:
+        row = await self._row(tutorial_id)
+        if row is None:
+            return None
+        key = (render, row)
+        rendered = self._renderings.get(key)
+        if rendered is None:
+            rendered = render(self._view(row))
+            self._renderings.put(key, rendered)
+        return rendered
+
+    def _view(self, row: Row) -> TutorialView:
+        fields = dict(zip(_COLUMNS, row, strict=True))
+        for name in _JSON_COLUMNS:
+            if fields[name] is not None:
+                fields[name] = json.loads(fields[name])
+        return tutorial_view_from_row(fields)
+
+    async def _row(self, tutorial_id: uuid.UUID) -> Row | None:
         if not self._open:
             async with self._opening:
                 if not self._open:
@@ -129,11 +182,11 @@ class PostgresTutorialReader:
         if self._in_flight < self._statements_allowed:
             self._in_flight += 1
             try:
-                views = await self._read([tutorial_id])
+                rows = await self._read([tutorial_id])
             finally:
                 self._statement_done()
-            return views.get(tutorial_id)
-        answer: asyncio.Future[TutorialView | None] = asyncio.get_running_loop().create_future()
+            return rows.get(tutorial_id)
+        answer: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(tutorial_id, []).append(answer)
         return await answer
 
@@ -148,13 +201,11 @@ class PostgresTutorialReader:
             self._batches.add(task)  # the loop keeps only a weak reference to a task
             task.add_done_callback(self._batches.discard)
 
-    async def _answer(
-        self, batch: dict[uuid.UUID, list[asyncio.Future[TutorialView | None]]]
-    ) -> None:
-        """Hands each waiting read its view, or the batch's error: a failed statement fails
+    async def _answer(self, batch: dict[uuid.UUID, list[asyncio.Future[Row | None]]]) -> None:
+        """Hands each waiting read its row, or the batch's error: a failed statement fails
         every read in it, as it would have failed each of them alone."""
         try:
-            views = await self._read(list(batch))
+            rows = await self._read(list(batch))
         except Exception as exc:  # noqa: BLE001 - not swallowed: every read in the batch raises it
             for answers in batch.values():
                 for answer in answers:
@@ -171,9 +222,9 @@ class PostgresTutorialReader:
         for tutorial_id, answers in batch.items():
             for answer in answers:
                 if not answer.done():
-                    answer.set_result(views.get(tutorial_id))
+                    answer.set_result(rows.get(tutorial_id))
 
-    async def _read(self, tutorial_ids: list[uuid.UUID]) -> dict[uuid.UUID, TutorialView]:
+    async def _read(self, tutorial_ids: list[uuid.UUID]) -> dict[uuid.UUID, Row]:
         metrics.STATUS_READ_BATCH.observe(len(tutorial_ids))
         try:
             return await self._read_once(tutorial_ids)
@@ -187,14 +238,11 @@ class PostgresTutorialReader:
             await self._pool.check()
             return await self._read_once(tutorial_ids)
 
-    async def _read_once(self, tutorial_ids: list[uuid.UUID]) -> dict[uuid.UUID, TutorialView]:
-        async with (
-            self._pool.connection() as connection,
-            connection.cursor(row_factory=dict_row) as cursor,
-        ):
+    async def _read_once(self, tutorial_ids: list[uuid.UUID]) -> dict[uuid.UUID, Row]:
+        async with self._pool.connection() as connection, connection.cursor() as cursor:
             await cursor.execute(self._sql, {"tutorial_ids": tutorial_ids})
             rows = await cursor.fetchall()
-        return {row["id"]: tutorial_view_from_row(row) for row in rows}
+        return {row[_ID]: row for row in rows}
 
     def pool_stats(self) -> dict[str, int]:
         return self._pool.get_stats() if self._open else {}

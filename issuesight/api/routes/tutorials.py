@@ -28,6 +28,7 @@ from issuesight.api.schemas import (
     TutorialSummary,
 )
 from issuesight.db.models import TutorialStatus
+from issuesight.db.renderings import RenderedTutorial
 from issuesight.db.store import TutorialView
 from issuesight.refs import InvalidIssueReference, IssueRef, make_ref, parse_issue_ref
 from issuesight.submission import submit_issue
@@ -75,7 +76,7 @@ async def _submit(
         },
     )
     if not result.started:
-        return _tutorial_response(request, result.view)
+        return _tutorial_response(request, render_tutorial(result.view))
     content = result.view.content
     accepted = TutorialAccepted(
         id=content.id,
@@ -106,26 +107,30 @@ async def submit_tutorial(
     return await _submit(request, resources, ref, regenerate=False)
 
 
-def _tutorial_response(request: Request, view: TutorialView) -> Response:
-    """The tutorial as JSON, with an ETag: a poller that sends If-None-Match gets a bodiless 304
-    until something changes. Serialized by pydantic directly: the model is already valid, and
-    FastAPI's response_model pass would validate it a second time on the hottest route."""
+def render_tutorial(view: TutorialView) -> RenderedTutorial:
+    """The tutorial as JSON, with its ETag. Serialized by pydantic directly: the model is
+    already valid, and FastAPI's response_model pass would validate it a second time on the
+    hottest route. A pure function of the view: the PostgreSQL reader keeps its results."""
     body = TutorialPublic.from_view(view).model_dump_json().encode()
-    etag = f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if etag in request.headers.get("if-none-match", ""):
+    return RenderedTutorial(body, f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"')
+
+
+def _tutorial_response(request: Request, rendered: RenderedTutorial) -> Response:
+    """A poller that sends If-None-Match gets a bodiless 304 until something changes."""
+    headers = {"ETag": rendered.etag, "Cache-Control": "no-cache"}
+    if rendered.etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(rendered.body, media_type="application/json", headers=headers)
 
 
 @router.get("/tutorials/{tutorial_id}", response_model=TutorialPublic, name="get_tutorial")
 async def get_tutorial(
     tutorial_id: uuid.UUID, request: Request, tutorials: TutorialReaderDep
 ) -> Response:
-    view = await tutorials.get(tutorial_id)
-    if view is None:
+    rendered = await tutorials.get_rendered(tutorial_id, render_tutorial)
+    if rendered is None:
         raise HTTPException(status_code=404, detail=f"No tutorial {tutorial_id}")
-    return _tutorial_response(request, view)
+    return _tutorial_response(request, rendered)
 
 
 @router.get("/issues/{owner}/{repo}/{number}/tutorial", response_model=TutorialPublic)
@@ -133,10 +138,10 @@ async def get_tutorial_by_issue(
     owner: str, repo: str, number: int, request: Request, tutorials: TutorialReaderDep
 ) -> Response:
     ref = _ref_from_path(owner, repo, number)
-    view = await tutorials.get(ref.tutorial_id)
-    if view is None:
+    rendered = await tutorials.get_rendered(ref.tutorial_id, render_tutorial)
+    if rendered is None:
         raise HTTPException(status_code=404, detail=f"No tutorial has been requested for {ref}")
-    return _tutorial_response(request, view)
+    return _tutorial_response(request, rendered)
 
 
 @router.post(
