@@ -145,7 +145,6 @@ class PostgresTutorialReader:
         self._sql = _compiled_read(dialect)
         self._opening = asyncio.Lock()
         self._open = False
-        self._statements_allowed = connections
         self._in_flight = 0
         self._waiting: dict[uuid.UUID, list[asyncio.Future[Row | None]]] = {}
         self._batches: set[asyncio.Task[None]] = set()
@@ -179,7 +178,7 @@ class PostgresTutorialReader:
                 if not self._open:
                     await self._pool.open(wait=False)
                     self._open = True
-        if self._in_flight < self._statements_allowed:
+        if self._in_flight < self._pool.max_size:
             self._in_flight += 1
             try:
                 rows = await self._read([tutorial_id])
@@ -193,7 +192,7 @@ class PostgresTutorialReader:
     def _statement_done(self) -> None:
         """A statement finished: what waited meanwhile goes now, in batches of MAX_BATCH ids."""
         self._in_flight -= 1
-        while self._waiting and self._in_flight < self._statements_allowed:
+        while self._waiting and self._in_flight < self._pool.max_size:
             ids = list(self._waiting)[:MAX_BATCH]
             batch = {tutorial_id: self._waiting.pop(tutorial_id) for tutorial_id in ids}
             self._in_flight += 1
