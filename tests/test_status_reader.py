@@ -132,6 +132,26 @@ async def test_a_rendering_is_kept_until_its_row_changes(
     assert await reader.get_rendered(uuid.uuid4(), counting_render) is None
 
 
+async def test_a_tutorial_still_pending_reads_and_renders_as_the_store_does(
+    pg_store: Store, reader: PostgresTutorialReader
+) -> None:
+    """What every poller sees first: no structured JSON (NULL) and no concept tags."""
+    tutorial_id = pg_store.register_submission(make_ref("octo-org", "reads", 9)).content.id
+    expected = pg_store.get_tutorial(tutorial_id)
+    assert expected is not None
+    assert expected.content.structured is None
+    assert expected.content.status != "COMPLETED"
+
+    view = await reader.get(tutorial_id)
+    rendered = await reader.get_rendered(tutorial_id, render_tutorial)
+
+    assert view == expected
+    assert view.concepts == []
+    assert rendered == render_tutorial(expected)
+    assert rendered is not None
+    assert b'"tutorial":null' in rendered.body
+
+
 def _batches_seen() -> tuple[float, float]:
     """(statements, ids asked for) so far, from the batch-size histogram /metrics exposes."""
     samples = {s.name: s.value for m in metrics.STATUS_READ_BATCH.collect() for s in m.samples}
