@@ -28,7 +28,7 @@ from typing import Any
 
 from issuesight.context.references import rank_referenced_files
 
-DEVSET = Path("/work/shared/devsets/swe-bench-lite.dev.jsonl")
+DEVSET = Path(__file__).resolve().parent / "data" / "swe-bench-lite.dev.jsonl"
 CACHE = Path.home() / ".cache" / "issuesight-bench" / "sdists"
 KS = (1, 5, 8)
 OVERALL = "overall"

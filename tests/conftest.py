@@ -34,7 +34,6 @@ REQUIRE_POSTGRES = os.environ.get("ISSUESIGHT_REQUIRE_POSTGRES") == "1"
 GITHUB_TOKEN = "ghp_" + "testtoken" + "0" * 26 + "1"
 OPENAI_KEY = "sk-test-openai-key-0000000000000000000001"
 WEBHOOK_SECRET = "webhook-secret-for-tests-0001"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 # -- Temporal ---------------------------------------------------------------------------------

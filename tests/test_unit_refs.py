@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +18,7 @@ from issuesight.refs import (
     parse_repo_name,
     tutorial_id_for,
 )
-
-BLNS = Path(__file__).resolve().parents[2] / "shared/fixtures/adversarial/naughty-strings/blns.json"
+from tests.paths import BLNS
 
 
 @pytest.mark.parametrize(

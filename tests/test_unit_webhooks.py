@@ -24,8 +24,8 @@ from issuesight.webhooks.github import (
     parse_delivery,
     verify_signature,
 )
+from tests.paths import FIXTURES
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared/fixtures"
 WEBHOOKS = FIXTURES / "webhooks"
 ISSUES_DIR = WEBHOOKS / "octokit-webhooks/issues"
 PING_DIR = WEBHOOKS / "octokit-webhooks/ping"

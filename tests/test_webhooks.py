@@ -12,11 +12,12 @@ import httpx
 import sqlalchemy as sa
 
 from issuesight.db.models import WebhookDelivery
-from tests.conftest import SHARED, WEBHOOK_SECRET, assert_eventually
+from tests.conftest import WEBHOOK_SECRET, assert_eventually
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world, wait_finished
+from tests.paths import FIXTURES as ALL_FIXTURES
 
-FIXTURES = SHARED / "fixtures/webhooks/octokit-webhooks"
+FIXTURES = ALL_FIXTURES / "webhooks/octokit-webhooks"
 
 
 def sign(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
