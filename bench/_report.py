@@ -42,6 +42,8 @@ def command(module: str, args: argparse.Namespace, parser: argparse.ArgumentPars
         value = getattr(args, action.dest)
         if isinstance(action, argparse.BooleanOptionalAction):
             parts.append(action.option_strings[0 if value else 1])
+        elif isinstance(value, tuple | list):
+            parts += [action.option_strings[-1], ",".join(str(v) for v in value)]
         else:
             parts += [action.option_strings[-1], str(value)]
     return shlex.join(parts)

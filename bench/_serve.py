@@ -1,6 +1,9 @@
-"""`python -m bench._serve`: the real API (create_app, settings from the environment) with one
-bare route added, served by uvicorn as `issuesight api` serves it, on a loopback port chosen by
-the kernel and printed as the first line of output.
+"""`python -m bench._serve [PORT]`: the real API (create_app, settings from the environment) with
+one bare route added, served by uvicorn as `issuesight api` serves it, on a loopback port chosen
+by the kernel (or PORT) and printed as the first line of output.
+
+The socket is bound with SO_REUSEPORT, so a second server started with the first one's port
+shares it: the kernel spreads new connections over the processes (the two-process figure).
 
 The bare route is `async def` (FastAPI runs it on the event loop), as GET /api/v1/tutorials/{id}
 is; the sync one is a plain `def`, which FastAPI runs in its threadpool."""
@@ -8,6 +11,7 @@ is; the sync one is a plain `def`, which FastAPI runs in its threadpool."""
 from __future__ import annotations
 
 import socket
+import sys
 
 import uvicorn
 from fastapi import FastAPI
@@ -41,7 +45,8 @@ def main() -> None:
     # accepted connections (with proto 0 it does not, and every answer waits ~40 ms for an ACK).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0))
     print(sock.getsockname()[1], flush=True)
     # The same configuration as `issuesight api`: its heap frozen once built, served as
     # issuesight.processes.serve_api serves it.
