@@ -1,35 +1,91 @@
 """Determinism guard: recorded workflow histories must replay against the current workflow code.
 
-A change to TutorialWorkflow that would break runs already in flight (new activities in the
-middle, reordered steps) fails here. To record fresh histories after an intended, versioned
-change: `ISSUESIGHT_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_replay.py`.
+A change to TutorialWorkflow or RepoSyncWorkflow that would break runs already in flight (new
+activities in the middle, reordered steps, a timer added or removed) fails here; a deliberately
+non-deterministic copy of each proves the guard can fail. To record fresh histories after an
+intended, versioned change: `ISSUESIGHT_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_replay.py
+tests/test_workflow_branches.py` (the sync histories come from the latter's mocked runs).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
 
 from issuesight.refs import parse_issue_ref
-from issuesight.workflows.contracts import TutorialRequest
+from issuesight.workflows.contracts import SyncOutcome, SyncRequest, TutorialRequest
+from issuesight.workflows.sync import RepoSyncWorkflow
 from issuesight.workflows.tutorial import TutorialWorkflow
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world, wait_finished
 
 HISTORIES = Path(__file__).parent / "histories"
+SYNC_HISTORIES = HISTORIES / "sync"
 RECORD = os.environ.get("ISSUESIGHT_RECORD_HISTORIES") == "1"
+
+
+def load(path: Path) -> WorkflowHistory:
+    recorded = json.loads(path.read_text())
+    return WorkflowHistory.from_json(f"recorded-{path.stem}", recorded)
 
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_recorded_history_replays(path: Path) -> None:
-    recorded = json.loads(path.read_text())  # noqa: ASYNC240  (a small fixture file)
-    history = WorkflowHistory.from_json(f"recorded-{path.stem}", recorded)
-    await Replayer(workflows=[TutorialWorkflow]).replay_workflow(history)
+    await Replayer(workflows=[TutorialWorkflow]).replay_workflow(load(path))
+
+
+@pytest.mark.parametrize("path", sorted(SYNC_HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_recorded_sync_history_replays(path: Path) -> None:
+    await Replayer(workflows=[RepoSyncWorkflow]).replay_workflow(load(path))
+
+
+def test_there_are_recorded_sync_histories() -> None:
+    assert {p.stem for p in SYNC_HISTORIES.glob("*.json")} >= {"two_pages", "rate_limited"}
+
+
+@workflow.defn(name="TutorialWorkflow", sandboxed=False)
+class GeneratesBeforeFetching:
+    """TutorialWorkflow with one activity swapped in, as a careless edit would: not replayable."""
+
+    @workflow.run
+    async def run(self, request: TutorialRequest) -> None:
+        await workflow.execute_activity(
+            "generate_tutorial_draft", request.issue_key, start_to_close_timeout=timedelta(1)
+        )
+
+
+@workflow.defn(name="RepoSyncWorkflow", sandboxed=False)
+class SyncWithoutItsTimer:
+    """RepoSyncWorkflow that ignores the rate limit (no timer) and skips its first step."""
+
+    @workflow.run
+    async def run(self, request: SyncRequest) -> SyncOutcome:
+        await workflow.execute_activity(
+            "sync_issue_page", request.repo, start_to_close_timeout=timedelta(1)
+        )
+        return SyncOutcome(request.repo, pages=0, jobs=0)
+
+
+async def test_a_non_deterministic_tutorial_change_fails_replay() -> None:
+    with pytest.raises(NondeterminismError):
+        await Replayer(workflows=[GeneratesBeforeFetching]).replay_workflow(
+            load(HISTORIES / "completed.json")
+        )
+
+
+async def test_a_non_deterministic_sync_change_fails_replay() -> None:
+    with pytest.raises(NondeterminismError):
+        await Replayer(workflows=[SyncWithoutItsTimer]).replay_workflow(
+            load(SYNC_HISTORIES / "rate_limited.json")
+        )
 
 
 def test_there_are_recorded_histories() -> None:
