@@ -163,11 +163,18 @@ async def regenerate_tutorial(
 async def list_tutorials(
     request: Request,
     search: TutorialSearchDep,
-    repo: Annotated[str | None, Query(max_length=300, description="owner/repo")] = None,
+    repo: Annotated[
+        str | None,
+        Query(
+            max_length=201, pattern=r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$", description="owner/repo"
+        ),
+    ] = None,
     status_: Annotated[TutorialStatus | None, Query(alias="status")] = None,
     difficulty: Annotated[str | None, Query(pattern="^(beginner|intermediate|advanced)$")] = None,
     junior_friendly: bool | None = None,
-    concept: Annotated[str | None, Query(max_length=80)] = None,
+    concept: Annotated[
+        str | None, Query(max_length=80, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    ] = None,
     q: Annotated[
         str | None,
         Query(
