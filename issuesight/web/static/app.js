@@ -80,6 +80,11 @@
       lastStage = body.stage;
       if (mode === "progress") {
         if (finished(body)) { window.location.reload(); return; }
+        var heading = document.querySelector("h1[data-issue-title-pending]");
+        if (heading && body.issue_title) {
+          heading.textContent = body.issue_title;
+          heading.removeAttribute("data-issue-title-pending");
+        }
         var current = STAGES.indexOf(body.stage);
         element.querySelectorAll("[data-stage]").forEach(function (item, index) {
           item.classList.toggle("stage-done", index < current);
