@@ -129,9 +129,9 @@ class PageWatch:
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.on(
             "console",
-            lambda message: self.console_errors.append(message.text)
-            if message.type == "error"
-            else None,
+            lambda message: (
+                self.console_errors.append(message.text) if message.type == "error" else None
+            ),
         )
 
     def assert_clean(self) -> None:
@@ -181,16 +181,23 @@ DOM_AUDIT = """() => {
       if (attr === 'srcdoc' || attr === 'formaction') found.push(`${el.tagName} ${attr}`);
     }
   }
-  for (const el of document.querySelectorAll('iframe, frame, object, embed, img, svg, video, audio, base, meta[http-equiv], link[rel=preload], link[rel=prefetch]')) {
+  const active = 'iframe, frame, object, embed, img, svg, video, audio, base, '
+    + 'meta[http-equiv], link[rel=preload], link[rel=prefetch]';
+  for (const el of document.querySelectorAll(active)) {
     found.push(`element ${el.tagName}`);
   }
   for (const el of document.querySelectorAll('script')) {
     const src = el.getAttribute('src') || '';
-    if (!src.startsWith('/static/app.js')) found.push(`script ${src || el.textContent.slice(0, 60)}`);
+    if (!src.startsWith('/static/app.js')) {
+      found.push(`script ${src || el.textContent.slice(0, 60)}`);
+    }
   }
   for (const el of document.querySelectorAll('[href], [src], [action]')) {
-    const value = (el.getAttribute('href') || el.getAttribute('src') || el.getAttribute('action')).trim();
-    if (!/^(https?:\\/\\/|\\/(?!\\/)|#)/i.test(value)) found.push(`${el.tagName} link ${value.slice(0, 80)}`);
+    const value = (el.getAttribute('href') || el.getAttribute('src')
+                   || el.getAttribute('action')).trim();
+    if (!/^(https?:\\/\\/|\\/(?!\\/)|#)/i.test(value)) {
+      found.push(`${el.tagName} link ${value.slice(0, 80)}`);
+    }
   }
   return found;
 }"""

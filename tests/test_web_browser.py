@@ -251,9 +251,9 @@ async def test_a_failure_says_why_and_how_to_retry(
     page = await _page(browser, server)
     await page.goto(server.url + f"/submit?issue=octo-org/{repo_name}%23404")
     await page.get_by_role("button", name="Write the tutorial").click()
-    await expect(page.get_by_role("heading", name="This tutorial could not be written")).to_be_visible(
-        timeout=30_000
-    )
+    await expect(
+        page.get_by_role("heading", name="This tutorial could not be written")
+    ).to_be_visible(timeout=30_000)
     await expect(page.locator(".failure-explanation")).to_contain_text(
         "GitHub has no issue with this number"
     )
@@ -336,7 +336,7 @@ HOSTILE_MARKUP = [
     '<img src="x" onerror="alert(\'img-onerror\')">',
     "[click me](javascript:alert('js-link'))",
     "[click me too](JaVaScRiPt:alert('js-link-case'))",
-    '<a href="javascript:alert(\'a-href\')">a link</a>',
+    "<a href=\"javascript:alert('a-href')\">a link</a>",
     '<iframe src="https://evil.example/frame"></iframe>',
     "![tracking pixel](https://tracker.example/pixel.gif?u=1)",
     '<img src="https://tracker.example/pixel2.gif">',

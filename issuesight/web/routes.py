@@ -153,11 +153,11 @@ async def explore(request: Request, search: TutorialSearchDep) -> HTMLResponse:
     hits, total = await run_in_threadpool(search.search, query)
     repositories = await run_in_threadpool(search.repositories)
     concepts = await run_in_threadpool(search.concepts)
-    view = {**params.__dict__, "status": params.status if params.status != "ALL" else "all"}
     return page(
         "explore.html",
         nav="explore",
-        params={**params.url_params(), "q": params.q, **{"status": view["status"]}},
+        params=params.url_params(),
+        selected_status="all" if params.status == "ALL" else params.status,
         filtered=params.filtered,
         hits=hits,
         total=total,
