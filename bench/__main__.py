@@ -17,7 +17,7 @@ import time
 import traceback
 from types import ModuleType
 
-from bench import github, llm, overhead, prompt, scaleout, status
+from bench import github, llm, overhead, prompt, scaleout, status, web
 from bench._report import Report, exit_on_sigterm, print_report, print_summary, verdict
 from bench._stack import ROOT
 
@@ -28,6 +28,7 @@ FIGURES: dict[str, ModuleType] = {
     "llm": llm,
     "scaleout": scaleout,
     "prompt": prompt,
+    "web": web,
 }
 QUICK: dict[str, list[str]] = {
     "overhead": ["--n", "30", "--rounds", "1"],
@@ -36,6 +37,7 @@ QUICK: dict[str, list[str]] = {
     "llm": ["--n", "60", "--faults", "5"],
     "scaleout": ["--n", "60"],
     "prompt": [],
+    "web": ["--tutorials", "20", "--rounds", "5"],
 }
 
 

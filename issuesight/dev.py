@@ -54,6 +54,7 @@ async def run_dev(
         log.info(
             "IssueSight is up",
             extra={
+                "web": f"http://{host}:{port}/",
                 "api": f"http://{host}:{port}/docs",
                 "temporal_ui": f"http://127.0.0.1:{ui_port}",
                 "database": settings.database_url.split("@")[-1],

@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 import issuesight.db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from issuesight.db.engine import make_engine
+from issuesight.db.search import include_name
 from issuesight.settings import get_settings
 
 config = context.config
@@ -25,6 +26,7 @@ def run_migrations_offline() -> None:
         literal_binds=True,
         render_as_batch=True,
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -40,6 +42,7 @@ def run_migrations_online() -> None:
                 target_metadata=target_metadata,
                 render_as_batch=True,
                 compare_type=True,
+                include_name=include_name,
             )
             with context.begin_transaction():
                 context.run_migrations()

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
+from issuesight.db.store import ConceptInput, Store
+from issuesight.refs import make_ref
 from tests.fakes import FakeGitHub
 
 README = (
@@ -71,3 +75,102 @@ async def wait_finished(
             return body
         await asyncio.sleep(0.1)
     raise AssertionError(f"not finished within {within}s; last status {body}")
+
+
+# -- tutorials written straight to the store (search, pages) -----------------------------------
+
+
+def structured_tutorial(**overrides: Any) -> dict[str, Any]:
+    """A stored tutorial's structured fields, as tutorial.finalize makes them."""
+    data: dict[str, Any] = {
+        "title": "Make greet() accept None",
+        "summary": "greet(None) raises a TypeError; it should greet a stranger instead.",
+        "difficulty": "beginner",
+        "junior_friendly": True,
+        "junior_friendly_reason": "One function and one test.",
+        "prerequisites": [{"concept": "Python functions", "why": "The fix is in one."}],
+        "architecture_overview": "A single module, `src/hello/app.py`, holds `greet`.",
+        "files_to_read": [
+            {
+                "path": "src/hello/app.py",
+                "why": "Where greet lives.",
+                "url": "https://github.com/octo-org/hello/blob/abc123/src/hello/app.py",
+            }
+        ],
+        "unverified_paths": [],
+        "implementation_steps": ["Handle `None` in greet.", "Add a test."],
+        "how_to_test": ["Run `make test`."],
+        "questions_for_maintainers": ["Should None mean 'stranger'?"],
+        "red_flags": [],
+        "first_comment": "Hi! I'd like to fix this. Is 'Hello stranger' the wanted output?",
+        "concepts": [],
+    }
+    data.update(overrides)
+    return data
+
+
+def store_tutorial(
+    store: Store,
+    repo: str,
+    number: int,
+    *,
+    issue_title: str = "greet() crashes when name is None",
+    issue_body: str = "Calling greet(None) crashes.",
+    issue_state: str = "open",
+    title: str = "Make greet() accept None",
+    summary: str = "greet(None) raises a TypeError.",
+    difficulty: str = "beginner",
+    junior_friendly: bool = True,
+    concepts: Sequence[tuple[str, str, str | None]] = (),
+    complete: bool = True,
+    commit_sha: str = "abc123def4567890",
+    **structured: Any,
+) -> uuid.UUID:
+    """A tutorial for `octo-org/<repo>#<number>` written through the real Store, as the
+    workflow's activities write it; `concepts` are (slug, name, parent slug)."""
+    ref = make_ref("octo-org", repo, number)
+    store.register_submission(ref)
+    store.save_context(
+        ref,
+        repo={"full_name": f"octo-org/{repo}", "html_url": f"https://github.com/octo-org/{repo}"},
+        issue={
+            "number": number,
+            "title": issue_title,
+            "body": issue_body,
+            "state": issue_state,
+            "created_at": "2024-01-02T03:04:05Z",
+            "updated_at": "2024-01-03T03:04:05Z",
+        },
+        bundle={},
+        commit_sha=commit_sha,
+        fingerprint="f" * 64,
+        run_id="run-1",
+    )
+    if complete:
+        store.complete(
+            ref.tutorial_id,
+            title=title,
+            markdown=f"# {title}",
+            structured=structured_tutorial(
+                title=title,
+                summary=summary,
+                difficulty=difficulty,
+                junior_friendly=junior_friendly,
+                concepts=[
+                    {
+                        "slug": s,
+                        "name": n,
+                        "description": f"About {n}.",
+                        "parent_slug": p,
+                        "parent_name": p,
+                    }
+                    for s, n, p in concepts
+                ],
+                **structured,
+            ),
+            difficulty=difficulty,
+            junior_friendly=junior_friendly,
+            concepts=[ConceptInput(s, n, f"About {n}.", p, p) for s, n, p in concepts],
+            generated_from=store.load_generation(ref.tutorial_id),
+        )
+    return ref.tutorial_id

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from issuesight.db.engine import make_engine
+from issuesight.db.search import TutorialQuery, TutorialSearch
 from issuesight.db.store import Store
 from issuesight.db.tracking import TrackingStore
 from issuesight.refs import make_ref
@@ -46,10 +47,12 @@ def test_archive_hides_old_closed_issues_but_keeps_them(database_url: str) -> No
     assert tracking.archive_closed(NOW, timedelta(days=30)) == (1, 1)
     assert tracking.archive_closed(NOW, timedelta(days=30)) == (0, 0)  # idempotent
 
-    visible, total = store.list_tutorials(repo=f"octo-org/{repo}")
+    search = TutorialSearch(store.engine)
+    visible, total = search.search(TutorialQuery(repo=f"octo-org/{repo}"))
     assert total == 2
-    assert {key for _, key in visible} == {f"octo-org/{repo}#2", f"octo-org/{repo}#3"}
-    _, with_archived = store.list_tutorials(repo=f"octo-org/{repo}", include_archived=True)
+    assert {hit.issue_key for hit in visible} == {f"octo-org/{repo}#2", f"octo-org/{repo}#3"}
+    everything = TutorialQuery(repo=f"octo-org/{repo}", include_archived=True)
+    _, with_archived = search.search(everything)
     assert with_archived == 3
     archived = store.get_tutorial(make_ref("octo-org", repo, 1).tutorial_id)
     assert archived is not None

@@ -101,6 +101,10 @@ async def test_dev_runs_the_whole_stack_and_stops_cleanly(tmp_path: Path) -> Non
             health = (await http.get("/health")).json()
             assert health["checks"]["database"]["backend"] == "sqlite"
             assert (await http.get("/docs")).status_code == 200
+            home = await http.get("/")  # what a newcomer opens first
+            assert home.status_code == 200
+            assert "Find a good first issue" in home.text
+            assert (await http.get("/static/app.css")).status_code == 200
             accepted = await http.post("/api/v1/tutorials", json={"issue": "octo/hello#1"})
             assert accepted.status_code == 202
             ui = await http.get(f"http://127.0.0.1:{ui_port}/", timeout=10)

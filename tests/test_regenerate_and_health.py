@@ -13,6 +13,7 @@ from sqlmodel import SQLModel
 
 from issuesight.api.app import create_app
 from issuesight.db.engine import make_engine
+from issuesight.db.search import include_name
 from tests.conftest import make_settings
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world, wait_finished
@@ -96,7 +97,9 @@ def test_migrations_match_the_models(database_url: str) -> None:
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                connection, opts={"compare_type": True, "include_name": include_name}
+            )
             diff = compare_metadata(context, SQLModel.metadata)
             tables = set(sa.inspect(connection).get_table_names())
     finally:

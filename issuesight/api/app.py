@@ -9,10 +9,10 @@ from anyio import to_thread
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from issuesight import __version__
+from issuesight import __version__, web
 from issuesight.api import errors, observability
 from issuesight.api.deps import Resources
-from issuesight.api.routes import health, projects, tutorials, webhooks
+from issuesight.api.routes import concepts, health, projects, tutorials, webhooks
 from issuesight.settings import Settings, get_settings
 
 
@@ -38,6 +38,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     errors.install(app)
     app.include_router(tutorials.router)
     app.include_router(projects.router)
+    app.include_router(concepts.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    web.install(app)
     return app

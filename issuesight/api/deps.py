@@ -9,7 +9,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from temporalio.client import Client
 
+from issuesight.db.concepts import ConceptReads
 from issuesight.db.engine import make_engine, make_reader_engine
+from issuesight.db.search import TutorialSearch
 from issuesight.db.status_reader import (
     PostgresTutorialReader,
     ThreadedTutorialReader,
@@ -34,6 +36,8 @@ class Resources:
             settings.database_url, connections=settings.api_threads
         )
         self.store = Store(self.engine, reader=self.reader_engine)
+        self.search = TutorialSearch(self.reader_engine)
+        self.concepts = ConceptReads(self.reader_engine)
         self.tutorials: TutorialReader = (
             PostgresTutorialReader(
                 settings.database_url, connections=settings.status_read_connections
@@ -94,7 +98,17 @@ async def get_tutorial_reader(resources: ResourcesDep) -> TutorialReader:
     return resources.tutorials
 
 
+async def get_search(resources: ResourcesDep) -> TutorialSearch:
+    return resources.search
+
+
+async def get_concepts(resources: ResourcesDep) -> ConceptReads:
+    return resources.concepts
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+ConceptReadsDep = Annotated[ConceptReads, Depends(get_concepts)]
+TutorialSearchDep = Annotated[TutorialSearch, Depends(get_search)]
 TutorialReaderDep = Annotated[TutorialReader, Depends(get_tutorial_reader)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]

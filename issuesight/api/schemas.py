@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from issuesight.db.search import TutorialHit
 from issuesight.db.store import TutorialView
 
 
@@ -31,6 +32,8 @@ class TutorialPublic(BaseModel):
     id: uuid.UUID
     issue: str
     issue_url: str
+    issue_title: str | None = Field(description="the issue's own title on GitHub")
+    issue_state: str | None = Field(description="open, closed or deleted; null until first read")
     status: str
     stage: str
     regenerating: bool
@@ -62,6 +65,8 @@ class TutorialPublic(BaseModel):
             id=c.id,
             issue=view.issue_key,
             issue_url=f"https://github.com/{owner_repo}/issues/{number}",
+            issue_title=view.issue_title,
+            issue_state=view.issue_state,
             status=c.status,
             stage=c.stage,
             regenerating=c.status == "COMPLETED" and c.stage not in ("done", "failed"),
@@ -90,14 +95,37 @@ class TutorialPublic(BaseModel):
 class TutorialSummary(BaseModel):
     id: uuid.UUID
     issue: str
+    issue_title: str | None
+    issue_state: str | None
     status: str
     stage: str
     title: str | None
     difficulty: str | None
     junior_friendly: bool | None
+    concepts: list[str]
     stale: bool
+    archived: bool
     updated_at: datetime
     url: str
+
+    @classmethod
+    def from_hit(cls, hit: TutorialHit, url: str) -> TutorialSummary:
+        return cls(
+            id=hit.id,
+            issue=hit.issue_key,
+            issue_title=hit.issue_title,
+            issue_state=hit.issue_state,
+            status=hit.status,
+            stage=hit.stage,
+            title=hit.title,
+            difficulty=hit.difficulty,
+            junior_friendly=hit.junior_friendly,
+            concepts=[c.slug for c in hit.concepts],
+            stale=hit.stale,
+            archived=hit.archived,
+            updated_at=hit.updated_at,
+            url=url,
+        )
 
 
 class TutorialPage(BaseModel):

@@ -9,15 +9,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from issuesight.api.deps import (
     Resources,
     ResourcesDep,
-    SettingsDep,
-    StoreDep,
     TutorialReaderDep,
+    TutorialSearchDep,
     get_temporal,
 )
 from issuesight.api.schemas import (
@@ -29,6 +29,7 @@ from issuesight.api.schemas import (
 )
 from issuesight.db.models import TutorialStatus
 from issuesight.db.renderings import RenderedTutorial
+from issuesight.db.search import Sort, TutorialQuery
 from issuesight.db.store import TutorialView
 from issuesight.refs import InvalidIssueReference, IssueRef, make_ref, parse_issue_ref
 from issuesight.submission import submit_issue
@@ -159,44 +160,50 @@ async def regenerate_tutorial(
 
 
 @router.get("/tutorials", response_model=TutorialPage)
-def list_tutorials(
+async def list_tutorials(
     request: Request,
-    store: StoreDep,
-    settings: SettingsDep,
-    repo: Annotated[str | None, Query(max_length=300, description="owner/repo")] = None,
+    search: TutorialSearchDep,
+    repo: Annotated[
+        str | None,
+        Query(
+            max_length=201, pattern=r"^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+$", description="owner/repo"
+        ),
+    ] = None,
     status_: Annotated[TutorialStatus | None, Query(alias="status")] = None,
     difficulty: Annotated[str | None, Query(pattern="^(beginner|intermediate|advanced)$")] = None,
-    concept: Annotated[str | None, Query(max_length=80)] = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    junior_friendly: bool | None = None,
+    concept: Annotated[
+        str | None, Query(max_length=80, pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="words to search for in the issues' titles and bodies and the "
+            "tutorials' titles, summaries and concepts; every word must match, ranked",
+        ),
+    ] = None,
+    sort: Annotated[
+        Sort | None, Query(description="relevance (the default with q), newest, easiest")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     include_archived: bool = False,
 ) -> TutorialPage:
-    rows, total = store.list_tutorials(
+    query = TutorialQuery(
+        text=q,
         repo=repo,
         status=status_.value if status_ else None,
         difficulty=difficulty,
+        junior_friendly=junior_friendly,
         concept=concept,
-        query=q,
+        include_archived=include_archived,
+        sort=sort,
         limit=limit,
         offset=offset,
-        include_archived=include_archived,
     )
-    items = [
-        TutorialSummary(
-            id=content.id,
-            issue=issue_key,
-            status=content.status,
-            stage=content.stage,
-            title=content.title,
-            difficulty=content.difficulty,
-            junior_friendly=content.junior_friendly,
-            stale=content.stale,
-            updated_at=content.updated_at,
-            url=_status_url(request, content.id),
-        )
-        for content, issue_key in rows
-    ]
+    hits, total = await run_in_threadpool(search.search, query)
+    items = [TutorialSummary.from_hit(hit, _status_url(request, hit.id)) for hit in hits]
     return TutorialPage(items=items, total=total, limit=limit, offset=offset)
 
 
