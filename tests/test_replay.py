@@ -48,7 +48,14 @@ async def test_recorded_sync_history_replays(path: Path) -> None:
 
 
 def test_there_are_recorded_sync_histories() -> None:
-    assert {p.stem for p in SYNC_HISTORIES.glob("*.json")} >= {"two_pages", "rate_limited"}
+    # v0-real_with_jobs: a real sync that started a tutorial job, recorded before the LLM
+    # budget gate (a patched change); never re-recorded.
+    assert {p.stem for p in SYNC_HISTORIES.glob("*.json")} >= {
+        "two_pages",
+        "rate_limited",
+        "real_with_jobs",
+        "v0-real_with_jobs",
+    }
 
 
 @workflow.defn(name="TutorialWorkflow", sandboxed=False)
@@ -141,3 +148,30 @@ async def test_fresh_histories_replay(
             "failed": failed,
         }.items():
             (HISTORIES / f"{name}.json").write_text(history.to_json())
+
+
+async def test_fresh_sync_history_replays(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """A real repository sync (real activities) that starts a tutorial job, replayed, and
+    recorded when asked."""
+    github.add_repo("Octo-Org", repo_name, files={"README.md": "# Small\n"})
+    github.add_issue(
+        f"Octo-Org/{repo_name}", 1, title="One", body="First", labels=["good first issue"]
+    )
+    github.add_issue(f"Octo-Org/{repo_name}", 2, title="Two", body="Second", labels=["bug"])
+    stack = await make_stack(sqlite_url)
+    tracked = await stack.api.post("/api/v1/projects", json={"repo": f"Octo-Org/{repo_name}"})
+    assert tracked.status_code == 201, tracked.text
+    workflow_id = f"test-sync-{parse_issue_ref(f'octo-org/{repo_name}#1').tutorial_id}"
+    outcome = await stack.client.execute_workflow(
+        RepoSyncWorkflow.run,
+        SyncRequest(repo=f"octo-org/{repo_name.lower()}"),
+        id=workflow_id,
+        task_queue=stack.settings.temporal_task_queue,
+    )
+    assert outcome.jobs == 1
+    history = await stack.client.get_workflow_handle(workflow_id).fetch_history()
+    await Replayer(workflows=[RepoSyncWorkflow]).replay_workflow(history)
+    if RECORD:
+        (SYNC_HISTORIES / "real_with_jobs.json").write_text(history.to_json())
