@@ -92,6 +92,9 @@ class TutorialContentBase(SQLModel):
     failure_reason: str | None = Field(default=None, sa_type=sa.Text)
     failure_type: str | None = Field(default=None, max_length=80)
     generation: int = Field(default=0, description="completed generations so far")
+    # The generation some request asked for: a request that finds it already asked for (and
+    # not yet done or failed) attaches as a free unlock instead of paying for a new one.
+    requested_generation: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     commit_sha: str | None = Field(default=None, max_length=64)
     context_fingerprint: str | None = Field(default=None, max_length=64)
     model: str | None = Field(default=None, max_length=200)
@@ -168,15 +171,91 @@ class TutorialConcept(SQLModel, table=True):
     concept_id: uuid.UUID = Field(foreign_key="concepts.id", primary_key=True, index=True)
 
 
+class Role(StrEnum):
+    """admin: tracked projects, regeneration, users and keys. member: submit and read."""
+
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
 class User(SQLModel, table=True):
+    """An account. A deleted user stays as a tombstone (no email, no keys, no unlocks) so that
+    the audit trail keeps pointing at a stable id without keeping personal data."""
+
     __tablename__ = "users"
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     email: str = Field(max_length=320, unique=True)
     display_name: str | None = Field(default=None, max_length=200)
     avatar_url: str | None = Field(default=None, max_length=500)
+    role: Role = Field(
+        default=Role.MEMBER,
+        sa_type=sa.String(20),
+        sa_column_kwargs={"server_default": Role.MEMBER.value},
+    )
+    daily_generations: int | None = Field(
+        default=None, description="this user's own USER_DAILY_GENERATIONS; None: the setting's"
+    )
+    # The seeds' quota anchor: when this user last started a generation.
     last_requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = _created()
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key, stored only as the SHA-256 of the whole key: the key itself is shown once,
+    when it is made. `prefix` is the key's public part (lookups, listings, revocation)."""
+
+    __tablename__ = "api_keys"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    prefix: str = Field(max_length=40, unique=True)
+    key_hash: str = Field(max_length=64)
+    name: str = Field(default="", max_length=100)
+    created_at: datetime = _created()
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did which write. Also the quota ledger: a generation a user started costs 1, and a
+    user's spent quota is the sum of `cost` over their last 24 hours."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (sa.Index("ix_audit_events_actor_id_at", "actor_id", "at"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+    actor_id: uuid.UUID | None = Field(default=None, foreign_key="users.id")
+    actor: str = Field(max_length=20, description="user, sync, webhook or cli")
+    action: str = Field(max_length=40, index=True)
+    target: str = Field(max_length=400)
+    cost: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    detail: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+
+
+class RateBucket(SQLModel, table=True):
+    """A token bucket per API key and per client address, shared by every API process.
+    Times are seconds since the epoch (the arithmetic happens in SQL)."""
+
+    __tablename__ = "rate_buckets"
+
+    key: str = Field(primary_key=True, max_length=200)
+    tokens: float
+    updated_at: float
+
+
+class LLMUsage(SQLModel, table=True):
+    """Tokens each successful LLM call spent: the ledger LLM_DAILY_TOKEN_BUDGET is read from."""
+
+    __tablename__ = "llm_usage"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True)
+    tutorial_id: uuid.UUID = Field(foreign_key="tutorial_contents.id")
+    run_id: str = Field(max_length=100)
+    tokens: int
 
 
 class UserIdentity(SQLModel, table=True):
