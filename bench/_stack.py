@@ -23,6 +23,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
+from issuesight.accounts.principal import Requester
+from issuesight.accounts.store import AccountStore
 from issuesight.db.migrate import upgrade
 from issuesight.db.store import Store
 from issuesight.dev import temporal_binary
@@ -197,6 +199,8 @@ def make_settings(
         "github_token": GITHUB_TOKEN,
         "openai_api_key": OPENAI_KEY,
         "openai_base_url": fake.llm.url + "/v1",
+        # The benchmarks measure generation, not accounts: `make dev`'s open mode.
+        "auth_mode": "open",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -264,9 +268,23 @@ def stop_worker(process: subprocess.Popen[bytes], *, timeout: float = 30.0) -> i
 async def submit_all(
     refs: Sequence[IssueRef], *, store: Store, client: Client, settings: Settings
 ) -> None:
-    """Every issue through submission.submit_issue (the API's path), all at once."""
+    """Every issue through submission.submit_issue (the API's path, as open mode's local user
+    asks), all at once."""
+    accounts = AccountStore(store.engine)
+    local = await asyncio.to_thread(accounts.ensure_local_user)
+    requester = Requester.user(local, default_limit=settings.daily_generation_limit)
     await asyncio.gather(
-        *(submit_issue(ref, store=store, client=client, settings=settings) for ref in refs)
+        *(
+            submit_issue(
+                ref,
+                store=store,
+                accounts=accounts,
+                client=client,
+                settings=settings,
+                requester=requester,
+            )
+            for ref in refs
+        )
     )
 
 

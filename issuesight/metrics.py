@@ -36,3 +36,10 @@ STATUS_READ_BATCH = Histogram(
 GITHUB_RATE_REMAINING = Gauge(
     "issuesight_github_rate_limit_remaining", "GitHub rate-limit budget left, as last seen"
 )
+REFUSALS = Counter(
+    "issuesight_refusals",
+    "Requests refused before any work was done, by reason",
+    # unauthenticated (401), forbidden (403), quota and rate and llm_budget (429),
+    # key_in_query (400)
+    ["reason"],
+)

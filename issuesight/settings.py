@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DAILY_GENERATIONS = 10
+DEFAULT_WRITES_PER_MINUTE = 60.0
 
 
 class Settings(BaseSettings):
@@ -33,6 +36,20 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     llm_model: str = "gpt-4o-mini"
+
+    # Accounts (DESIGN.md "Accounts"). `auth_mode` unset: the command decides (`issuesight
+    # dev`: open; `issuesight api`, the image, compose and create_app(): keys).
+    auth_mode: Literal["open", "keys"] | None = None
+    public_reads: bool = True
+    # Unset: 10 in keys mode, unlimited in open mode.
+    user_daily_generations: int | None = Field(default=None, ge=0, le=100_000)
+    llm_daily_token_budget: int = Field(default=0, ge=0)
+    # Unset: 60 a minute (burst 20) per key and per client address in keys mode, off in open
+    # mode; 0 turns the limit off.
+    write_rate_per_minute: float | None = Field(default=None, ge=0, le=1_000_000)
+    write_burst: int = Field(default=20, ge=1, le=100_000)
+    # For the client commands (`issuesight submit`, `sync`, `projects`): the key they send.
+    issuesight_api_key: SecretStr | None = None
 
     # Knobs beyond the contract, with defaults that need no setting.
     llm_timeout_seconds: float = Field(default=120.0, gt=0)
@@ -57,7 +74,13 @@ class Settings(BaseSettings):
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
 
-    @field_validator("github_token", "openai_api_key", "github_webhook_secret", "temporal_api_key")
+    @field_validator(
+        "github_token",
+        "openai_api_key",
+        "github_webhook_secret",
+        "temporal_api_key",
+        "issuesight_api_key",
+    )
     @classmethod
     def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -71,9 +94,29 @@ class Settings(BaseSettings):
             self.openai_api_key,
             self.github_webhook_secret,
             self.temporal_api_key,
+            self.issuesight_api_key,
         ]
         values = [s.get_secret_value() for s in secrets if s is not None]
         return values + database_passwords(self.database_url)
+
+    @property
+    def effective_auth_mode(self) -> Literal["open", "keys"]:
+        """Keys unless open was chosen: an API nobody configured is not left open."""
+        return self.auth_mode or "keys"
+
+    @property
+    def daily_generation_limit(self) -> int | None:
+        """New generations a user may start per rolling 24 hours; None: unlimited."""
+        if self.user_daily_generations is not None:
+            return self.user_daily_generations
+        return DEFAULT_DAILY_GENERATIONS if self.effective_auth_mode == "keys" else None
+
+    @property
+    def write_rate_limit(self) -> float:
+        """Write requests per minute per key and per client address; 0: no limit."""
+        if self.write_rate_per_minute is not None:
+            return self.write_rate_per_minute
+        return DEFAULT_WRITES_PER_MINUTE if self.effective_auth_mode == "keys" else 0.0
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # repr() and str() show the database URL with its password masked, as SecretStr

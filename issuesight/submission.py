@@ -4,12 +4,19 @@ Deduplication is Temporal's: the workflow ID is the issue key. "Use existing" at
 is open; "allow duplicate failed only" refuses a new run once one completed, and the stored
 tutorial answers instead. The workflow itself re-checks the stored generation, so even a start
 that slips past both (e.g. a regeneration request racing a plain one) never calls the LLM twice.
+
+Quotas and unlocks (the seeds' model): the request that asks for a new generation pays one unit
+of its user's daily quota; any other request for that tutorial — it exists, or it is running —
+is a free unlock. Which request asks is decided in the database, in the transaction that
+records the submission, so of concurrent requests exactly one pays, and a refused one leaves
+nothing behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
@@ -17,6 +24,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from issuesight.accounts.principal import Requester
+from issuesight.accounts.store import AccountStore, Actor, UnknownUser
+from issuesight.db.engine import session_scope
 from issuesight.db.models import TutorialStatus
 from issuesight.db.store import Store, TutorialView
 from issuesight.refs import IssueRef
@@ -32,35 +42,83 @@ FAILED_RUN_CLOSE_WAIT = 10.0
 class Submission:
     view: TutorialView
     started: bool  # False: the stored tutorial already answers
+    # This request asked for a new generation (the others attach to it, free, as unlocks).
+    new_generation: bool = False
+
+
+@dataclass(frozen=True)
+class _Admission:
+    view: TutorialView
+    target: int | None  # the generation to start; None: the stored tutorial answers
+    new_generation: bool
+    previous_requested: int
+    was_failed: bool
+    audit_id: uuid.UUID | None
 
 
 async def submit_issue(
     ref: IssueRef,
     *,
     store: Store,
+    accounts: AccountStore,
     client: Client,
     settings: Settings,
+    requester: Requester,
     regenerate: bool = False,
     refresh: bool = False,
-    requested_by: str = "api",
 ) -> Submission:
     """`regenerate` always generates anew; `refresh` (sync, webhooks) regenerates a completed
-    tutorial only if its inputs changed."""
-    view = await asyncio.to_thread(store.register_submission, ref)
-    completed = view.content.status == TutorialStatus.COMPLETED
-    if completed and not (regenerate or refresh):
+    tutorial only if its inputs changed.
+
+    Raises QuotaExceeded or LLMBudgetSpent (nothing recorded, nothing started) when a user asks
+    for a new generation they cannot have; asking for one that exists or is running is free."""
+    admission = await asyncio.to_thread(
+        _admit,
+        store,
+        accounts,
+        ref,
+        requester,
+        regenerate=regenerate,
+        refresh=refresh,
+        llm_budget=settings.llm_daily_token_budget,
+    )
+    view = admission.view
+    if admission.target is None:
         return Submission(view, started=False)
-    if view.content.status == TutorialStatus.FAILED:
+    try:
+        submission = await _run(
+            client, settings, store, ref, admission, requester, refresh, regenerate
+        )
+    except BaseException:
+        if admission.new_generation:
+            await asyncio.to_thread(_unclaim, store, accounts, ref, admission, "start failed")
+        raise
+    if admission.new_generation and not submission.started:
+        await asyncio.to_thread(_unclaim, store, accounts, ref, admission, "already completed")
+    return submission
+
+
+async def _run(
+    client: Client,
+    settings: Settings,
+    store: Store,
+    ref: IssueRef,
+    admission: _Admission,
+    requester: Requester,
+    refresh: bool,
+    regenerate: bool,
+) -> Submission:
+    assert admission.target is not None
+    view = admission.view
+    if admission.was_failed:
         await _let_failed_run_close(client, ref)
-    if view.content.stage in ("done", "failed"):
-        view = await asyncio.to_thread(store.mark_queued, ref.tutorial_id)
-    target = view.content.generation + 1 if (regenerate or refresh) else 1
+    completed = view.content.status == TutorialStatus.COMPLETED
     request = TutorialRequest(
         issue_key=ref.key,
-        target_generation=target,
+        target_generation=admission.target,
         llm_max_attempts=settings.llm_max_attempts,
         llm_timeout_seconds=settings.llm_timeout_seconds,
-        requested_by=requested_by,
+        requested_by=requester.tag,
         refresh=refresh and completed,
         regenerate_stale=settings.stale_policy == "regenerate",
     )
@@ -78,7 +136,88 @@ async def submit_issue(
         # A completed run but no completed row (e.g. the database was restored from an older
         # backup): start anew; the workflow's own check still prevents a second generation.
         await _start(client, settings, ref, request, WorkflowIDReusePolicy.ALLOW_DUPLICATE)
-    return Submission(await asyncio.to_thread(_reload, store, ref), started=True)
+    return Submission(
+        await asyncio.to_thread(_reload, store, ref),
+        started=True,
+        new_generation=admission.new_generation,
+    )
+
+
+def _admit(
+    store: Store,
+    accounts: AccountStore,
+    ref: IssueRef,
+    requester: Requester,
+    *,
+    regenerate: bool,
+    refresh: bool,
+    llm_budget: int,
+) -> _Admission:
+    """One transaction: record the submission, decide whether it asks for a new generation
+    (exactly one of concurrent requests does), and charge its requester for it — or roll all
+    of it back when the quota or the LLM budget says no."""
+    audit_id: uuid.UUID | None = None
+    with session_scope(store.engine) as session:
+        if requester.user_id is not None and not accounts.lock_requester(
+            session, requester.user_id
+        ):
+            raise UnknownUser("the requesting user no longer exists")
+        store.register_in(session, ref)
+        state = store.generation_state(session, ref.tutorial_id)
+        if state.status == TutorialStatus.COMPLETED and not (regenerate or refresh):
+            target: int | None = None
+            new = False
+        else:
+            target = state.generation + 1 if (regenerate or refresh) else 1
+            new = store.claim_generation(session, ref.tutorial_id, target)
+        cost = 0
+        if new and requester.user_id is not None:
+            if requester.check_llm_budget:
+                accounts.check_llm_budget(session, llm_budget)
+            accounts.charge(session, requester)
+            cost = 1
+        if requester.user_id is not None:
+            accounts.unlock(session, requester.user_id, ref.tutorial_id, original=new)
+        if new or requester.user_id is not None:
+            action = (
+                (
+                    "tutorial.regenerate"
+                    if regenerate
+                    else "tutorial.refresh"
+                    if refresh
+                    else "tutorial.generate"
+                )
+                if new
+                else "tutorial.unlock"
+            )
+            audit_id = accounts.record_in(
+                session,
+                Actor(requester.actor, requester.user_id),
+                action,
+                ref.key,
+                cost=cost,
+                detail={"generation": target} if new else None,
+            )
+    view = store.get_tutorial(ref.tutorial_id)
+    assert view is not None
+    return _Admission(
+        view=view,
+        target=target,
+        new_generation=new,
+        previous_requested=state.requested_generation,
+        was_failed=state.status == TutorialStatus.FAILED,
+        audit_id=audit_id if cost else None,
+    )
+
+
+def _unclaim(
+    store: Store, accounts: AccountStore, ref: IssueRef, admission: _Admission, reason: str
+) -> None:
+    """A new generation that did not start: the next request may ask (and pay) again."""
+    assert admission.target is not None
+    store.release_claim(ref.tutorial_id, admission.target, admission.previous_requested)
+    if admission.audit_id is not None:
+        accounts.refund(admission.audit_id, reason)
 
 
 async def _start(
@@ -96,6 +235,8 @@ async def _start(
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=reuse,
         static_summary=f"Tutorial for {ref.key}",
+        # The requester as an opaque id (or "sync", "webhook"): no personal data in histories.
+        memo={"requested_by": request.requested_by},
     )
 
 

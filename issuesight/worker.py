@@ -12,6 +12,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from issuesight.accounts.store import AccountStore
 from issuesight.activities.github import GitHubActivities, heartbeat_if_in_activity
 from issuesight.activities.jobs import TutorialJobActivities
 from issuesight.activities.llm import LLMActivities
@@ -76,7 +77,7 @@ async def run_worker(
         )
         store_activities = StoreActivities(store, secrets=secrets)
         sync_activities = SyncActivities(github, tracking)
-        job_activities = TutorialJobActivities(client, store, settings)
+        job_activities = TutorialJobActivities(client, store, AccountStore(engine), settings)
         archive_activities = ArchiveActivities(tracking)
         if ensure_schedules:
             await ensure_archive_schedule(client, settings)

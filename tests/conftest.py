@@ -188,6 +188,9 @@ def make_settings(
         "llm_timeout_seconds": 10.0,
         "llm_max_attempts": 4,
         "prompt_budget_chars": 30_000,
+        # Explicit: open (`make dev`'s mode, no quota or rate limit unless set) wherever
+        # accounts are not the subject; the accounts tests pass auth_mode="keys".
+        "auth_mode": "open",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -9,6 +9,8 @@ import contextlib
 from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError
 
+from issuesight.accounts.principal import SYNC
+from issuesight.accounts.store import AccountStore
 from issuesight.db.models import TutorialStatus
 from issuesight.db.store import Store
 from issuesight.refs import parse_issue_ref
@@ -25,9 +27,12 @@ HEARTBEAT_EVERY = 5.0
 
 
 class TutorialJobActivities:
-    def __init__(self, client: Client, store: Store, settings: Settings) -> None:
+    def __init__(
+        self, client: Client, store: Store, accounts: AccountStore, settings: Settings
+    ) -> None:
         self._client = client
         self._store = store
+        self._accounts = accounts
         self._settings = settings
 
     @activity.defn(name=ActivityName.RUN_TUTORIAL_JOB)
@@ -43,10 +48,11 @@ class TutorialJobActivities:
         submission = await submit_issue(
             ref,
             store=self._store,
+            accounts=self._accounts,
             client=self._client,
             settings=settings,
             refresh=request.refresh,
-            requested_by="sync",
+            requester=SYNC,
         )
         if not submission.started:
             return TutorialJobResult(ref.key, submission.view.content.status, generated=False)

@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from anyio import to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from temporalio.client import Client
 
 from issuesight import __version__, web
-from issuesight.api import errors, observability
+from issuesight.api import auth, errors, observability
 from issuesight.api.deps import Resources
-from issuesight.api.routes import concepts, health, projects, tutorials, webhooks
+from issuesight.api.routes import accounts, concepts, health, projects, tutorials, webhooks
 from issuesight.settings import Settings, get_settings
 
 
@@ -34,11 +34,16 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         lifespan=lifespan,
     )
     app.state.resources = resources
+    auth.install(app)
     observability.install(app)
     errors.install(app)
-    app.include_router(tutorials.router)
-    app.include_router(projects.router)
-    app.include_router(concepts.router)
+    # PUBLIC_READS=false: reading tutorials, projects and concepts needs a key too. Added only
+    # then, so the status route (polled by every submitter) pays nothing for it by default.
+    reads = [] if resources.settings.public_reads else [Depends(auth.require_user)]
+    app.include_router(tutorials.router, dependencies=reads)
+    app.include_router(projects.router, dependencies=reads)
+    app.include_router(concepts.router, dependencies=reads)
+    app.include_router(accounts.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
     web.install(app)

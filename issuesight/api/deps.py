@@ -9,6 +9,17 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from temporalio.client import Client
 
+from issuesight.accounts.principal import Principal
+from issuesight.accounts.ratelimit import TokenBucket
+from issuesight.accounts.store import AccountStore
+from issuesight.api.auth import (
+    Authenticator,
+    current_principal,
+    require_admin,
+    require_admin_reader,
+    require_user,
+    require_writer,
+)
 from issuesight.db.concepts import ConceptReads
 from issuesight.db.engine import make_engine, make_reader_engine
 from issuesight.db.search import TutorialSearch
@@ -44,6 +55,13 @@ class Resources:
             )
             if self.engine.dialect.name == "postgresql"
             else ThreadedTutorialReader(self.store)
+        )
+        self.accounts = AccountStore(self.engine)
+        rate = settings.write_rate_limit
+        self.auth = Authenticator(
+            self.accounts,
+            settings,
+            TokenBucket(self.engine, per_minute=rate, burst=settings.write_burst) if rate else None,
         )
         self._temporal = temporal
         self._lock = asyncio.Lock()
@@ -112,3 +130,18 @@ TutorialSearchDep = Annotated[TutorialSearch, Depends(get_search)]
 TutorialReaderDep = Annotated[TutorialReader, Depends(get_tutorial_reader)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+
+# Who is calling (api.auth): optional, required, a rate-limited writer, an admin writer, an admin
+# reading.
+PrincipalDep = Annotated[Principal | None, Depends(current_principal)]
+UserDep = Annotated[Principal, Depends(require_user)]
+WriterDep = Annotated[Principal, Depends(require_writer)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
+AdminReaderDep = Annotated[Principal, Depends(require_admin_reader)]
+
+
+async def get_accounts(resources: ResourcesDep) -> AccountStore:
+    return resources.accounts
+
+
+AccountsDep = Annotated[AccountStore, Depends(get_accounts)]

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from issuesight.db.models import Role
 from issuesight.db.search import TutorialHit
 from issuesight.db.store import TutorialView
 
@@ -130,6 +131,102 @@ class TutorialSummary(BaseModel):
 
 class TutorialPage(BaseModel):
     items: list[TutorialSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+# -- accounts ----------------------------------------------------------------------------------
+
+
+class QuotaPublic(BaseModel):
+    limit: int | None = Field(description="new generations per rolling 24 h; null: unlimited")
+    used: int
+    remaining: int | None
+    next_available_at: datetime | None = Field(
+        description="when one more generation becomes available, if none is now"
+    )
+    resets_at: datetime | None = Field(description="when every counted generation has aged out")
+
+
+class MePublic(BaseModel):
+    id: uuid.UUID
+    email: str
+    role: str
+    auth_mode: str
+    key: str | None = Field(description="the prefix of the API key this request used")
+    quota: QuotaPublic
+
+
+class UnlockPublic(BaseModel):
+    id: uuid.UUID
+    issue: str
+    title: str | None
+    status: str
+    is_original_requester: bool
+    unlocked_at: datetime
+    url: str
+
+
+class UnlockPage(BaseModel):
+    items: list[UnlockPublic]
+    total: int
+    limit: int
+    offset: int
+
+
+class KeyCreate(BaseModel):
+    name: str = Field(default="", max_length=100, examples=["laptop"])
+
+
+class KeyPublic(BaseModel):
+    prefix: str
+    name: str
+    user_id: uuid.UUID
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="the API key itself: shown this once, never again")
+
+
+class UserCreate(BaseModel):
+    email: str = Field(max_length=320, examples=["ada@example.com"])
+    role: Role = Role.MEMBER
+
+
+class UserPatch(BaseModel):
+    role: Role | None = None
+    daily_generations: int | None = Field(
+        default=None, ge=0, le=100_000, description="null: back to USER_DAILY_GENERATIONS"
+    )
+
+
+class UserPublic(BaseModel):
+    id: uuid.UUID
+    email: str
+    role: str
+    daily_generations: int | None
+    created_at: datetime
+    last_requested_at: datetime | None
+
+
+class AuditPublic(BaseModel):
+    id: uuid.UUID
+    at: datetime
+    actor: str
+    actor_id: uuid.UUID | None
+    actor_email: str | None
+    action: str
+    target: str
+    cost: int
+    detail: dict[str, Any] | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditPublic]
     total: int
     limit: int
     offset: int

@@ -21,6 +21,7 @@ from issuesight.db.models import (
     ConceptRelationship,
     GenerationContext,
     GitHubIssue,
+    LLMUsage,
     Project,
     ProjectConcept,
     TutorialConcept,
@@ -100,6 +101,14 @@ def tutorial_view_from_row(row: Mapping[Any, Any]) -> TutorialView:
 
 
 @dataclass(frozen=True)
+class GenerationState:
+    status: TutorialStatus
+    stage: str
+    generation: int
+    requested_generation: int
+
+
+@dataclass(frozen=True)
 class ConceptInput:
     slug: str
     name: str
@@ -120,79 +129,128 @@ class Store:
 
     def register_submission(self, ref: IssueRef) -> TutorialView:
         """Records that a tutorial is wanted, before anything is fetched; returns its row."""
-        now = utcnow()
         with session_scope(self.engine) as session:
-            upsert(
-                session,
-                Project.__table__,  # type: ignore[attr-defined]
-                {
-                    "id": uuid.uuid4(),
-                    "owner_handle": ref.owner,
-                    "repo_name": ref.repo,
-                    "full_name": ref.repo_full_name,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-                conflict=["full_name"],
-            )
-            project_id = session.exec(
-                select(Project.id).where(Project.full_name == ref.repo_full_name)
-            ).one()
-            upsert(
-                session,
-                GitHubIssue.__table__,  # type: ignore[attr-defined]
-                {
-                    "id": uuid.uuid4(),
-                    "project_id": project_id,
-                    "issue_number": ref.number,
-                    "issue_key": ref.key,
-                    "is_pull_request": False,
-                    "created_at": now,
-                },
-                conflict=["issue_key"],
-            )
-            issue_id = session.exec(
-                select(GitHubIssue.id).where(GitHubIssue.issue_key == ref.key)
-            ).one()
-            upsert(
-                session,
-                TutorialContent.__table__,  # type: ignore[attr-defined]
-                {
-                    "id": ref.tutorial_id,
-                    "issue_id": issue_id,
-                    "status": TutorialStatus.PENDING.value,
-                    "stage": "queued",
-                    "generation": 0,
-                    "prompt_tokens": 0,
-                    "completion_tokens": 0,
-                    "llm_calls": 0,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-                conflict=["id"],
-            )
+            self.register_in(session, ref)
         view = self.get_tutorial(ref.tutorial_id)
         assert view is not None
         return view
 
-    def mark_queued(self, tutorial_id: uuid.UUID) -> TutorialView:
-        """Before a new run starts: a failed tutorial becomes pending again, a completed one
-        shows that a regeneration is queued. Done before the start, so a run that fails at once
-        cannot be overwritten by it."""
+    def register_in(self, session: Session, ref: IssueRef) -> None:
+        """The project, issue and tutorial rows of a submission, inside the caller's
+        transaction (a submission refused for its quota leaves none of them behind)."""
+        now = utcnow()
+        upsert(
+            session,
+            Project.__table__,  # type: ignore[attr-defined]
+            {
+                "id": uuid.uuid4(),
+                "owner_handle": ref.owner,
+                "repo_name": ref.repo,
+                "full_name": ref.repo_full_name,
+                "created_at": now,
+                "updated_at": now,
+            },
+            conflict=["full_name"],
+        )
+        project_id = session.exec(
+            select(Project.id).where(Project.full_name == ref.repo_full_name)
+        ).one()
+        upsert(
+            session,
+            GitHubIssue.__table__,  # type: ignore[attr-defined]
+            {
+                "id": uuid.uuid4(),
+                "project_id": project_id,
+                "issue_number": ref.number,
+                "issue_key": ref.key,
+                "is_pull_request": False,
+                "created_at": now,
+            },
+            conflict=["issue_key"],
+        )
+        issue_id = session.exec(
+            select(GitHubIssue.id).where(GitHubIssue.issue_key == ref.key)
+        ).one()
+        upsert(
+            session,
+            TutorialContent.__table__,  # type: ignore[attr-defined]
+            {
+                "id": ref.tutorial_id,
+                "issue_id": issue_id,
+                "status": TutorialStatus.PENDING.value,
+                "stage": "queued",
+                "generation": 0,
+                "requested_generation": 0,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "llm_calls": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+            conflict=["id"],
+        )
+
+    def generation_state(self, session: Session, tutorial_id: uuid.UUID) -> GenerationState:
+        row = session.execute(
+            sa.select(
+                col(TutorialContent.status),
+                col(TutorialContent.stage),
+                col(TutorialContent.generation),
+                col(TutorialContent.requested_generation),
+            ).where(col(TutorialContent.id) == tutorial_id)
+        ).one()
+        return GenerationState(
+            status=TutorialStatus(row.status),
+            stage=row.stage,
+            generation=row.generation,
+            requested_generation=row.requested_generation,
+        )
+
+    def claim_generation(self, session: Session, tutorial_id: uuid.UUID, target: int) -> bool:
+        """Asks for generation `target` of a tutorial; True if this request is the one that
+        asked (it starts, and pays for, the generation), False if that generation exists or
+        another request already asked for it and it is still on its way (an unlock).
+
+        One conditional UPDATE, so of concurrent requests exactly one wins. It also queues the
+        row: a failed tutorial becomes pending again, a completed one shows that a
+        regeneration is queued. Done before the start, so a run that fails at once cannot be
+        overwritten by it."""
+        contents = TutorialContent.__table__  # type: ignore[attr-defined]
+        failed = contents.c.status == TutorialStatus.FAILED.value
+        result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+            sa.update(contents)
+            .where(
+                contents.c.id == tutorial_id,
+                contents.c.generation < target,
+                sa.or_(
+                    contents.c.requested_generation < target,
+                    contents.c.stage.in_(("done", "failed")),
+                ),
+            )
+            .values(
+                requested_generation=target,
+                stage="queued",
+                status=sa.case((failed, TutorialStatus.PENDING.value), else_=contents.c.status),
+                failure_reason=sa.case((failed, None), else_=contents.c.failure_reason),
+                failure_type=sa.case((failed, None), else_=contents.c.failure_type),
+                updated_at=utcnow(),
+            )
+        )
+        return result.rowcount == 1
+
+    def release_claim(self, tutorial_id: uuid.UUID, target: int, previous: int) -> None:
+        """The workflow of a claimed generation could not be started: the next request may
+        claim it again (and pay for it then)."""
         with session_scope(self.engine) as session:
-            content = session.get(TutorialContent, tutorial_id)
-            if content is None:
-                raise LookupError(f"no tutorial {tutorial_id}")
-            if content.status == TutorialStatus.FAILED:
-                content.status = TutorialStatus.PENDING
-                content.failure_reason = None
-                content.failure_type = None
-            content.stage = "queued"
-            content.updated_at = utcnow()
-            session.add(content)
-        view = self.get_tutorial(tutorial_id)
-        assert view is not None
-        return view
+            session.execute(
+                sa.update(TutorialContent)
+                .where(
+                    col(TutorialContent.id) == tutorial_id,
+                    col(TutorialContent.requested_generation) == target,
+                    col(TutorialContent.stage) == "queued",
+                )
+                .values(requested_generation=previous)
+            )
 
     # -- the generation's steps ----------------------------------------------------------
 
@@ -340,6 +398,16 @@ class Store:
             )
             if owned.rowcount != 1:
                 raise LookupError(f"generation context of {tutorial_id} belongs to another run")
+            # The LLM_DAILY_TOKEN_BUDGET ledger, in the same transaction as the draft: a retried
+            # activity that reuses the draft records nothing twice.
+            session.add(
+                LLMUsage(
+                    tutorial_id=tutorial_id,
+                    run_id=run_id,
+                    tokens=int(usage.get("prompt_tokens", 0))
+                    + int(usage.get("completion_tokens", 0)),
+                )
+            )
             session.execute(
                 sa.update(TutorialContent)
                 .where(col(TutorialContent.id) == tutorial_id)

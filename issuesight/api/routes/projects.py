@@ -10,7 +10,9 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 from pydantic import BaseModel, Field, field_validator
 
 from issuesight import schedules
-from issuesight.api.deps import ResourcesDep, TemporalDep
+from issuesight.accounts.principal import Principal
+from issuesight.accounts.store import Actor
+from issuesight.api.deps import AdminDep, ResourcesDep, TemporalDep
 from issuesight.db.tracking import DEFAULT_LABELS, ProjectView, TrackingStore
 from issuesight.refs import parse_repo_name
 
@@ -94,9 +96,22 @@ def _tracking(resources: ResourcesDep) -> TrackingStore:
     return TrackingStore(resources.engine)
 
 
+async def _audit(
+    resources: ResourcesDep, admin: Principal, action: str, repo: str, **detail: object
+) -> None:
+    """Each project change names its actor (GET /api/v1/audit)."""
+    await asyncio.to_thread(
+        resources.accounts.record, Actor.of(admin), action, repo, detail=detail or None
+    )
+
+
 @router.post("", response_model=ProjectPublic, status_code=status.HTTP_201_CREATED)
 async def track_project(
-    body: ProjectTrack, response: Response, resources: ResourcesDep, temporal: TemporalDep
+    admin: AdminDep,
+    body: ProjectTrack,
+    response: Response,
+    resources: ResourcesDep,
+    temporal: TemporalDep,
 ) -> ProjectPublic:
     try:
         owner, repo = parse_repo_name(body.repo)
@@ -112,6 +127,14 @@ async def track_project(
     )
     if existing is not None:
         response.status_code = status.HTTP_200_OK
+    await _audit(
+        resources,
+        admin,
+        "project.track" if existing is None else "project.update",
+        project.full_name,
+        labels=body.labels,
+        interval_minutes=body.interval_minutes,
+    )
     return await _public(await _tracked(tracking, project.full_name), temporal)
 
 
@@ -130,11 +153,12 @@ async def get_project(
 
 @router.post("/{owner}/{repo}/sync", status_code=status.HTTP_202_ACCEPTED)
 async def sync_now(
-    owner: Owner, repo: Repo, resources: ResourcesDep, temporal: TemporalDep
+    owner: Owner, repo: Repo, admin: AdminDep, resources: ResourcesDep, temporal: TemporalDep
 ) -> dict[str, str]:
     name = _repo(owner, repo)
     await _tracked(_tracking(resources), name)
     await schedules.trigger(temporal, name)
+    await _audit(resources, admin, "project.sync", name)
     return {"repo": name, "status": "sync started"}
 
 
@@ -143,6 +167,7 @@ async def patch_project(
     owner: Owner,
     repo: Repo,
     body: ProjectPatch,
+    admin: AdminDep,
     resources: ResourcesDep,
     temporal: TemporalDep,
 ) -> ProjectPublic:
@@ -151,16 +176,18 @@ async def patch_project(
     await _tracked(tracking, name)
     await schedules.set_paused(temporal, name, body.paused)
     await asyncio.to_thread(tracking.set_paused, name, body.paused)
+    await _audit(resources, admin, "project.pause" if body.paused else "project.resume", name)
     return await _public(await _tracked(tracking, name), temporal)
 
 
 @router.delete("/{owner}/{repo}", status_code=status.HTTP_204_NO_CONTENT)
 async def untrack_project(
-    owner: Owner, repo: Repo, resources: ResourcesDep, temporal: TemporalDep
+    owner: Owner, repo: Repo, admin: AdminDep, resources: ResourcesDep, temporal: TemporalDep
 ) -> Response:
     name = _repo(owner, repo)
     tracking = _tracking(resources)
     await _tracked(tracking, name)
     await schedules.delete(temporal, name)
     await asyncio.to_thread(tracking.untrack, name)
+    await _audit(resources, admin, "project.delete", name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

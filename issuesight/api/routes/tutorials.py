@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -13,11 +14,16 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from issuesight.accounts.principal import Principal, Requester
+from issuesight.accounts.store import LLMBudgetSpent, QuotaExceeded, UnknownUser
+from issuesight.api.auth import too_many, unauthenticated
 from issuesight.api.deps import (
+    AdminDep,
     Resources,
     ResourcesDep,
     TutorialReaderDep,
     TutorialSearchDep,
+    WriterDep,
     get_temporal,
 )
 from issuesight.api.schemas import (
@@ -46,20 +52,46 @@ async def _submit(
     request: Request,
     resources: Resources,
     ref: IssueRef,
+    principal: Principal,
     *,
     regenerate: bool,
 ) -> Response:
     # Recorded before Temporal is reached: an outage loses no submission.
     temporal: Client | None = None
+    requester = Requester.user(principal, default_limit=resources.settings.daily_generation_limit)
     try:
         temporal = await get_temporal(resources)
         result = await submit_issue(
             ref,
             store=resources.store,
+            accounts=resources.accounts,
             client=temporal,
             settings=resources.settings,
+            requester=requester,
             regenerate=regenerate,
         )
+    except QuotaExceeded as exc:
+        now = resources.accounts.now()
+        raise too_many(
+            "quota",
+            str(exc),
+            exc.status.retry_after(now),
+            quota={
+                "limit": exc.status.limit,
+                "used": exc.status.used,
+                "next_available_at": _iso(exc.status.next_free_at),
+            },
+        ) from exc
+    except LLMBudgetSpent as exc:
+        now = resources.accounts.now()
+        raise too_many(
+            "llm_budget",
+            str(exc),
+            exc.status.retry_after(now),
+            resumes_at=_iso(exc.status.next_free_at),
+        ) from exc
+    except UnknownUser as exc:
+        raise unauthenticated("The account behind this key no longer exists.") from exc
     except RPCError as exc:
         log.warning("workflow start failed", extra={"issue_key": ref.key, "error": exc.status.name})
         raise HTTPException(
@@ -73,6 +105,7 @@ async def _submit(
             "issue_key": ref.key,
             "workflow_id": ref.workflow_id,
             "started": result.started,
+            "new_generation": result.new_generation,
             "regenerate": regenerate,
         },
     )
@@ -95,17 +128,21 @@ async def _submit(
     responses={
         200: {"model": TutorialPublic, "description": "The tutorial already exists"},
         202: {"model": TutorialAccepted, "description": "Generation started or in progress"},
+        401: {"description": "No valid API key (keys mode)"},
         422: {"description": "Not a valid issue reference"},
+        429: {"description": "Quota, write rate or LLM budget spent; see Retry-After"},
     },
 )
 async def submit_tutorial(
-    body: TutorialSubmit, request: Request, resources: ResourcesDep
+    principal: WriterDep, body: TutorialSubmit, request: Request, resources: ResourcesDep
 ) -> Response:
+    """A new generation costs the caller one unit of their daily quota; a tutorial that exists
+    or is running is unlocked for free."""
     try:
         ref = parse_issue_ref(body.issue)
     except InvalidIssueReference as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
-    return await _submit(request, resources, ref, regenerate=False)
+    return await _submit(request, resources, ref, principal, regenerate=False)
 
 
 def render_tutorial(view: TutorialView) -> RenderedTutorial:
@@ -151,12 +188,14 @@ async def get_tutorial_by_issue(
     response_model=TutorialAccepted,
 )
 async def regenerate_tutorial(
-    tutorial_id: uuid.UUID, request: Request, resources: ResourcesDep
+    tutorial_id: uuid.UUID, admin: AdminDep, request: Request, resources: ResourcesDep
 ) -> Response:
+    """Admins only: every regeneration is a paid generation (and costs the admin's quota)."""
     view = await resources.tutorials.get(tutorial_id)
     if view is None:
         raise HTTPException(status_code=404, detail=f"No tutorial {tutorial_id}")
-    return await _submit(request, resources, parse_issue_ref(view.issue_key), regenerate=True)
+    ref = parse_issue_ref(view.issue_key)
+    return await _submit(request, resources, ref, admin, regenerate=True)
 
 
 @router.get("/tutorials", response_model=TutorialPage)
@@ -205,6 +244,10 @@ async def list_tutorials(
     hits, total = await run_in_threadpool(search.search, query)
     items = [TutorialSummary.from_hit(hit, _status_url(request, hit.id)) for hit in hits]
     return TutorialPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def _ref_from_path(owner: str, repo: str, number: int) -> IssueRef:

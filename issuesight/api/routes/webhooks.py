@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
+from issuesight.accounts.principal import WEBHOOK
 from issuesight.api.deps import Resources, ResourcesDep
 from issuesight.db.models import WebhookDelivery
 from issuesight.db.tracking import DEFAULT_LABELS, TrackingStore
@@ -112,10 +113,11 @@ async def _handle_issue_event(
     await submit_issue(
         ref,
         store=resources.store,
+        accounts=resources.accounts,
         client=client,
         settings=resources.settings,
         refresh=seen.has_tutorial,
-        requested_by="webhook",
+        requester=WEBHOOK,
     )
     return _answer(202, status="started", issue=ref.key, refresh=seen.has_tutorial)
 
