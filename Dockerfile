@@ -4,7 +4,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    LOG_FORMAT=json
+    LOG_FORMAT=json \
+    AUTH_MODE=keys
 
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./

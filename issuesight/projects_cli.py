@@ -7,12 +7,20 @@ from typing import Any, TextIO
 
 import httpx
 
+from issuesight.submit_cli import api_client, refusal_message
+
 
 async def sync_repo(
-    repo: str, api_url: str, track: bool, labels: list[str] | None, out: TextIO = sys.stdout
+    repo: str,
+    api_url: str,
+    track: bool,
+    labels: list[str] | None,
+    out: TextIO = sys.stdout,
+    *,
+    api_key: str | None = None,
 ) -> int:
     owner, _, name = repo.strip().partition("/")
-    async with httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=30) as http:
+    async with api_client(api_url, api_key) as http:
         try:
             if track:
                 body: dict[str, Any] = {"repo": repo}
@@ -36,8 +44,10 @@ async def sync_repo(
     return 0
 
 
-async def list_projects(api_url: str, out: TextIO = sys.stdout) -> int:
-    async with httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=30) as http:
+async def list_projects(
+    api_url: str, out: TextIO = sys.stdout, *, api_key: str | None = None
+) -> int:
+    async with api_client(api_url, api_key) as http:
         try:
             response = await http.get("/api/v1/projects")
         except httpx.TransportError as exc:
@@ -65,6 +75,11 @@ async def list_projects(api_url: str, out: TextIO = sys.stdout) -> int:
 
 def _detail(response: httpx.Response) -> str:
     try:
-        return str(response.json().get("detail", response.text))
+        body = response.json()
     except ValueError:
         return f"HTTP {response.status_code}"
+    if not isinstance(body, dict):
+        return f"HTTP {response.status_code}"
+    if response.status_code in (401, 403, 429):
+        return refusal_message(response, body)
+    return str(body.get("detail", response.text))

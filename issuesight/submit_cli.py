@@ -14,9 +14,15 @@ POLL_EVERY = 1.0
 
 
 async def submit_and_follow(
-    issue: str, api_url: str, wait: bool, max_wait: float, out: TextIO = sys.stdout
+    issue: str,
+    api_url: str,
+    wait: bool,
+    max_wait: float,
+    out: TextIO = sys.stdout,
+    *,
+    api_key: str | None = None,
 ) -> int:
-    async with httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=30) as http:
+    async with api_client(api_url, api_key) as http:
         try:
             response = await http.post("/api/v1/tutorials", json={"issue": issue})
         except httpx.TransportError as exc:
@@ -26,6 +32,9 @@ async def submit_and_follow(
         if response.status_code == 422:
             out.write(f"error: {body.get('detail', body)}\n")
             return 2
+        if response.status_code in (401, 403, 429):
+            out.write(f"error: {refusal_message(response, body)}\n")
+            return 1
         if response.status_code not in (200, 202):
             out.write(f"error: the API answered {response.status_code}: {body}\n")
             return 1
@@ -64,6 +73,21 @@ def _finish(body: dict[str, Any], out: TextIO) -> int:
     out.write(body.get("markdown") or "")
     out.write("\n")
     return 0
+
+
+def api_client(api_url: str, api_key: str | None) -> httpx.AsyncClient:
+    """The API, with the key (if any) in the only place it goes: the Authorization header."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    return httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=30, headers=headers)
+
+
+def refusal_message(response: httpx.Response, body: dict[str, Any]) -> str:
+    detail = str(body.get("detail", f"HTTP {response.status_code}"))
+    if response.status_code == 401:
+        return (
+            f"{detail} Set ISSUESIGHT_API_KEY (an admin makes one: issuesight keys create EMAIL)."
+        )
+    return detail
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

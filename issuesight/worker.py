@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from issuesight.accounts.store import AccountStore
+from issuesight.activities.budget import BudgetActivities
 from issuesight.activities.github import GitHubActivities, heartbeat_if_in_activity
 from issuesight.activities.jobs import TutorialJobActivities
 from issuesight.activities.llm import LLMActivities
@@ -77,7 +78,9 @@ async def run_worker(
         )
         store_activities = StoreActivities(store, secrets=secrets)
         sync_activities = SyncActivities(github, tracking)
-        job_activities = TutorialJobActivities(client, store, AccountStore(engine), settings)
+        accounts = AccountStore(engine)
+        job_activities = TutorialJobActivities(client, store, accounts, settings)
+        budget_activities = BudgetActivities(accounts, settings.llm_daily_token_budget)
         archive_activities = ArchiveActivities(tracking)
         if ensure_schedules:
             await ensure_archive_schedule(client, settings)
@@ -99,6 +102,7 @@ async def run_worker(
                 sync_activities.finish_repo_sync,
                 job_activities.run_tutorial_job,
                 archive_activities.archive_closed_issues,
+                budget_activities.check_llm_budget,
             ],
             activity_executor=executor,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -13,7 +13,9 @@ _TOKEN_SHAPES = re.compile(
     r"|github_pat_[A-Za-z0-9_]{20,255}"
     r"|sk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,255}"
     r"|AKIA[0-9A-Z]{16}"
-    r"|xox[baprs]-[A-Za-z0-9-]{10,255})"
+    r"|xox[baprs]-[A-Za-z0-9-]{10,255}"
+    # IssueSight's own API keys (issuesight.accounts.keys), so none reaches a log or a prompt.
+    r"|isk_[0-9a-f]{12}_[A-Za-z0-9_-]{20,255})"
 )
 _BINARY_SNIFF = 8192
 

@@ -175,6 +175,15 @@ class TrackingStore:
             has_tutorial = tutorial == TutorialStatus.COMPLETED
             return SeenIssue(ref.key, watched=watched, changed=changed, has_tutorial=has_tutorial)
 
+    def forget_update(self, issue_key: str) -> None:
+        """The next sync sees the issue as changed (its work was deferred, not done)."""
+        with session_scope(self.engine) as session:
+            session.execute(
+                sa.update(GitHubIssue)
+                .where(col(GitHubIssue.issue_key) == issue_key)
+                .values(source_updated_at=None)
+            )
+
     def mark_deleted(self, issue_key: str) -> None:
         with session_scope(self.engine) as session:
             session.execute(

@@ -30,6 +30,7 @@ class ActivityName(StrEnum):
     SYNC_FINISH = "finish_repo_sync"
     RUN_TUTORIAL_JOB = "run_tutorial_job"
     ARCHIVE_CLOSED = "archive_closed_issues"
+    LLM_BUDGET = "check_llm_budget"
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,9 @@ class SyncRequest:
     rate_limit_floor: int = 100
     llm_max_attempts: int = 5
     llm_timeout_seconds: float = 120.0
+    # While LLM_DAILY_TOKEN_BUDGET is spent, the budget is checked again this often (a raised
+    # budget is noticed without waiting for the whole window to roll).
+    llm_budget_recheck_seconds: float = 900.0
     # Continue-as-new state: where the previous run stopped.
     labels: list[str] = field(default_factory=list)
     page_url: str | None = None
@@ -204,6 +208,18 @@ class TutorialJobResult:
     issue_key: str
     status: str
     generated: bool
+
+
+@dataclass(frozen=True)
+class LLMBudgetCheck:
+    repo: str  # whose sync asks, for the logs
+
+
+@dataclass(frozen=True)
+class LLMBudgetState:
+    wait_seconds: float  # 0: generations may start
+    used: int = 0
+    budget: int = 0  # 0: unlimited
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ with workflow.unsafe.imports_passed_through():
         ActivityName,
         ArchiveInput,
         ArchiveResult,
+        LLMBudgetCheck,
+        LLMBudgetState,
         SyncBeginResult,
         SyncCandidate,
         SyncFinishInput,
@@ -29,6 +31,8 @@ with workflow.unsafe.imports_passed_through():
 
 # History stays small for very large repositories: a fresh run every few pages.
 PAGES_PER_RUN = 10
+# Runs recorded before the LLM budget gate replay without it.
+LLM_BUDGET_PATCH = "llm-budget-gate-v1"
 JOB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=3)
 
 
@@ -59,6 +63,8 @@ class RepoSyncWorkflow:
             pages += 1
             if page.newest_updated_at and (newest is None or page.newest_updated_at > newest):
                 newest = page.newest_updated_at
+            if page.candidates and workflow.patched(LLM_BUDGET_PATCH):
+                await self._wait_for_llm_budget(request)
             jobs += await self._run_jobs(page.candidates, request)
             await self._respect_rate_limit(page, request.rate_limit_floor)
             url = page.next_url
@@ -108,6 +114,27 @@ class RepoSyncWorkflow:
 
         await asyncio.gather(*(one(c) for c in candidates))
         return len(candidates)
+
+    async def _wait_for_llm_budget(self, request: SyncRequest) -> None:
+        """LLM_DAILY_TOKEN_BUDGET spent: no new generation starts until the window rolls.
+        A durable timer, not a failure: the sync resumes where it stopped (and its schedule
+        skips the runs due meanwhile)."""
+        while True:
+            state: LLMBudgetState = await workflow.execute_activity(
+                ActivityName.LLM_BUDGET,
+                LLMBudgetCheck(request.repo),
+                result_type=LLMBudgetState,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=DATABASE_RETRY,
+            )
+            if state.wait_seconds <= 0:
+                return
+            wait = min(state.wait_seconds, request.llm_budget_recheck_seconds)
+            workflow.logger.info(
+                "LLM token budget spent; waiting before starting generations",
+                extra={"wait": wait, "used": state.used, "budget": state.budget},
+            )
+            await workflow.sleep(timedelta(seconds=wait))
 
     async def _respect_rate_limit(self, page: SyncPageResult, floor: int) -> None:
         """Nearly out of GitHub budget: a durable timer until the reset, not a failure."""

@@ -109,6 +109,18 @@ async def _handle_issue_event(
     seen = await asyncio.to_thread(tracking.record_issue, event.repo_full_name, issue, labels)
     if not seen.watched or not (seen.changed or not seen.has_tutorial):
         return _answer(202, status="recorded", action=event.action)
+    budget = resources.settings.llm_daily_token_budget
+    if budget and (await asyncio.to_thread(resources.accounts.llm_budget, budget)).spent:
+        # No generation while the LLM budget is spent. The issue is left looking changed, so
+        # the repository's next sync picks it up, and waits for the budget (durably) itself.
+        await asyncio.to_thread(tracking.forget_update, ref.key)
+        return _answer(
+            202,
+            status="deferred",
+            issue=ref.key,
+            reason="the LLM token budget is spent; the next sync of the repository generates "
+            "this tutorial once the budget allows",
+        )
     client = await resources.temporal()
     await submit_issue(
         ref,
