@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from issuesight.accounts.store import CLI, AccountStore, UserView
+from issuesight.db.models import Role
 from issuesight.db.store import ConceptInput, Store
 from issuesight.refs import make_ref
 from tests.fakes import FakeGitHub
@@ -174,3 +176,34 @@ def store_tutorial(
             generated_from=store.load_generation(ref.tutorial_id),
         )
     return ref.tutorial_id
+
+
+def user_with_key(
+    accounts: AccountStore, email: str, role: Role = Role.MEMBER, **user: Any
+) -> tuple[UserView, dict[str, str]]:
+    """A user and the headers that carry a fresh key of theirs."""
+    made = accounts.create_user(email, role, actor=CLI)
+    if user:
+        made = accounts.update_user(made.id, actor=CLI, **user)
+    _, key = accounts.create_key(made.id, "tests", actor=CLI)
+    return made, bearer(key)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def metric(app_metrics: str, name: str, **labels: str) -> float:
+    """A sample's value from Prometheus text, 0 when absent."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in app_metrics.splitlines():
+        if line.startswith("#"):
+            continue
+        sample, _, value = line.rpartition(" ")
+        sample_name, _, sample_labels = sample.partition("{")
+        if sample_name != name:
+            continue
+        got = ",".join(sorted(sample_labels.rstrip("}").split(","))) if sample_labels else ""
+        if got == wanted:
+            return float(value)
+    return 0.0

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from issuesight.accounts import budget, keys
 from issuesight.accounts.principal import Principal, Requester
-from issuesight.accounts.windows import WINDOW, WindowStatus, window_status
+from issuesight.accounts.windows import WINDOW, WindowStatus, iso, window_status
 from issuesight.db.engine import session_scope, upsert
 from issuesight.db.models import (
     ApiKey,
@@ -64,7 +64,7 @@ class QuotaExceeded(AccountError):
         if status.limit == 0:
             message = "This account may not start new generations (its daily quota is 0)."
         else:
-            when = status.next_free_at.isoformat() if status.next_free_at else "later"
+            when = iso(status.next_free_at) or "later"
             message = (
                 f"Daily generation quota spent ({status.used} of {status.limit} in the last "
                 f"24 hours); the next one is available at {when}. Asking for a tutorial that "
@@ -76,7 +76,7 @@ class QuotaExceeded(AccountError):
 class LLMBudgetSpent(AccountError):
     def __init__(self, status: WindowStatus) -> None:
         self.status = status
-        when = status.next_free_at.isoformat() if status.next_free_at else "later"
+        when = iso(status.next_free_at) or "later"
         super().__init__(
             f"The service's LLM token budget for the last 24 hours is spent ({status.used} of "
             f"{status.limit} tokens); new generations resume at {when}. Tutorials that exist "

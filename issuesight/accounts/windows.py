@@ -55,3 +55,8 @@ def window_status(
         else:  # the limit is below `need` itself: never, within this window
             next_free_at = resets_at
     return WindowStatus(limit, used, remaining, next_free_at, resets_at)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """UTC, written as the API writes datetimes (…Z)."""
+    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
@@ -16,6 +15,7 @@ from temporalio.service import RPCError
 
 from issuesight.accounts.principal import Principal, Requester
 from issuesight.accounts.store import LLMBudgetSpent, QuotaExceeded, UnknownUser
+from issuesight.accounts.windows import iso
 from issuesight.api.auth import too_many, unauthenticated
 from issuesight.api.deps import (
     AdminDep,
@@ -79,7 +79,7 @@ async def _submit(
             quota={
                 "limit": exc.status.limit,
                 "used": exc.status.used,
-                "next_available_at": _iso(exc.status.next_free_at),
+                "next_available_at": iso(exc.status.next_free_at),
             },
         ) from exc
     except LLMBudgetSpent as exc:
@@ -88,7 +88,7 @@ async def _submit(
             "llm_budget",
             str(exc),
             exc.status.retry_after(now),
-            resumes_at=_iso(exc.status.next_free_at),
+            resumes_at=iso(exc.status.next_free_at),
         ) from exc
     except UnknownUser as exc:
         raise unauthenticated("The account behind this key no longer exists.") from exc
@@ -244,10 +244,6 @@ async def list_tutorials(
     hits, total = await run_in_threadpool(search.search, query)
     items = [TutorialSummary.from_hit(hit, _status_url(request, hit.id)) for hit in hits]
     return TutorialPage(items=items, total=total, limit=limit, offset=offset)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 def _ref_from_path(owner: str, repo: str, number: int) -> IssueRef:
