@@ -17,6 +17,7 @@ import pytest
 from temporalio.service import RPCError
 
 from issuesight.accounts import keys
+from issuesight.accounts.store import CLI
 from issuesight.db.models import Role
 from issuesight.logs import JsonFormatter
 from issuesight.refs import make_ref
@@ -46,9 +47,9 @@ async def test_no_write_without_a_valid_key(make_stack, database_url: str) -> No
     _, revoked = user_with_key(accounts, "revoked@example.com")
     revoked_prefix = keys.prefix_of(revoked["Authorization"].split()[1])
     assert revoked_prefix is not None
-    accounts.revoke_key(revoked_prefix, actor=accounts_cli_actor())
+    accounts.revoke_key(revoked_prefix, actor=CLI)
     gone_user, gone = user_with_key(accounts, "gone@example.com")
-    accounts.delete_user(gone_user.id, actor=accounts_cli_actor())
+    accounts.delete_user(gone_user.id, actor=CLI)
 
     bad_headers: dict[str, dict[str, str]] = {
         "no key": {},
@@ -91,12 +92,6 @@ async def test_no_write_without_a_valid_key(make_stack, database_url: str) -> No
     await stack.client.get_workflow_handle(
         make_ref("octo-org", issue["issue"][9:-2], 1).workflow_id
     ).terminate()
-
-
-def accounts_cli_actor() -> Any:
-    from issuesight.accounts.store import CLI
-
-    return CLI
 
 
 async def test_members_cannot_use_admin_routes(make_stack, database_url: str) -> None:

@@ -4,7 +4,8 @@ A change to TutorialWorkflow or RepoSyncWorkflow that would break runs already i
 activities in the middle, reordered steps, a timer added or removed) fails here; a deliberately
 non-deterministic copy of each proves the guard can fail. To record fresh histories after an
 intended, versioned change: `ISSUESIGHT_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_replay.py
-tests/test_workflow_branches.py` (the sync histories come from the latter's mocked runs).
+tests/test_workflow_branches.py` (the sync histories come from the latter's mocked runs, and
+one from a real sync here).
 """
 
 from __future__ import annotations

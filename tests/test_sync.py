@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from temporalio.client import Client
@@ -223,3 +224,58 @@ async def test_schedule_lifecycle_through_the_api(
     unknown = await stack.api.post("/api/v1/projects/octo-org/never-tracked/sync")
     assert unknown.status_code == 404
     assert make_ref("octo-org", repo, 3).key == f"octo-org/{repo}#3"
+
+
+def spend_llm_budget(stack, tokens: int) -> None:
+    """Usage as an earlier generation would have recorded it (the ledger the budget reads)."""
+    from issuesight.db.engine import session_scope
+    from issuesight.db.models import LLMUsage
+    from issuesight.refs import make_ref as ref_of
+
+    spender = ref_of("octo-org", f"spender-{uuid.uuid4().hex[:6]}", 1)
+    stack.store.register_submission(spender)
+    with session_scope(stack.store.engine) as session:
+        session.add(LLMUsage(tutorial_id=spender.tutorial_id, run_id="earlier", tokens=tokens))
+
+
+async def test_a_spent_llm_budget_holds_the_sync_on_a_durable_timer(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    from sqlmodel import select
+
+    from issuesight.db.engine import session_scope
+    from issuesight.db.models import LLMUsage
+
+    repo = repo_name.lower()
+    seed_big_repo(github, repo_name, count=5)  # one watched open issue: #3
+    stack = await make_stack(sqlite_url, llm_daily_token_budget=1000)
+    await stack.api.post("/api/v1/projects", json={"repo": f"octo-org/{repo}"})
+    spend_llm_budget(stack, 1000)
+    handle = await stack.client.start_workflow(
+        RepoSyncWorkflow.run,
+        SyncRequest(repo=f"octo-org/{repo}", llm_budget_recheck_seconds=0.5),
+        id=f"test-sync-{uuid.uuid4()}",
+        task_queue=stack.settings.temporal_task_queue,
+    )
+
+    async def waiting_on_a_timer() -> bool:
+        history = await handle.fetch_history()
+        timers = [e for e in history.events if e.HasField("timer_started_event_attributes")]
+        return len(timers) >= 2  # it checked, slept, checked again: still spent
+
+    await assert_eventually(waiting_on_a_timer, within=30)
+    assert llm.count() == 0
+    missing = await stack.api.get(f"/api/v1/issues/octo-org/{repo}/3/tutorial")
+    assert missing.status_code == 404  # no job started
+    description = await handle.describe()
+    assert description.status is not None
+    assert description.status.name == "RUNNING"  # waiting, not failed
+
+    with session_scope(stack.store.engine) as session:  # the window rolls
+        for usage in session.exec(select(LLMUsage)).all():
+            usage.at -= timedelta(hours=25)
+            session.add(usage)
+    outcome = await handle.result()
+    assert outcome.jobs == 1
+    assert llm.count() == 1
+    assert (await tutorial(stack, repo, 3))["status"] == "COMPLETED"

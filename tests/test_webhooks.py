@@ -161,3 +161,28 @@ async def test_webhooks_are_refused_while_no_secret_is_configured(
     response = await deliver(stack, b"{}", event="ping")
     assert response.status_code == 503
     assert "GITHUB_WEBHOOK_SECRET" in response.json()["detail"]
+
+
+async def test_a_spent_llm_budget_defers_webhook_work_to_the_next_sync(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    from tests.test_sync import spend_llm_budget
+
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(sqlite_url, llm_daily_token_budget=500)
+    await stack.api.post("/api/v1/projects", json={"repo": f"octo-org/{repo_name}"})
+    spend_llm_budget(stack, 500)
+    response = await deliver(stack, issue_delivery(github, repo_name))
+    assert response.status_code == 202
+    assert response.json()["status"] == "deferred"
+    assert "budget" in response.json()["reason"]
+    missing = await stack.api.get(f"/api/v1/issues/octo-org/{repo_name.lower()}/1/tutorial")
+    assert missing.status_code == 404
+    assert llm.count() == 0
+    # The issue still looks changed, so the repository's next sync takes it up.
+    from issuesight.db.tracking import TrackingStore
+
+    seen = TrackingStore(stack.store.engine).record_issue(
+        f"octo-org/{repo_name.lower()}", _current_issue(github, repo_name), ["good first issue"]
+    )
+    assert seen.changed
