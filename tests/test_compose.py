@@ -81,3 +81,13 @@ def test_docker_compose_config_validates() -> None:
     )
     assert refused.returncode != 0
     assert b"OPENAI_API_KEY" in refused.stderr
+
+
+def test_the_image_and_compose_require_keys() -> None:
+    """A deployment is never left open: keys mode unless an operator says otherwise."""
+    environment = _compose()["services"]["api"]["environment"]
+    assert environment["AUTH_MODE"] == "${AUTH_MODE:-keys}"
+    assert "AUTH_MODE=keys" in (ROOT / "Dockerfile").read_text()
+    text = COMPOSE.read_text()
+    assert "issuesight users create" in text  # how to make the first admin
+    assert "issuesight keys create" in text
