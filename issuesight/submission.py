@@ -158,8 +158,11 @@ def _admit(
     of it back when the quota or the LLM budget says no."""
     audit_id: uuid.UUID | None = None
     with session_scope(store.engine) as session:
-        if requester.user_id is not None and not accounts.lock_requester(
-            session, requester.user_id
+        # Only a quota needs its check and its charge to be atomic (open mode has none).
+        if (
+            requester.user_id is not None
+            and requester.daily_limit is not None
+            and not accounts.lock_requester(session, requester.user_id)
         ):
             raise UnknownUser("the requesting user no longer exists")
         store.register_in(session, ref)

@@ -84,6 +84,7 @@ def test_a_window_counts_the_last_24_hours_and_says_when_room_comes_back() -> No
     never = window_status([], 0)
     assert never.spent
     assert never.next_free_at is None
+    assert never.retry_after(T0) == 24 * 3600
 
 
 def test_the_token_budget_frees_up_when_enough_tokens_age_out() -> None:

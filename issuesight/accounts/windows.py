@@ -27,9 +27,10 @@ class WindowStatus:
         return self.remaining is not None and self.remaining <= 0
 
     def retry_after(self, now: datetime) -> int:
-        """Whole seconds until one more unit is available (at least 1)."""
+        """Whole seconds until one more unit is available (at least 1; a whole window when no
+        unit ever frees up, as with a quota of 0)."""
         if self.next_free_at is None:
-            return 1
+            return int(WINDOW.total_seconds()) if self.spent else 1
         return max(1, int((self.next_free_at - now).total_seconds() + 0.999))
 
 
