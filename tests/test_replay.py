@@ -56,6 +56,7 @@ def test_there_are_recorded_sync_histories() -> None:
         "rate_limited",
         "real_with_jobs",
         "v0-real_with_jobs",
+        "llm_budget_spent",
     }
 
 

@@ -38,6 +38,8 @@ from issuesight.workflows.contracts import (
     FetchContextResult,
     GenerateInput,
     GenerateResult,
+    LLMBudgetCheck,
+    LLMBudgetState,
     MarkFailedInput,
     MarkStaleInput,
     Progress,
@@ -143,6 +145,8 @@ class SyncScript:
     # observed whatever the machine's speed.
     overlap: int = 2
     overlapped: asyncio.Event = field(default_factory=asyncio.Event)
+    # What successive LLM budget checks answer (seconds to wait); then 0: budget left.
+    budget_waits: list[float] = field(default_factory=list)
 
     def arguments(self, name: ActivityName) -> list[Any]:
         return [argument for called, argument in self.calls if called == name]
@@ -178,6 +182,12 @@ class SyncScript:
         self.calls.append((ActivityName.ARCHIVE_CLOSED, argument))
         return ArchiveResult(issues=argument.older_than_days, tutorials=2)
 
+    @activity.defn(name=ActivityName.LLM_BUDGET)
+    async def check_llm_budget(self, argument: LLMBudgetCheck) -> LLMBudgetState:
+        self.calls.append((ActivityName.LLM_BUDGET, argument))
+        wait = self.budget_waits.pop(0) if self.budget_waits else 0.0
+        return LLMBudgetState(wait, used=1000 if wait else 10, budget=1000)
+
     def activities(self) -> list[Callable[..., Any]]:
         return [
             self.begin_repo_sync,
@@ -185,6 +195,7 @@ class SyncScript:
             self.run_tutorial_job,
             self.finish_repo_sync,
             self.archive_closed_issues,
+            self.check_llm_budget,
         ]
 
 
@@ -444,6 +455,35 @@ async def test_a_sync_with_budget_left_sets_no_timer(temporal_client: Client) ->
     history = await run_sync(temporal_client, script, SyncRequest("octo-org/r"))
     kinds = [event.event_type for event in history.events]
     assert EventType.EVENT_TYPE_TIMER_STARTED not in kinds
+
+
+async def test_a_spent_llm_budget_holds_the_jobs_on_a_durable_timer(
+    temporal_client: Client,
+) -> None:
+    """Spent: the sync sleeps (at most the recheck interval at a time) and asks again before
+    starting any job; pages without candidates never ask."""
+    script = SyncScript(
+        [page(0, []), page(1, ["octo-org/r#1", "octo-org/r#2"], last=True)],
+        budget_waits=[86_000.0, 0.3],
+    )
+    request = SyncRequest("octo-org/r", llm_budget_recheck_seconds=0.2)
+    history = await run_sync(temporal_client, script, request)
+    kinds = [event.event_type for event in history.events]
+    assert kinds.count(EventType.EVENT_TYPE_TIMER_STARTED) == 2
+    names = [name for name, _ in script.calls]
+    assert names.count(ActivityName.LLM_BUDGET) == 3  # spent, spent, then budget left
+    assert names.index(ActivityName.RUN_TUTORIAL_JOB) > max(
+        i for i, name in enumerate(names) if name == ActivityName.LLM_BUDGET
+    )
+    assert script.arguments(ActivityName.LLM_BUDGET)[0] == LLMBudgetCheck("octo-org/r")
+    durations = [
+        e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+    ]
+    assert durations == [0.2, 0.2]  # capped by the recheck interval, not a day
+    assert len(script.arguments(ActivityName.RUN_TUTORIAL_JOB)) == 2
+    record("llm_budget_spent", history)
 
 
 async def test_the_archive_workflow_passes_its_age_and_returns_the_counts(
