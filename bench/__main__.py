@@ -17,7 +17,7 @@ import time
 import traceback
 from types import ModuleType
 
-from bench import github, llm, overhead, prompt, scaleout, status, web
+from bench import accounts, github, llm, overhead, prompt, scaleout, status, web
 from bench._report import Report, exit_on_sigterm, print_report, print_summary, verdict
 from bench._stack import ROOT
 
@@ -29,6 +29,7 @@ FIGURES: dict[str, ModuleType] = {
     "scaleout": scaleout,
     "prompt": prompt,
     "web": web,
+    "accounts": accounts,
 }
 QUICK: dict[str, list[str]] = {
     "overhead": ["--n", "30", "--rounds", "1"],
@@ -38,6 +39,7 @@ QUICK: dict[str, list[str]] = {
     "scaleout": ["--n", "60"],
     "prompt": [],
     "web": ["--tutorials", "20", "--rounds", "5"],
+    "accounts": ["--n", "150"],
 }
 
 

@@ -540,3 +540,35 @@ async def test_open_mode_is_the_local_admin_unless_credentials_are_sent(
     assert (await stack.api.get("/api/v1/me", headers=member)).json()["role"] == "member"
     forbidden = await stack.api.post("/api/v1/projects", json={"repo": "o/r"}, headers=member)
     assert forbidden.status_code == 403
+
+
+async def test_a_generation_that_cannot_start_is_refunded(
+    make_stack, sqlite_url: str, temporal_address: str
+) -> None:
+    """Temporal refuses the start (here: an unknown namespace): 503, the unit of quota comes
+    back, and the next request asks for (and pays for) the generation again."""
+    from temporalio.client import Client
+
+    from issuesight.api.app import create_app
+
+    stack = await make_stack(sqlite_url, worker=False, user_daily_generations=1, **KEYS)
+    accounts = stack.app.state.resources.accounts
+    _, member = user_with_key(accounts, "unlucky@example.com")
+    refusing = await Client.connect(temporal_address, namespace=f"missing-{uuid.uuid4().hex}")
+    broken = create_app(stack.settings, temporal=refusing)
+    issue = {"issue": f"octo-org/refund-{uuid.uuid4().hex[:8]}#1"}
+    transport = httpx.ASGITransport(app=broken)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as api:
+        failed = await api.post("/api/v1/tutorials", json=issue, headers=member)
+    await broken.state.resources.close()
+    assert failed.status_code == 503, failed.text
+    me = (await stack.api.get("/api/v1/me", headers=member)).json()
+    assert me["quota"]["used"] == 0
+    [event] = accounts.audit_events(action="tutorial.generate")[0]
+    assert (event.cost, event.detail["refunded"]) == (0, "start failed")
+
+    retried = await stack.api.post("/api/v1/tutorials", json=issue, headers=member)
+    assert retried.status_code == 202  # asked for again, not taken for an unlock
+    assert (await stack.api.get("/api/v1/me", headers=member)).json()["quota"]["used"] == 1
+    ref = make_ref("octo-org", issue["issue"][9:-2], 1)
+    await stack.client.get_workflow_handle(ref.workflow_id).terminate()
