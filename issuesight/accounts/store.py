@@ -143,6 +143,27 @@ class AuditView:
     detail: dict[str, Any] | None
 
 
+def _authenticate_statement() -> Any:
+    """A key's row with its user's, by prefix: the one read every authenticated request makes."""
+    return (
+        sa.select(
+            col(ApiKey.key_hash),
+            col(ApiKey.revoked_at),
+            col(ApiKey.last_used_at),
+            col(User.id).label("user_id"),
+            col(User.email),
+            col(User.role),
+            col(User.daily_generations),
+            col(User.deleted_at),
+        )
+        .join(User, col(User.id) == col(ApiKey.user_id))
+        .where(col(ApiKey.prefix) == sa.bindparam("prefix"))
+    )
+
+
+_AUTHENTICATE = _authenticate_statement()
+
+
 def normalize_email(email: str) -> str:
     normalized = email.strip().lower()
     if not _EMAIL.match(normalized):
@@ -151,8 +172,16 @@ def normalize_email(email: str) -> str:
 
 
 class AccountStore:
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        reader: Engine | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """`reader` (engine.make_reader_engine) serves authentication's single read."""
         self.engine = engine
+        self._reader = reader or engine.execution_options(isolation_level="AUTOCOMMIT")
         self.now = clock
 
     # -- users -----------------------------------------------------------------------------
@@ -307,21 +336,22 @@ class AccountStore:
         if prefix is None:
             keys.matches(key, None)  # the same work as for a well-formed key
             return None
-        with Session(self.engine) as session:
-            found = session.exec(
-                select(ApiKey, User)
-                .join(User, col(User.id) == col(ApiKey.user_id))
-                .where(ApiKey.prefix == prefix)
-            ).first()
-            row, user = found if found is not None else (None, None)
-            if not keys.matches(key, row.key_hash if row is not None else None):
-                return None
-            assert row is not None
-            assert user is not None
-            if row.revoked_at is not None or user.deleted_at is not None:
-                return None
-            principal = _principal(user, prefix)
-            last_used = row.last_used_at
+        # One Core statement on an autocommit connection: every authenticated request runs it.
+        with self._reader.connect() as connection:
+            row = connection.execute(_AUTHENTICATE, {"prefix": prefix}).first()
+        if not keys.matches(key, row.key_hash if row is not None else None):
+            return None
+        assert row is not None
+        if row.revoked_at is not None or row.deleted_at is not None:
+            return None
+        principal = Principal(
+            user_id=row.user_id,
+            email=row.email,
+            role=Role(row.role),
+            key_prefix=prefix,
+            daily_generations=row.daily_generations,
+        )
+        last_used = row.last_used_at
         now = self.now()
         if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
             with session_scope(self.engine) as session:

@@ -56,7 +56,7 @@ class Resources:
             if self.engine.dialect.name == "postgresql"
             else ThreadedTutorialReader(self.store)
         )
-        self.accounts = AccountStore(self.engine)
+        self.accounts = AccountStore(self.engine, reader=self.reader_engine)
         rate = settings.write_rate_limit
         self.auth = Authenticator(
             self.accounts,
