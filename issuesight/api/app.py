@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,6 +16,8 @@ from issuesight.api.deps import Resources
 from issuesight.api.routes import accounts, concepts, health, projects, tutorials, webhooks
 from issuesight.settings import Settings, get_settings
 
+log = logging.getLogger(__name__)
+
 
 def create_app(settings: Settings | None = None, *, temporal: Client | None = None) -> FastAPI:
     resources = Resources(settings or get_settings(), temporal)
@@ -24,6 +27,17 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
         # Sync routes run in anyio's threadpool (40 threads by default). Under load, dozens of
         # threads fighting over the GIL cost more CPU than they overlap database waits.
         to_thread.current_default_thread_limiter().total_tokens = resources.settings.api_threads
+        settings = resources.settings
+        log.info(
+            "accounts",
+            extra={
+                "auth_mode": settings.effective_auth_mode,
+                "public_reads": settings.public_reads,
+                "daily_generations": settings.daily_generation_limit,
+                "llm_daily_token_budget": settings.llm_daily_token_budget,
+                "writes_per_minute": settings.write_rate_limit,
+            },
+        )
         yield
         await resources.close()
 
