@@ -85,8 +85,14 @@ def too_many(reason: str, detail: str, retry_after: float, **extra: Any) -> Refu
     )
 
 
-def _answer(refusal: Refusal) -> JSONResponse:
+def count(refusal: Refusal) -> Refusal:
+    """Every refusal is counted once, by reason, whoever renders it (JSON here, or a page)."""
     metrics.REFUSALS.labels(refusal.reason).inc()
+    return refusal
+
+
+def _answer(refusal: Refusal) -> JSONResponse:
+    count(refusal)
     return JSONResponse(
         {"detail": refusal.detail, **refusal.extra},
         status_code=refusal.status,
@@ -247,6 +253,16 @@ async def require_writer(
     principal: Annotated[Principal, Depends(require_user)],
 ) -> Principal:
     await authenticator(request).limit_principal(principal)
+    return principal
+
+
+async def authorize_write(request: Request) -> Principal:
+    """`require_writer` for a handler that answers refusals itself (a page renders them as
+    HTML): the same checks in the same order; raises Refusal."""
+    auth = authenticator(request)
+    await auth.limit_address(request)
+    principal = await require_user(await auth.identify(request))
+    await auth.limit_principal(principal)
     return principal
 
 

@@ -4,7 +4,9 @@ security headers every response carries."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from collections.abc import Sequence
+
+from fastapi import FastAPI, Request, params
 from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -38,8 +40,9 @@ async def _not_found_page(request: Request, exc: Exception) -> Response:
     return await http_exception_handler(request, exc)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, dependencies: Sequence[params.Depends] = ()) -> None:
+    """`dependencies`: what every page needs (PUBLIC_READS=false: a signed-in caller)."""
     app.add_middleware(security.SecurityHeaders)
     app.add_exception_handler(HTTPException, _not_found_page)
     app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(routes.router)
+    app.include_router(routes.router, dependencies=dependencies)

@@ -20,6 +20,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from temporalio.service import RPCError
 
+from issuesight.accounts.principal import Requester
+from issuesight.accounts.store import LLMBudgetSpent, QuotaExceeded, UnknownUser
+from issuesight.api import auth
 from issuesight.api.deps import (
     ConceptReadsDep,
     ResourcesDep,
@@ -234,6 +237,11 @@ async def submit(
             message="This form was sent from another site. Open IssueSight and send it from there.",
         )
     try:
+        principal = await auth.authorize_write(request)
+    except auth.Refusal as refusal:
+        auth.count(refusal)
+        return _refused(refusal.status, issue, refusal.detail, refusal.headers)
+    try:
         ref = parse_issue_ref(issue)
     except InvalidIssueReference as exc:
         return page(
@@ -244,11 +252,26 @@ async def submit(
             error_title="That is not a GitHub issue.",
             error=f"{exc.reason[:1].upper()}{exc.reason[1:]}: expected {VALID_FORMS}.",
         )
+    settings = resources.settings
+    requester = Requester.user(principal, default_limit=settings.daily_generation_limit)
     try:
         temporal = await resources.temporal()
         result = await submit_issue(
-            ref, store=resources.store, client=temporal, settings=resources.settings
+            ref,
+            store=resources.store,
+            accounts=resources.accounts,
+            client=temporal,
+            settings=settings,
+            requester=requester,
         )
+    except (QuotaExceeded, LLMBudgetSpent) as exc:
+        reason = "quota" if isinstance(exc, QuotaExceeded) else "llm_budget"
+        spent = auth.count(
+            auth.too_many(reason, str(exc), exc.status.retry_after(resources.accounts.now()))
+        )
+        return _refused(429, ref.key, spent.detail, spent.headers)
+    except UnknownUser:
+        return _refused(401, ref.key, "The account you used no longer exists.", {})
     except (RPCError, RuntimeError) as exc:
         log.warning(
             "web submission could not start", extra={"issue_key": ref.key, "error": str(exc)}
@@ -263,6 +286,33 @@ async def submit(
         )
     log.info("tutorial submitted from the web", extra={"issue_key": ref.key})
     return RedirectResponse(f"/tutorials/{result.view.content.id}", status_code=303)
+
+
+def _refused(status: int, value: str, detail: str, headers: dict[str, str]) -> HTMLResponse:
+    """A submission refused by accounts, as the submit page with the reason (Retry-After kept;
+    a Bearer challenge means nothing to a browser and is left out)."""
+    titles = {
+        401: "Submitting needs an account here.",
+        403: "Your account may not do this.",
+        429: "Not now.",
+    }
+    if status == 401:
+        detail = (
+            "Reading is open to everyone, but a new tutorial is paid for, so this IssueSight "
+            "asks who is submitting. Until pages can sign you in, submit through the API with "
+            "an API key (`Authorization: Bearer <key>`); an admin makes keys."
+        )
+    response = page(
+        "submit.html",
+        status,
+        nav="submit",
+        value=value,
+        error_title=titles.get(status, "Refused."),
+        error=detail,
+    )
+    if "Retry-After" in headers:
+        response.headers["Retry-After"] = headers["Retry-After"]
+    return response
 
 
 @router.get("/concepts", response_class=HTMLResponse)
