@@ -144,3 +144,28 @@ async def test_a_missing_timeline_costs_the_comments_not_the_tutorial(
     assert "greet() crashes when name is None" in prompt
     assert "I can reproduce this on Python 3.12." not in prompt
     assert [r.status for r in github.requests if r.path.endswith("/timeline")] == [404]
+
+
+async def test_refused_answers_count_against_the_llm_budget(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """A malformed or schema-violating answer was paid for: LLM_DAILY_TOKEN_BUDGET sees it."""
+    import sqlalchemy as sa
+
+    from issuesight.db.models import LLMUsage
+
+    seed_hello_world(github, repo_name)
+    llm.fail_next("server_error")  # no answer, no tokens
+    llm.fail_next("malformed")
+    llm.fail_next("invalid")
+    stack = await make_stack(sqlite_url, llm_max_attempts=5)
+    body = await _run(stack, f"octo-org/{repo_name}#1")
+    assert body["status"] == "COMPLETED"
+    with stack.store.engine.connect() as connection:
+        rows = connection.execute(sa.select(LLMUsage.tokens)).scalars().all()  # type: ignore[call-overload]
+    assert len(rows) == 3  # two refused answers and the accepted one
+    accepted = body["prompt_tokens"] + body["completion_tokens"]
+    assert accepted in rows
+    assert sum(rows) > accepted
+    spent = stack.app.state.resources.accounts.llm_budget(10**9)
+    assert spent.used == sum(rows)

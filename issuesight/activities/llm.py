@@ -52,6 +52,10 @@ class LLMActivities:
                 draft, spent = await generate_draft(self._llm, model=self._model, prompt=prompt)
         except LLMError as exc:
             metrics.LLM_CALLS.labels(outcome=exc.kind).inc()
+            if exc.spent_tokens:  # a refused answer was paid for all the same
+                await asyncio.to_thread(
+                    self._store.record_llm_usage, tutorial_id, request.run_id, exc.spent_tokens
+                )
             activity.logger.warning(
                 "generation attempt failed",
                 extra={"issue_key": request.issue_key, "failure_type": exc.kind},

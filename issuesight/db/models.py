@@ -247,7 +247,8 @@ class RateBucket(SQLModel, table=True):
 
 
 class LLMUsage(SQLModel, table=True):
-    """Tokens each successful LLM call spent: the ledger LLM_DAILY_TOKEN_BUDGET is read from."""
+    """Tokens each answered LLM call spent (refused answers too): the ledger
+    LLM_DAILY_TOKEN_BUDGET is read from."""
 
     __tablename__ = "llm_usage"
 

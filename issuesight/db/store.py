@@ -382,6 +382,11 @@ class Store:
                 .values(llm_calls=col(TutorialContent.llm_calls) + 1)
             )
 
+    def record_llm_usage(self, tutorial_id: uuid.UUID, run_id: str, tokens: int) -> None:
+        """Tokens an LLM call spent on an answer that was refused (the budget's ledger)."""
+        with session_scope(self.engine) as session:
+            session.add(LLMUsage(tutorial_id=tutorial_id, run_id=run_id, tokens=tokens))
+
     def save_draft(
         self, tutorial_id: uuid.UUID, run_id: str, draft: dict[str, Any], usage: dict[str, Any]
     ) -> None:

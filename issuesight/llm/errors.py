@@ -13,11 +13,21 @@ PERMANENT_TYPES = (LLM_AUTH, LLM_REJECTED)
 
 
 class LLMError(Exception):
-    def __init__(self, message: str, *, kind: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        retry_after: float | None = None,
+        spent_tokens: int = 0,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.kind = kind
         self.retry_after = retry_after
+        # Tokens an answer cost although it was refused (cut off, not JSON, off the schema):
+        # the LLM budget counts them too.
+        self.spent_tokens = spent_tokens
 
     @property
     def retryable(self) -> bool:

@@ -85,19 +85,24 @@ async def generate_draft(
             retry_after=_retry_after(exc.response.headers),
         ) from exc
 
-    if not completion.choices:
-        raise LLMError("the LLM answered with no choices", kind=LLM_INVALID_OUTPUT)
-    choice = completion.choices[0]
-    content = choice.message.content or ""
-    if choice.finish_reason == "length":
-        raise LLMError("the LLM's answer was cut off (length)", kind=LLM_INVALID_OUTPUT)
-    draft = parse_draft(content)
     usage = completion.usage
-    return draft, Usage(
+    spent = Usage(
         prompt_tokens=usage.prompt_tokens if usage else 0,
         completion_tokens=usage.completion_tokens if usage else 0,
         model=completion.model or model,
     )
+    try:
+        if not completion.choices:
+            raise LLMError("the LLM answered with no choices", kind=LLM_INVALID_OUTPUT)
+        choice = completion.choices[0]
+        content = choice.message.content or ""
+        if choice.finish_reason == "length":
+            raise LLMError("the LLM's answer was cut off (length)", kind=LLM_INVALID_OUTPUT)
+        draft = parse_draft(content)
+    except LLMError as exc:
+        exc.spent_tokens = spent.prompt_tokens + spent.completion_tokens
+        raise
+    return draft, spent
 
 
 def parse_draft(content: str) -> TutorialDraft:
