@@ -103,9 +103,10 @@ async def my_keys(principal: UserDep, accounts: AccountsDep) -> list[KeyPublic]:
 
 @router.post("/me/keys", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
 async def create_my_key(
-    body: KeyCreate, principal: WriterDep, accounts: AccountsDep
+    principal: WriterDep, accounts: AccountsDep, body: KeyCreate | None = None
 ) -> JSONResponse:
-    return await _create_key(accounts, principal.user_id, body.name, Actor.of(principal))
+    name = body.name if body is not None else ""
+    return await _create_key(accounts, principal.user_id, name, Actor.of(principal))
 
 
 @router.delete("/me/keys/{prefix}", status_code=status.HTTP_204_NO_CONTENT)
@@ -191,10 +192,11 @@ async def list_user_keys(
     tags=["admin"],
 )
 async def create_user_key(
-    user: UserRef, body: KeyCreate, admin: AdminDep, accounts: AccountsDep
+    user: UserRef, admin: AdminDep, accounts: AccountsDep, body: KeyCreate | None = None
 ) -> JSONResponse:
     found = await _find(accounts, user)
-    return await _create_key(accounts, found.id, body.name, Actor.of(admin))
+    name = body.name if body is not None else ""
+    return await _create_key(accounts, found.id, name, Actor.of(admin))
 
 
 @router.delete(
