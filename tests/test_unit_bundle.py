@@ -11,6 +11,7 @@ import pytest
 
 from issuesight.context.bundle import (
     FIXED_OVERHEAD,
+    LEFT_OUT,
     PER_ITEM_OVERHEAD,
     ContextBundle,
     build_bundle,
@@ -225,10 +226,19 @@ def test_priority_issue_readme_files_before_old_comments() -> None:
     assert bundle.readme.startswith("README-START")
     assert bundle.contributing is not None
     assert bundle.contributing.startswith("CONTRIB-START")
+    # Code gets what the rest leaves, the best-ranked file the most; a named file that gets
+    # no room keeps its heading with a note.
+    assert [f.path for f in bundle.files] == [f"src/f{i}.py" for i in range(5)]
+    shown = [f for f in bundle.files if f.content is not None]
+    assert len(shown) >= 2
     for i, f in enumerate(bundle.files):
-        assert f.content is not None
-        assert f.content.startswith(f"FILE-{i}-START")
-    # Comments only get the room left: some, not all, and the newest ones.
+        if f.content is not None:
+            assert f.content.startswith(f"FILE-{i}-START")
+        else:
+            assert f.note == LEFT_OUT
+    sizes = [len(f.content or "") for f in bundle.files]
+    assert sizes == sorted(sizes, reverse=True)
+    # Comments get at most their share: some, not all, and the newest ones.
     assert 0 < len(bundle.comments) < 400
     kept_ids = [int(c.body.split()[0].split("-")[1]) for c in bundle.comments]
     assert kept_ids == list(range(400 - len(kept_ids), 400))

@@ -1,8 +1,12 @@
 """The bounded context a generation reads: what to keep of an issue and its repository.
 
-Whatever the issue's size, the bundle fits the prompt budget. Priority: the issue itself, the
-README, the files it refers to, CONTRIBUTING, then comments newest first (the latest state of a
-discussion matters more than its middle).
+Whatever the issue's size, the bundle fits the prompt budget. The issue itself comes first
+(up to BODY_SHARE of the room), then the README and CONTRIBUTING (each a small share), the
+comments newest first (the latest state of a discussion matters more than its middle) up to
+COMMENT_SHARE, and the code gets everything those leave: excerpts of the ranked files, the
+best-ranked getting the most room, each cut to the windows the issue is about (windows.py),
+then a compact repository map of the next files' definitions. Room the code does not need goes
+back to an issue body that had to be cut.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
-from issuesight.context.gather import RawContext
+from issuesight.context.gather import FetchedFile, RawContext
 from issuesight.context.text import (
     clean,
     scrub,
@@ -24,6 +28,7 @@ from issuesight.context.text import (
     truncate_middle,
     window_around_line,
 )
+from issuesight.context.windows import excerpt as cut_excerpt
 from issuesight.db.types import parse_time
 from issuesight.refs import IssueRef
 
@@ -44,6 +49,19 @@ MIN_BODY_SHARE = 0.1
 MIN_FILE_CHARS = 200
 MAX_FLAGGED_PRS = 10
 LEFT_OUT = "left out to fit the prompt budget"
+# Shares of the room the instructions and short fields leave (bench.context: code given the
+# rest put the fixed file in far more prompts than fixed shares for everything did).
+BODY_SHARE = 0.35
+README_SHARE = 0.10
+CONTRIBUTING_SHARE = 0.05
+COMMENT_SHARE = 0.25
+# The repository map takes at most this share of the code's room.
+MAP_SHARE = 0.15
+MAX_MAP_LINE = 160
+# A ranked file's share of the code's room falls with its rank as 1 / (rank + 1) ** DECAY.
+RANK_DECAY = 0.6
+# Files beyond the first with less room than this are left to the repository map.
+MIN_WINDOW_CHARS = 500
 
 
 class CommentExcerpt(BaseModel):
@@ -99,6 +117,9 @@ class ContextBundle(BaseModel):
     observed_flags: list[str]
     fingerprint: str
     budget_chars: int
+    # Paths and definitions of the best-ranked files beyond the excerpts (Aider's repo map);
+    # bundles stored before it existed have none.
+    repo_map: list[str] = []
 
     @property
     def comments_omitted(self) -> int:
@@ -140,36 +161,33 @@ def build_bundle(
     flags = _observed_flags(raw, now, assignees)
     outline = _outline(raw.tree_paths)
     metadata = metadata_chars(description, author, labels, assignees, outline, linked, flags)
-    headings = sum(
-        max(PER_ITEM_OVERHEAD, len(f.path) + sum(len(r) + 2 for r in f.reasons) + 20)
-        for f in raw.files
-    )
     available = max(
-        0,
-        budget_chars
-        - FIXED_OVERHEAD
-        - headings
-        - min(metadata, int(budget_chars * METADATA_SHARE)),
+        0, budget_chars - FIXED_OVERHEAD - min(metadata, int(budget_chars * METADATA_SHARE))
     )
 
     title = safe(issue.get("title"))[:500]
     body_full = safe(issue.get("body"))
     body = truncate_middle(
-        body_full, max(int(available * 0.35), int(budget_chars * MIN_BODY_SHARE))
+        body_full, max(int(available * BODY_SHARE), int(budget_chars * MIN_BODY_SHARE))
     )
-    readme = truncate_head(safe(raw.readme[1]), int(available * 0.15)) if raw.readme else None
+    readme = (
+        truncate_head(safe(raw.readme[1]), int(available * README_SHARE)) if raw.readme else None
+    )
     contributing = (
-        truncate_head(safe(raw.contributing[1]), int(available * 0.08))
+        truncate_head(safe(raw.contributing[1]), int(available * CONTRIBUTING_SHARE))
         if raw.contributing
         else None
     )
-    files = _file_excerpts(raw, repo_url, commit, int(available * 0.25), safe)
     used = len(title) + len(body) + len(readme or "") + len(contributing or "")
-    used += sum(len(f.content or "") for f in files)
-    comments = _newest_comments_within(raw.comments, max(0, available - used), safe)
+    comments = _newest_comments_within(
+        raw.comments, max(0, min(available - used, int(available * COMMENT_SHARE))), safe
+    )
+    used += sum(len(c.body) + PER_ITEM_OVERHEAD for c in comments)
+    code_room = max(0, available - used)
+    files, repo_map, code_used = _code(raw, repo_url, commit, code_room, safe)
     if len(body) < len(body_full):
-        # Room the comments did not need goes back to a body that had to be cut.
-        spare = available - used - sum(len(c.body) + PER_ITEM_OVERHEAD for c in comments)
+        # Room the code did not need goes back to a body that had to be cut.
+        spare = code_room - code_used
         if spare > 0:
             body = truncate_middle(body_full, len(body) + spare)
 
@@ -199,6 +217,7 @@ def build_bundle(
         tree_outline=outline,
         tree_paths=raw.tree_paths,
         tree_truncated=raw.tree_truncated,
+        repo_map=repo_map,
         linked_pull_requests=linked,
         observed_flags=flags,
         fingerprint=fingerprint(raw),
@@ -252,36 +271,121 @@ def fingerprint(raw: RawContext) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
-def _file_excerpts(
+def _code(
     raw: RawContext, repo_url: str, commit: str | None, room: int, safe: Any
-) -> list[FileExcerpt]:
-    per_file = room // max(1, len(raw.files))
-    excerpts = []
-    for fetched in raw.files:
-        note = None
-        content = None
+) -> tuple[list[FileExcerpt], list[str], int]:
+    """File excerpts and the repository map within `room` characters; what they used.
+
+    Files come in rank order. Each gets a share of the room that falls with its rank, and what
+    a file does not need (a short file shown whole) flows to the others. Files the issue names
+    that get no room keep a heading with a note; other files that get none are left to the
+    map. The map lists the next files' definitions in what the excerpts leave, up to
+    MAP_SHARE of the room.
+    """
+    map_room = int(room * MAP_SHARE) if raw.repo_map else 0
+    shares = _shares(raw.files, room - map_room)
+    excerpts: list[FileExcerpt] = []
+    used = 0
+    for rank, fetched in enumerate(raw.files):
+        heading = _heading_chars(fetched)
+        share = shares[rank]
+        url = blob_url(repo_url, commit, fetched.path)
         if fetched.text is None:
-            note = "binary or too large to show"
-        elif per_file < MIN_FILE_CHARS:
-            note = LEFT_OUT
-        else:
-            text = safe(fetched.text)
-            content = (
-                window_around_line(text, fetched.line, per_file)
-                if fetched.line
-                else truncate_head(text, per_file)
-            )
-        excerpts.append(
-            FileExcerpt(
-                path=fetched.path,
-                url=blob_url(repo_url, commit, fetched.path),
-                reasons=list(fetched.reasons),
-                line=fetched.line,
-                content=content,
-                note=note,
-            )
-        )
-    return excerpts
+            if fetched.explicit or not fetched.regions:
+                excerpts.append(_excerpt(fetched, url, None, "binary or too large to show"))
+                used += heading
+            continue
+        least = min(MIN_FILE_CHARS if rank == 0 else MIN_WINDOW_CHARS, len(fetched.text) + 60)
+        if share - heading < least:
+            if fetched.explicit or not fetched.regions:
+                excerpts.append(_excerpt(fetched, url, None, LEFT_OUT))
+                used += heading
+            continue
+        content, anchor = _content(fetched, safe(fetched.text), share - heading)
+        excerpts.append(_excerpt(fetched, url + anchor, content, None))
+        used += heading + len(content)
+    shown = {f.path for f in excerpts}
+    repo_map = _repo_map(raw.repo_map, shown, room - used, safe)
+    used += sum(len(line) + 1 for line in repo_map)
+    return excerpts, repo_map, used
+
+
+def _shares(files: Sequence[FetchedFile], room: int) -> list[int]:
+    """Room per file: by rank, water-filled so that no file gets more than it can use."""
+    if not files:
+        return []
+    need = [_heading_chars(f) + (len(f.text) + 60 if f.text is not None else 0) for f in files]
+    weights = [1.0 / (rank + 1) ** RANK_DECAY for rank in range(len(files))]
+    shares = [0] * len(files)
+    open_files = set(range(len(files)))
+    left = room
+    while open_files and left > 0:
+        total = sum(weights[i] for i in open_files)
+        spent = 0
+        capped = []
+        for i in sorted(open_files):
+            offer = int(left * weights[i] / total)
+            take = min(offer, need[i] - shares[i])
+            shares[i] += take
+            spent += take
+            if shares[i] >= need[i]:
+                capped.append(i)
+        open_files -= set(capped)
+        left -= spent
+        if not capped:
+            break
+    return shares
+
+
+def _heading_chars(fetched: FetchedFile) -> int:
+    return max(PER_ITEM_OVERHEAD, len(fetched.path) + sum(len(r) + 2 for r in fetched.reasons) + 20)
+
+
+def _content(fetched: FetchedFile, text: str, room: int) -> tuple[str, str]:
+    """The excerpt and the `#Lstart-Lend` anchor of its main window ("" for a head)."""
+    if fetched.regions:
+        regions = [(r.start, r.end, r.label) for r in fetched.regions]
+        cut = cut_excerpt(fetched.path, text, regions, room)
+        anchor = ""
+        if cut.main is not None and cut.lines_shown < cut.total_lines:
+            anchor = f"#L{cut.main[0]}-L{cut.main[1]}"
+        return cut.text, anchor
+    if fetched.line:
+        return window_around_line(text, fetched.line, room), f"#L{fetched.line}"
+    return truncate_head(text, room), ""
+
+
+def _excerpt(fetched: FetchedFile, url: str, content: str | None, note: str | None) -> FileExcerpt:
+    return FileExcerpt(
+        path=fetched.path,
+        url=url,
+        reasons=list(fetched.reasons),
+        line=fetched.line,
+        content=content,
+        note=note,
+    )
+
+
+def _repo_map(
+    entries: Sequence[tuple[str, Sequence[str]]], shown: set[str], room: int, safe: Any
+) -> list[str]:
+    """`path` lines, each followed by its definitions' signatures, until the room is spent."""
+    lines: list[str] = []
+    used = 0
+    for path, signatures in entries:
+        if path in shown:
+            continue
+        block = [safe(path)[:MAX_MAP_LINE]]
+        block += ["  " + safe(s)[: MAX_MAP_LINE - 2] for s in signatures]
+        cost = sum(len(line) + 1 for line in block)
+        if used + cost > room:
+            if used + len(block[0]) + 1 > room:
+                break
+            block = block[:1]
+            cost = len(block[0]) + 1
+        lines += block
+        used += cost
+    return lines
 
 
 def _newest_comments_within(

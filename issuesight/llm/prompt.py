@@ -76,6 +76,7 @@ class _Omitted:
     outline: int = 0
     labels: int = 0
     files: int = 0
+    repo_map: int = 0
 
 
 def build_prompt(bundle: ContextBundle) -> Prompt:
@@ -84,8 +85,9 @@ def build_prompt(bundle: ContextBundle) -> Prompt:
     When the rendering overshoots, parts give way in this order: the short fields (pull request
     list, top-level layout, labels, repository description) down to the share of the budget
     build_bundle left them, the oldest comments, the issue body down to a tenth of the budget,
-    CONTRIBUTING, the file excerpts (the last first), the README, the short fields, the rest
-    of the body, the file headings, and the title down to a short prefix. Every cut leaves a
+    the repository map (its last files first), CONTRIBUTING, the file excerpts (the last
+    first), the README, the short fields, the rest of the body, the file headings, and the
+    title down to a short prefix. Every cut leaves a
     marker. If that is still not enough (a budget hardly bigger than the instructions), the
     data is cut as a whole, inside its delimiters. The caller's bundle is left as it is.
     """
@@ -183,12 +185,14 @@ def _shrink_steps(working: ContextBundle, original: ContextBundle, omitted: _Omi
         floor=1,
     )
     metadata = [pull_requests, outline, labels, description]
+    repo_map = _list_step(working, "repo_map", original.repo_map, len, omitted, "repo_map")
     body_floor = min(len(original.issue_body), int(original.budget_chars * MIN_BODY_SHARE))
     return [
         # First, the short fields beyond their share: the long texts were sized without it.
         *(_capped(step, metadata_excess) for step in metadata),
         drop_oldest_comments,
         body_to(body_floor),
+        repo_map,
         _text_step(
             lambda: working.contributing or "",
             set_contributing,
@@ -356,4 +360,7 @@ def _render_data(b: ContextBundle, omitted: _Omitted) -> str:
         parts.append(f.content if f.content is not None else f"({f.note})")
     if omitted.files:
         parts += ["", f"({omitted.files} more referenced files {LEFT_OUT})"]
+    if b.repo_map:
+        parts += ["", "## Repository map (more files that may matter, with their definitions)"]
+        parts += _more(b.repo_map, omitted.repo_map)
     return "\n".join(parts)
