@@ -1,12 +1,16 @@
 """Reads an issue with its repository around it from GitHub.
 
-Everything here is I/O: per-issue reads (the issue, its timeline) through GitHubClient, reads
-every issue of a repository shares (the repository, its head commit, tree, README and files)
-through SharedReads' cache. What to keep of it, within the prompt budget, is decided by bundle.py.
+Per-issue reads (the issue, its timeline) go through GitHubClient; reads every issue of a
+repository shares go through SharedReads' cache (the repository, its head commit) and, for the
+code, through RepoIndexes: the repository's archive at the commit, read once, indexed, and
+ranked against the issue (retrieve.py). When the archive cannot be had, the tree and the files
+the issue names are read one by one as before. What to keep, within the prompt budget, is
+decided by bundle.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +18,10 @@ from urllib.parse import quote
 
 import httpx
 
+from issuesight.context.index import RepoIndex
+from issuesight.context.indexes import RepoIndexes
 from issuesight.context.references import FileCandidate, rank_referenced_files
+from issuesight.context.retrieve import RankedFile, Region, rank_files
 from issuesight.context.text import clean, decode_text
 from issuesight.github import errors
 from issuesight.github.cache import SharedReads
@@ -28,6 +35,11 @@ EVENTS_PER_PAGE = 100
 MAX_TIMELINE_PAGES = 6  # the first page plus the newest five: 600 events are plenty of context
 MAX_FILES = 5
 MAX_FILE_BYTES = 400_000
+# With an index: the ranked files offered to the bundle (it gives the best the most room and
+# stops where the room does), and how many more the repository map may name.
+INDEXED_FILES = 16
+MAP_FILES = 40
+MAX_MAP_SIGNATURES = 4
 CONTRIBUTING_CANDIDATES = (
     "contributing.md",
     ".github/contributing.md",
@@ -40,6 +52,19 @@ CONTRIBUTING_CANDIDATES = (
 )
 
 
+# README and CONTRIBUTING read one by one are size-checked first and streamed with this cap:
+# the prompt keeps a tenth of the budget of them at most.
+MAX_GUIDE_BYTES = 512 * 1024
+
+
+@dataclass(frozen=True)
+class GatherOptions:
+    # Owners (lower-case) whose private repositories may be explained; all others are
+    # refused exactly as a missing repository is, so that their existence does not leak.
+    allowed_private_owners: frozenset[str] = frozenset()
+    indexes: RepoIndexes | None = None
+
+
 @dataclass
 class FetchedFile:
     path: str
@@ -49,6 +74,9 @@ class FetchedFile:
     line: int | None
     explicit: bool
     size: int | None
+    # Line spans worth showing, most important first; none for files chosen by path alone,
+    # whose excerpt is their head (or a window around the line the issue names).
+    regions: tuple[Region, ...] = ()
 
 
 @dataclass
@@ -64,23 +92,50 @@ class RawContext:
     contributing: tuple[str, str] | None = None
     files: list[FetchedFile] = field(default_factory=list)
     linked_pull_requests: list[dict[str, Any]] = field(default_factory=list)
+    # (path, signatures) of the best-ranked files, for the repository map.
+    repo_map: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
-async def fetch_repository(reads: SharedReads, owner: str, repo: str) -> dict[str, Any]:
+async def fetch_repository(
+    reads: SharedReads,
+    owner: str,
+    repo: str,
+    *,
+    allowed_private_owners: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """The repository document; a private one only when its owner is allowed.
+
+    A refused private repository fails exactly as a missing one does (same failure type, same
+    reason, same status), so the failure says nothing about which private repositories exist.
+    """
     what = f"repository {owner}/{repo}"
+    missing = (
+        f"Repository {owner}/{repo} was not found on GitHub (it does not exist, or it is "
+        "private and the configured token cannot see it)"
+    )
     try:
         content = await reads.get(f"/repos/{owner}/{repo}", what=what)
         data = parse_json(content or b"", what)
     except GitHubError as exc:
         if exc.kind == errors.NOT_FOUND:
-            raise GitHubError(
-                f"Repository {owner}/{repo} was not found on GitHub (it does not exist, or it is "
-                "private and the configured token cannot see it)",
-                kind=errors.REPOSITORY_NOT_FOUND,
-                status=exc.status,
-            ) from exc
+            raise GitHubError(missing, kind=errors.REPOSITORY_NOT_FOUND, status=exc.status) from exc
         raise
-    return _expect_dict(data, "repository")
+    document = _expect_dict(data, "repository")
+    if not is_public(document):
+        owner_login = str((document.get("owner") or {}).get("login") or owner).lower()
+        if owner_login not in allowed_private_owners:
+            log.info("private repository refused", extra={"owner": owner_login})
+            raise GitHubError(missing, kind=errors.REPOSITORY_NOT_FOUND, status=404)
+    return document
+
+
+def is_public(repository: dict[str, Any]) -> bool:
+    """Public only when GitHub says so: `private` false and, where given, `visibility` public
+    (`internal` repositories of an Enterprise are private to outsiders)."""
+    if repository.get("private") is not False:
+        return False
+    visibility = repository.get("visibility")
+    return visibility is None or visibility == "public"
 
 
 async def fetch_issue(client: GitHubClient, repo_path: str, ref: IssueRef) -> dict[str, Any]:
@@ -105,11 +160,17 @@ async def fetch_issue(client: GitHubClient, repo_path: str, ref: IssueRef) -> di
     return issue
 
 
-async def gather_context(reads: SharedReads, ref: IssueRef) -> RawContext:
+async def gather_context(
+    reads: SharedReads, ref: IssueRef, options: GatherOptions | None = None
+) -> RawContext:
+    options = options or GatherOptions()
     client = reads.client
-    repo = await fetch_repository(reads, ref.owner, ref.repo)
+    repo = await fetch_repository(
+        reads, ref.owner, ref.repo, allowed_private_owners=options.allowed_private_owners
+    )
     # The canonical name survives renames and transfers (GitHub redirected us to it).
-    repo_path = f"/repos/{repo.get('full_name') or ref.repo_full_name}"
+    full_name = str(repo.get("full_name") or ref.repo_full_name)
+    repo_path = f"/repos/{full_name}"
     issue = await fetch_issue(client, repo_path, ref)
     events = await _fetch_timeline(client, repo_path, ref)
     # The timeline carries the comments as "commented" events: one paginated read, not two.
@@ -123,14 +184,22 @@ async def gather_context(reads: SharedReads, ref: IssueRef) -> RawContext:
         commit_sha=commit_sha,
         linked_pull_requests=_linked_pull_requests(events),
     )
-    if commit_sha is not None:
-        blobs = await _fetch_tree(reads, repo_path, commit_sha, raw)
-        raw.readme = await _fetch_readme(reads, repo_path, commit_sha)
-        raw.contributing = await _fetch_contributing(reads, repo_path, raw.tree_paths, blobs)
-        texts = [clean(issue.get("title")), clean(issue.get("body"))]
-        texts += [clean(c.get("body")) for c in comments]
-        candidates = rank_referenced_files(texts, raw.tree_paths, limit=MAX_FILES * 2)
-        raw.files = await _fetch_files(reads, repo_path, _choose_files(candidates), blobs)
+    if commit_sha is None:
+        return raw
+    texts = [clean(issue.get("title")), clean(issue.get("body"))]
+    texts += [clean(c.get("body")) for c in comments]
+    index = await options.indexes.get(full_name, commit_sha) if options.indexes else None
+    if index is not None:
+        raw.tree_paths = index.paths
+        raw.readme = readme_from_index(index)
+        raw.contributing = contributing_from_index(index)
+        raw.files, raw.repo_map = await asyncio.to_thread(files_from_index, index, texts)
+        return raw
+    blobs = await _fetch_tree(reads, repo_path, commit_sha, raw)
+    raw.readme = await _fetch_readme(reads, repo_path, commit_sha, blobs)
+    raw.contributing = await _fetch_contributing(reads, repo_path, raw.tree_paths, blobs)
+    candidates = rank_referenced_files(texts, raw.tree_paths, limit=MAX_FILES * 2)
+    raw.files = await _fetch_files(reads, repo_path, _choose_files(candidates), blobs)
     return raw
 
 
@@ -211,8 +280,19 @@ async def _fetch_tree(
 
 
 async def _fetch_readme(
-    reads: SharedReads, repo_path: str, commit_sha: str
+    reads: SharedReads,
+    repo_path: str,
+    commit_sha: str,
+    blobs: dict[str, tuple[str, int | None]],
 ) -> tuple[str, str] | None:
+    """The root README from the tree (its size checked first), else GitHub's choice of README
+    streamed with a byte cap: a 50 MB README costs MAX_GUIDE_BYTES, not 50 MB of memory."""
+    root = [p for p in blobs if "/" not in p and p.lower().startswith("readme")]
+    if root:
+        path = min(root, key=lambda p: (p.lower() != "readme.md", p))
+        data = await _fetch_guide(reads, repo_path, path, blobs)
+        text = None if data is None else decode_text(data)
+        return None if not text else ("README", text)
     content = await reads.get(
         f"{repo_path}/readme",
         what="the README",
@@ -220,6 +300,7 @@ async def _fetch_readme(
         accept=RAW,
         allow_missing=True,
         immutable=True,
+        max_bytes=MAX_GUIDE_BYTES,
     )
     if content is None:
         return None
@@ -238,11 +319,30 @@ async def _fetch_contributing(
         path = by_lower.get(candidate)
         if path is None:
             continue
-        data = await _fetch_blob(reads, repo_path, blobs[path][0], path)
+        data = await _fetch_guide(reads, repo_path, path, blobs)
         text = None if data is None else decode_text(data)
         if text:
             return path, text
     return None
+
+
+async def _fetch_guide(
+    reads: SharedReads, repo_path: str, path: str, blobs: dict[str, tuple[str, int | None]]
+) -> bytes | None:
+    """A README or CONTRIBUTING blob, skipped when the tree says it is over MAX_GUIDE_BYTES
+    and streamed with that cap in case the tree's size was not given."""
+    sha, size = blobs[path]
+    if size is not None and size > MAX_GUIDE_BYTES:
+        log.info("guide too large to read", extra={"path": path, "bytes": size})
+        return None
+    return await reads.get(
+        f"{repo_path}/git/blobs/{sha}",
+        what=path,
+        accept=RAW,
+        allow_missing=True,
+        immutable=True,
+        max_bytes=MAX_GUIDE_BYTES,
+    )
 
 
 def _choose_files(candidates: list[FileCandidate]) -> list[FileCandidate]:
@@ -285,6 +385,81 @@ async def _fetch_blob(reads: SharedReads, repo_path: str, sha: str, path: str) -
     return await reads.get(
         f"{repo_path}/git/blobs/{sha}", what=path, accept=RAW, allow_missing=True, immutable=True
     )
+
+
+def files_from_index(
+    index: RepoIndex, texts: list[str]
+) -> tuple[list[FetchedFile], list[tuple[str, list[str]]]]:
+    """The ranked files with their text and regions, and the repository map's entries."""
+    ranked = rank_files(index, texts, limit=INDEXED_FILES + MAP_FILES)
+    files = []
+    for entry in ranked[:INDEXED_FILES]:
+        source = index.text(entry.path)
+        files.append(
+            FetchedFile(
+                path=entry.path,
+                blob_sha=source.blob_sha if source else None,
+                text=source.text if source else None,
+                reasons=entry.reasons,
+                line=entry.line,
+                explicit=entry.explicit,
+                size=index.sizes.get(entry.path),
+                regions=tuple(entry.regions),
+            )
+        )
+    repo_map = [(entry.path, map_signatures(index, entry)) for entry in ranked]
+    return files, repo_map
+
+
+def map_signatures(index: RepoIndex, entry: RankedFile) -> list[str]:
+    """A file's lines in the repository map: the definitions the issue matched (a method with
+    its class), then its other top-level definitions, in file order."""
+    definitions = index.definitions_of(entry.path)
+    wanted: set[int] = set()
+    for region in entry.regions:
+        for i, definition in enumerate(definitions):
+            if definition.line <= region.start <= definition.end and (
+                definition.depth == 0 or region.named
+            ):
+                wanted.add(i)
+    for i, definition in enumerate(definitions):
+        if len(wanted) >= MAX_MAP_SIGNATURES:
+            break
+        if definition.depth == 0:
+            wanted.add(i)
+    return [
+        "  " * definitions[i].depth + definitions[i].signature
+        for i in sorted(wanted)[:MAX_MAP_SIGNATURES]
+    ]
+
+
+README_PREFERENCE = (".md", ".markdown", ".rst", ".txt", "")
+
+
+def readme_from_index(index: RepoIndex) -> tuple[str, str] | None:
+    """The README GitHub would show: at the root, Markdown first."""
+    found = [p for p in index.file_ids if "/" not in p and p.lower().startswith("readme")]
+
+    def preference(path: str) -> tuple[int, str]:
+        suffix = path.lower().removeprefix("readme")
+        rank = README_PREFERENCE.index(suffix) if suffix in README_PREFERENCE else 9
+        return rank, path
+
+    for path in sorted(found, key=preference):
+        source = index.text(path)
+        if source is not None and source.text.strip():
+            return "README", source.text
+    return None
+
+
+def contributing_from_index(index: RepoIndex) -> tuple[str, str] | None:
+    by_lower = {p.lower(): p for p in index.file_ids}
+    for candidate in CONTRIBUTING_CANDIDATES:
+        path = by_lower.get(candidate)
+        source = index.text(path) if path else None
+        if source is not None and source.text.strip():
+            return source.path, source.text
+    return None
 
 
 def _linked_pull_requests(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -76,15 +76,19 @@ class SharedReads:
         accept: str = JSON,
         allow_missing: bool = False,
         immutable: bool = False,
+        max_bytes: int | None = None,
     ) -> bytes | None:
         """The body of a GET (None for an allowed 404), from the cache when HTTP allows it.
 
         `immutable` is the caller's promise that the URL names content by hash or commit SHA.
-        Errors are never cached: the next read asks GitHub again.
+        With `max_bytes`, only the body's head is read (GitHubClient.get). Errors are never
+        cached: the next read asks GitHub again.
         """
         key = (accept, path, *(f"{k}={v}" for k, v in sorted((params or {}).items())))
         if allow_missing:
             key += ("allow-missing",)
+        if max_bytes is not None:
+            key += (f"max-bytes={max_bytes}",)
         while True:
             entry = self._entries.get(key)
             if entry is not None and (entry.immutable or entry.fresh_until > self._clock()):
@@ -111,6 +115,7 @@ class SharedReads:
                 accept=accept,
                 allow_missing=allow_missing,
                 immutable=immutable,
+                max_bytes=max_bytes,
             )
         except asyncio.CancelledError:
             future.cancel()
@@ -136,10 +141,17 @@ class SharedReads:
         accept: str,
         allow_missing: bool,
         immutable: bool,
+        max_bytes: int | None,
     ) -> bytes | None:
         etag = entry.etag if entry is not None else None
         response = await self.client.get(
-            path, what=what, params=params, accept=accept, allow_missing=allow_missing, etag=etag
+            path,
+            what=what,
+            params=params,
+            accept=accept,
+            allow_missing=allow_missing,
+            etag=etag,
+            max_bytes=max_bytes,
         )
         cache_control = "" if response is None else response.headers.get("cache-control", "")
         max_age = _MAX_AGE.search(cache_control)

@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -19,6 +19,9 @@ from issuesight.github.errors import UNAVAILABLE, GitHubError, classify
 log = logging.getLogger(__name__)
 
 RAW = "application/vnd.github.raw"
+# How many bytes of an error answer are read to say what went wrong.
+ERROR_BODY_BYTES = 64 * 1024
+HEARTBEAT_BYTES = 4 * 1024 * 1024
 SHA = "application/vnd.github.sha"
 JSON = "application/vnd.github+json"
 
@@ -28,6 +31,14 @@ class RateLimit:
     limit: int | None
     remaining: int | None
     reset: int | None
+
+
+class TooLarge(Exception):
+    """A streamed answer went past the byte cap it was read with; the rest was not read."""
+
+
+class RedirectRefused(Exception):
+    """GitHub redirected to a host it is not allowed to send us to."""
 
 
 class GitHubClient:
@@ -74,20 +85,30 @@ class GitHubClient:
         accept: str = JSON,
         allow_missing: bool = False,
         etag: str | None = None,
+        max_bytes: int | None = None,
     ) -> httpx.Response | None:
         """GETs a path (or an absolute URL from a `Link` header); None for an allowed 404.
 
         With `etag`, the request is conditional and a 304 (free: GitHub does not count it
-        against the rate limit) is returned as is."""
-        if self._on_request is not None:
-            pending = self._on_request()
-            if pending is not None:
-                await pending
+        against the rate limit) is returned as is. With `max_bytes`, the body is streamed and
+        only its first `max_bytes` are read: the answer holds that head, the rest never
+        crosses the network buffer."""
+        await self._before_request()
         try:
             headers = {"Accept": accept}
             if etag:
                 headers["If-None-Match"] = etag
-            response = await self._http.get(path_or_url, params=params, headers=headers)
+            if max_bytes is None:
+                response = await self._http.get(path_or_url, params=params, headers=headers)
+            else:
+                request = self._http.build_request(
+                    "GET", path_or_url, params=params, headers=headers
+                )
+                streamed = await self._http.send(request, stream=True)
+                try:
+                    response = await _capped_copy(streamed, max_bytes)
+                finally:
+                    await streamed.aclose()
         except httpx.TimeoutException as exc:
             raise GitHubError(f"GitHub timed out while fetching {what}", kind=UNAVAILABLE) from exc
         except httpx.TransportError as exc:
@@ -95,9 +116,7 @@ class GitHubClient:
                 f"GitHub could not be reached while fetching {what} ({type(exc).__name__})",
                 kind=UNAVAILABLE,
             ) from exc
-        self.requests_made += 1
-        self._note_rate_limit(response.headers)
-        metrics.GITHUB_REQUESTS.labels(status=str(response.status_code)).inc()
+        self._count(response)
         if response.status_code == 304:
             metrics.GITHUB_NOT_MODIFIED.inc()
         if response.is_success or (etag and response.status_code == 304):
@@ -105,6 +124,100 @@ class GitHubClient:
         if allow_missing and response.status_code == 404:
             return None
         raise classify(response, what=what)
+
+    async def download(
+        self,
+        path: str,
+        sink: IO[bytes],
+        *,
+        what: str,
+        max_bytes: int,
+        allow_redirect: Callable[[httpx.URL], bool],
+        accept: str = JSON,
+        max_redirects: int = 2,
+    ) -> int:
+        """Streams a GET's body into `sink`, at most `max_bytes` of it; returns the bytes written.
+
+        Redirects are followed here, not by httpx, and only to URLs `allow_redirect` accepts;
+        the token is sent to the API's own origin only. Raises TooLarge past the cap (the rest
+        is never read), RedirectRefused for a redirect elsewhere, GitHubError for an error
+        answer (its body read only up to ERROR_BODY_BYTES).
+        """
+        url = self._http.base_url.join(path.lstrip("/")) if "://" not in path else httpx.URL(path)
+        for _ in range(max_redirects + 1):
+            await self._before_request()
+            request = self._http.build_request("GET", url, headers={"Accept": accept})
+            if not self._same_origin(url):
+                request.headers.pop("Authorization", None)
+            try:
+                response = await self._http.send(request, stream=True, follow_redirects=False)
+            except httpx.TimeoutException as exc:
+                raise GitHubError(
+                    f"GitHub timed out while fetching {what}", kind=UNAVAILABLE
+                ) from exc
+            except httpx.TransportError as exc:
+                raise GitHubError(
+                    f"GitHub could not be reached while fetching {what} ({type(exc).__name__})",
+                    kind=UNAVAILABLE,
+                ) from exc
+            try:
+                if self._same_origin(url):
+                    self._count(response)
+                if response.is_redirect:
+                    target = url.join(response.headers.get("location", ""))
+                    if not allow_redirect(target):
+                        raise RedirectRefused(
+                            f"GitHub redirected {what} to {target.scheme}://{target.host}, "
+                            "which is neither the API's host nor GitHub's archive host"
+                        )
+                    url = target
+                    continue
+                if not response.is_success:
+                    raise classify(await _capped_copy(response, ERROR_BODY_BYTES), what=what)
+                return await self._stream_body(response, sink, what=what, max_bytes=max_bytes)
+            finally:
+                await response.aclose()
+        raise RedirectRefused(f"GitHub redirected {what} more than {max_redirects} times")
+
+    async def _stream_body(
+        self, response: httpx.Response, sink: IO[bytes], *, what: str, max_bytes: int
+    ) -> int:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise TooLarge(f"{what} is {int(declared)} bytes, over the cap of {max_bytes}")
+        written = 0
+        next_beat = HEARTBEAT_BYTES
+        try:
+            async for chunk in response.aiter_bytes():
+                written += len(chunk)
+                if written > max_bytes:
+                    raise TooLarge(f"{what} is larger than the cap of {max_bytes} bytes")
+                sink.write(chunk)
+                if written >= next_beat:
+                    next_beat += HEARTBEAT_BYTES
+                    await self._before_request()  # a long download keeps the activity alive
+        except httpx.TimeoutException as exc:
+            raise GitHubError(f"GitHub timed out while sending {what}", kind=UNAVAILABLE) from exc
+        except httpx.TransportError as exc:
+            raise GitHubError(
+                f"GitHub broke off while sending {what} ({type(exc).__name__})", kind=UNAVAILABLE
+            ) from exc
+        return written
+
+    def _same_origin(self, url: httpx.URL) -> bool:
+        base = self._http.base_url
+        return (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
+
+    async def _before_request(self) -> None:
+        if self._on_request is not None:
+            pending = self._on_request()
+            if pending is not None:
+                await pending
+
+    def _count(self, response: httpx.Response) -> None:
+        self.requests_made += 1
+        self._note_rate_limit(response.headers)
+        metrics.GITHUB_REQUESTS.labels(status=str(response.status_code)).inc()
 
     async def get_json(self, path: str, *, what: str, **kwargs: Any) -> Any:
         response = await self.get(path, what=what, **kwargs)
@@ -155,6 +268,27 @@ class GitHubClient:
             )
             if self.rate_limit.remaining is not None:
                 metrics.GITHUB_RATE_REMAINING.set(self.rate_limit.remaining)
+
+
+async def _capped_copy(response: httpx.Response, limit: int) -> httpx.Response:
+    """The answer with at most `limit` bytes of its body, so that classify() can read GitHub's
+    error message without an unbounded read."""
+    body = b""
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= limit:
+            break
+    headers = [
+        (k, v)
+        for k, v in response.headers.multi_items()
+        if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=body[:limit],
+        request=response.request,
+    )
 
 
 def parse_json(response: httpx.Response | bytes, what: str) -> Any:
