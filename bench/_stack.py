@@ -201,6 +201,8 @@ def make_settings(
         "openai_base_url": fake.llm.url + "/v1",
         # The benchmarks measure generation, not accounts: `make dev`'s open mode.
         "auth_mode": "open",
+        # Archives stay in memory: a benchmark writes nothing into the checkout.
+        "retrieval_cache_dir": None,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
     github_token: SecretStr | None = None
     github_webhook_secret: SecretStr | None = None
+    # Owners whose private repositories may be explained (comma-separated); every other private
+    # repository is refused exactly as a missing one is.
+    allowed_private_owners: Annotated[frozenset[str], NoDecode] = frozenset()
 
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
@@ -66,6 +69,14 @@ class Settings(BaseSettings):
     sync_rate_limit_floor: int = Field(default=100, ge=0)
     stale_policy: str = Field(default="regenerate", pattern="^(regenerate|mark)$")
     archive_after_days: int = Field(default=30, ge=1)
+    # Retrieval: each repository-commit's archive is read once, kept on disk (a restarted
+    # worker does not download it again) and indexed in memory, both bounded.
+    retrieval_cache_dir: Path | None = Path(".issuesight/retrieval-cache")
+    retrieval_cache_mb: int = Field(default=2048, ge=0, le=1_048_576)
+    retrieval_memory_mb: int = Field(default=512, ge=16, le=65_536)
+    retrieval_archive_mb: int = Field(default=200, ge=0, le=4096)
+    retrieval_llm: str = Field(default="off", pattern="^(on|off)$")
+    retrieval_llm_max_tokens: int = Field(default=400, ge=50, le=4000)
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
 
@@ -73,6 +84,21 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("allowed_private_owners", mode="before")
+    @classmethod
+    def _owner_list(cls, value: Any) -> Any:
+        """`Octo-Org, someone` -> {"octo-org", "someone"}: GitHub logins ignore case."""
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple | set | frozenset):
+            return frozenset(str(v).strip().lower() for v in value if str(v).strip())
+        return value
+
+    @field_validator("retrieval_cache_dir", mode="before")
+    @classmethod
+    def _blank_dir_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator(
         "github_token",

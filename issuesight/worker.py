@@ -19,6 +19,8 @@ from issuesight.activities.jobs import TutorialJobActivities
 from issuesight.activities.llm import LLMActivities
 from issuesight.activities.store import ArchiveActivities, StoreActivities
 from issuesight.activities.sync import SyncActivities
+from issuesight.context.gather import GatherOptions
+from issuesight.context.indexes import IndexSettings, RepoIndexes
 from issuesight.db.engine import make_engine
 from issuesight.db.store import Store
 from issuesight.db.tracking import TrackingStore
@@ -39,6 +41,15 @@ WORKFLOWS = [TutorialWorkflow, RepoSyncWorkflow, ArchiveWorkflow]
 # Activities heartbeat, so a grace period of seconds is enough: what does not finish in it is
 # retried on another worker after its heartbeat timeout.
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+
+
+def index_settings(settings: Settings) -> IndexSettings:
+    return IndexSettings(
+        cache_dir=settings.retrieval_cache_dir,
+        disk_bytes=settings.retrieval_cache_mb * 1024**2,
+        memory_bytes=settings.retrieval_memory_mb * 1024**2,
+        archive_bytes=settings.retrieval_archive_mb * 1024**2,
+    )
 
 
 async def run_worker(
@@ -70,8 +81,16 @@ async def run_worker(
         stack.push_async_callback(llm.close)
         secrets = settings.secret_values()
         shared_reads = SharedReads(github, max_bytes=settings.github_cache_mb * 1024 * 1024)
+        indexes = RepoIndexes(github, index_settings(settings))
+        stack.callback(indexes.close)
         github_activities = GitHubActivities(
-            shared_reads, store, budget_chars=settings.prompt_budget_chars, secrets=secrets
+            shared_reads,
+            store,
+            budget_chars=settings.prompt_budget_chars,
+            secrets=secrets,
+            gather=GatherOptions(
+                allowed_private_owners=settings.allowed_private_owners, indexes=indexes
+            ),
         )
         llm_activities = LLMActivities(
             llm, store, model=settings.llm_model, max_concurrency=settings.llm_max_concurrency

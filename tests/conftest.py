@@ -36,6 +36,12 @@ OPENAI_KEY = "sk-test-openai-key-0000000000000000000001"
 WEBHOOK_SECRET = "webhook-secret-for-tests-0001"
 
 
+@pytest.fixture(scope="session")
+def retrieval_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where workers keep repository archives: never the checkout's .issuesight/."""
+    return tmp_path_factory.mktemp("retrieval-cache")
+
+
 # -- Temporal ---------------------------------------------------------------------------------
 
 
@@ -174,9 +180,11 @@ def make_settings(
     temporal_address: str,
     github: FakeGitHub,
     llm: FakeOpenAI,
+    retrieval_cache_dir: Path | None = None,
     **overrides: object,
 ) -> Settings:
     values: dict[str, object] = {
+        "retrieval_cache_dir": retrieval_cache_dir,
         "database_url": database_url,
         "temporal_address": temporal_address,
         "temporal_task_queue": f"test-{uuid.uuid4()}",
@@ -231,11 +239,16 @@ class Stack:
 
 @pytest.fixture
 async def make_stack(
-    temporal_client: Client, temporal_address: str, github: FakeGitHub, llm: FakeOpenAI
+    temporal_client: Client,
+    temporal_address: str,
+    github: FakeGitHub,
+    llm: FakeOpenAI,
+    retrieval_cache: Path,
 ) -> AsyncIterator[object]:
     stacks: list[Stack] = []
 
     async def factory(database_url: str, *, worker: bool = True, **overrides: object) -> Stack:
+        overrides.setdefault("retrieval_cache_dir", retrieval_cache)
         settings = make_settings(
             database_url=database_url,
             temporal_address=temporal_address,

@@ -10,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 
 from issuesight.activities._failures import to_application_error
 from issuesight.context.bundle import build_bundle
-from issuesight.context.gather import gather_context
+from issuesight.context.gather import GatherOptions, gather_context
 from issuesight.db.store import Store
 from issuesight.github.cache import SharedReads
 from issuesight.github.errors import GitHubError
@@ -21,12 +21,19 @@ from issuesight.workflows.failures import INVALID_REFERENCE
 
 class GitHubActivities:
     def __init__(
-        self, github: SharedReads, store: Store, *, budget_chars: int, secrets: Sequence[str]
+        self,
+        github: SharedReads,
+        store: Store,
+        *,
+        budget_chars: int,
+        secrets: Sequence[str],
+        gather: GatherOptions | None = None,
     ) -> None:
         self._github = github
         self._store = store
         self._budget = budget_chars
         self._secrets = tuple(secrets)
+        self._gather = gather or GatherOptions()
 
     @activity.defn(name=ActivityName.FETCH_CONTEXT)
     async def fetch_issue_context(self, request: FetchContextInput) -> FetchContextResult:
@@ -35,7 +42,7 @@ class GitHubActivities:
         except InvalidIssueReference as exc:
             raise ApplicationError(str(exc), type=INVALID_REFERENCE, non_retryable=True) from exc
         try:
-            raw = await gather_context(self._github, ref)
+            raw = await gather_context(self._github, ref, self._gather)
         except GitHubError as exc:
             raise to_application_error(exc) from exc
         bundle = build_bundle(raw, ref, budget_chars=self._budget, secrets=self._secrets)

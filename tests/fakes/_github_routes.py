@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from . import _github_json as render
+from ._archive import repository_entries, tar_gz
 from ._git import Commit, TreeEntry
 from ._github_state import FakeRepo, Issue, now, to_datetime
 
@@ -50,6 +51,10 @@ class Ctx:
     api: str  # the base URL as the client reached us, for self links
     query: dict[str, str]
     accept: str
+    # Where archives are served from ("" for the API's own origin, as on GitHub Enterprise),
+    # or a Location that replaces the archive redirect altogether.
+    archive_origin: str = ""
+    archive_location: str = ""
 
     @property
     def raw(self) -> bool:
@@ -184,7 +189,13 @@ def _resolve_commit(repo: FakeRepo, ref: str) -> Commit | None:
     return None
 
 
+def _refuse_if_empty(repo: FakeRepo, doc: str) -> None:
+    if repo.empty:
+        raise error(409, "Git Repository is empty.", doc)
+
+
 def _get_commit(ctx: Ctx, repo: FakeRepo, params: dict[str, str]) -> Answer:
+    _refuse_if_empty(repo, f"{DOCS}/commits/commits#get-a-commit")
     found = _resolve_commit(repo, params["ref"])
     if found is None:
         raise error(
@@ -199,6 +210,7 @@ def _get_commit(ctx: Ctx, repo: FakeRepo, params: dict[str, str]) -> Answer:
 
 
 def _get_tree(ctx: Ctx, repo: FakeRepo, params: dict[str, str]) -> Answer:
+    _refuse_if_empty(repo, f"{DOCS}/git/trees#get-a-tree")
     ref = params["ref"]
     tree_sha = ref.lower() if ref.lower() in repo.objects.trees else None
     if tree_sha is None:
@@ -280,6 +292,42 @@ def _get_contents(ctx: Ctx, repo: FakeRepo, params: dict[str, str]) -> Answer:
     return json_answer(200, listing)
 
 
+CODELOAD_PREFIX = "/_codeload"
+
+
+def _get_tarball(ctx: Ctx, repo: FakeRepo, params: dict[str, str]) -> Answer:
+    """302 to the archive, as GitHub answers: codeload.github.com there, the same host on
+    GitHub Enterprise. The archive itself is served by `codeload`."""
+    doc = f"{DOCS}/repos/contents#download-a-repository-archive-tar"
+    _refuse_if_empty(repo, doc)
+    found = _resolve_commit(repo, params["ref"])
+    if found is None:
+        raise not_found(doc)
+    location = ctx.archive_location or (
+        f"{ctx.archive_origin or ctx.api}{CODELOAD_PREFIX}/{repo.owner}/{repo.name}"
+        f"/legacy.tar.gz/{found.sha}"
+    )
+    return Answer(302, b"", "text/html;charset=utf-8", {"location": location})
+
+
+def codeload(repo: FakeRepo, sha: str) -> Answer:
+    """The archive at a commit: not an API call, so not counted against the rate limit."""
+    found = _resolve_commit(repo, sha)
+    if found is None or repo.empty:
+        raise not_found()
+    top = f"{repo.owner}-{repo.name}-{found.sha[:7]}"
+    if repo.archive is not None:
+        body = repo.archive
+    else:
+        body = tar_gz(
+            repository_entries(repo.objects, found.tree_sha, top),
+            comment=found.sha,
+            mtime=int(found.date.timestamp()),
+        )
+    headers = {"content-disposition": f"attachment; filename={top}.tar.gz"}
+    return Answer(200, body, "application/x-gzip", headers, counted=False)
+
+
 _ROUTES: list[tuple[re.Pattern[str], Callable[[Ctx, FakeRepo, dict[str, str]], Answer]]] = [
     (re.compile(pattern), handler)
     for pattern, handler in [
@@ -293,5 +341,6 @@ _ROUTES: list[tuple[re.Pattern[str], Callable[[Ctx, FakeRepo, dict[str, str]], A
         (r"/git/blobs/(?P<sha>[0-9a-fA-F]+)", _get_blob),
         (r"/readme", _get_readme),
         (r"/contents(?:/(?P<path>.*))?", _get_contents),
+        (r"/tarball/(?P<ref>.+)", _get_tarball),
     ]
 ]

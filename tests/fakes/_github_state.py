@@ -85,6 +85,10 @@ class FakeRepo:
     files: dict[str, bytes]
     commit_sha: str
     objects: ObjectStore = field(repr=False)
+    # An empty repository (no commit yet): the commit, tree and archive routes answer 409.
+    empty: bool = False
+    # Bytes served as the archive instead of the one built from the files (hostile archives).
+    archive: bytes | None = field(default=None, repr=False)
     issues: dict[int, Issue] = field(default_factory=dict, repr=False)
     labels: dict[str, Label] = field(default_factory=dict, repr=False)  # by lower-cased name
 

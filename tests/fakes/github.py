@@ -29,11 +29,13 @@ from starlette.routing import Route
 from . import _github_json as render
 from ._git import ObjectStore, normalize_files
 from ._github_routes import (
+    CODELOAD_PREFIX,
     DOCS,
     JSON_TYPE,
     Answer,
     Ctx,
     Fail,
+    codeload,
     json_answer,
     not_found,
     route,
@@ -71,6 +73,7 @@ class RecordedRequest:
     headers: dict[str, str]  # lower-cased names
     status: int
     at: float  # epoch seconds at arrival
+    counted: bool = True  # spent rate-limit budget (304s and archive downloads do not)
 
 
 @dataclass
@@ -111,6 +114,11 @@ class FakeGitHub:
         self._log: list[RecordedRequest] = []
         self._limit = self._remaining = 5000
         self._reset = math.ceil(time.time() + _RATE_WINDOW)
+        # Archives: "" serves them from the API's own origin (GitHub Enterprise); another origin
+        # (e.g. http://localhost:PORT) stands for codeload.github.com; a location replaces the
+        # redirect altogether (a foreign host).
+        self.archive_origin = ""
+        self.archive_location = ""
         # Every method reaches the endpoint so that unsupported ones get GitHub's JSON 404.
         methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
         self.app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=methods)])
@@ -132,6 +140,7 @@ class FakeGitHub:
         private: bool = False,
         description: str | None = "A repository served by the fake GitHub",
         topics: Sequence[str] = (),
+        empty: bool = False,
     ) -> FakeRepo:
         key = f"{owner}/{name}".lower()
         normalized = normalize_files(files or {})
@@ -154,6 +163,7 @@ class FakeGitHub:
                 files=normalized,
                 commit_sha=head.sha,
                 objects=objects,
+                empty=empty,
             )
             self._repos[key] = repo
             return repo
@@ -169,6 +179,11 @@ class FakeGitHub:
     def repos(self) -> list[FakeRepo]:
         with self._lock:
             return list(self._repos.values())
+
+    def set_archive(self, full_name: str, data: bytes | None) -> None:
+        """Serve `data` as the repository's archive (None: the one built from its files)."""
+        with self._lock:
+            self.repo(full_name).archive = data
 
     def set_files(self, full_name: str, files: Mapping[str, str | bytes]) -> str:
         """Replace the default branch's files with a new commit; returns its sha.
@@ -454,7 +469,9 @@ class FakeGitHub:
         *,
         status: int | None = None,
         exclude_status: int | None = None,
+        counted: bool | None = None,
     ) -> int:
+        """Requests whose path matches; `counted=True`: only those that spent rate limit."""
         pattern = re.compile(path_pattern) if path_pattern is not None else None
         return sum(
             1
@@ -462,6 +479,7 @@ class FakeGitHub:
             if (pattern is None or pattern.search(r.path))
             and (status is None or r.status == status)
             and (exclude_status is None or r.status != exclude_status)
+            and (counted is None or r.counted == counted)
         )
 
     def reset_log(self) -> None:
@@ -478,6 +496,7 @@ class FakeGitHub:
             self._limit = self._remaining = 5000
             self._reset = math.ceil(time.time() + _RATE_WINDOW)
             self.latency = 0.0
+            self.archive_origin = self.archive_location = ""
 
     # ---- HTTP pipeline -------------------------------------------------------------------
 
@@ -491,7 +510,9 @@ class FakeGitHub:
         with self._lock:
             answer = self._answer(request, path, query, headers)
             self._log.append(
-                RecordedRequest(request.method, path, query, headers, answer.status, arrived)
+                RecordedRequest(
+                    request.method, path, query, headers, answer.status, arrived, answer.counted
+                )
             )
         if answer.content_type is not None:
             answer.headers["content-type"] = answer.content_type
@@ -503,6 +524,13 @@ class FakeGitHub:
         """With the lock held: fault, credentials, route, conditional request, rate limit."""
         self._refill()
         answer = self._take_fault(path)
+        if answer is None and path.startswith(CODELOAD_PREFIX + "/"):
+            # The archive host: its URL is the credential (GitHub signs it for private
+            # repositories), and it is not the API: no token check, no rate limit.
+            try:
+                answer = self._codeload(path)
+            except Fail as fail:
+                answer = fail.answer
         if answer is None:
             try:
                 self._check_token(headers.get("authorization"))
@@ -511,7 +539,13 @@ class FakeGitHub:
                 if path == "/rate_limit":
                     answer = self._rate_limit_body()
                 else:
-                    ctx = Ctx(str(request.base_url).rstrip("/"), query, headers.get("accept", ""))
+                    ctx = Ctx(
+                        str(request.base_url).rstrip("/"),
+                        query,
+                        headers.get("accept", ""),
+                        self.archive_origin,
+                        self.archive_location,
+                    )
                     answer = self._route(ctx, path, authenticated="authorization" in headers)
             except Fail as fail:
                 answer = fail.answer
@@ -560,6 +594,15 @@ class FakeGitHub:
             }
             body, content_type = json.dumps(payload).encode(), JSON_TYPE
         return Answer(fault.status, body, content_type, dict(fault.headers))
+
+    def _codeload(self, path: str) -> Answer:
+        parts = path[len(CODELOAD_PREFIX) + 1 :].split("/")
+        if len(parts) != 4 or parts[2] != "legacy.tar.gz":
+            raise not_found()
+        repo = self._repos.get(f"{parts[0]}/{parts[1]}".lower())
+        if repo is None:
+            raise not_found()
+        return codeload(repo, parts[3])
 
     def _check_token(self, authorization: str | None) -> None:
         if authorization is None or self.token is None:
