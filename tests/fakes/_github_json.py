@@ -87,7 +87,7 @@ def repository(api: str, repo: FakeRepo) -> dict[str, Any]:
         "allow_forking": True,
         "is_template": False,
         "topics": list(repo.topics),
-        "visibility": "private" if repo.private else "public",
+        "visibility": repo.visibility or ("private" if repo.private else "public"),
         "forks": 0,
         "open_issues": open_count,
         "watchers": 0,

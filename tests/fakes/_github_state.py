@@ -85,6 +85,8 @@ class FakeRepo:
     files: dict[str, bytes]
     commit_sha: str
     objects: ObjectStore = field(repr=False)
+    # GitHub's `visibility` when it is not derived from `private` (Enterprise's "internal").
+    visibility: str | None = None
     # An empty repository (no commit yet): the commit, tree and archive routes answer 409.
     empty: bool = False
     # Bytes served as the archive instead of the one built from the files (hostile archives).
