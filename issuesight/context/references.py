@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-__all__ = ["FileCandidate", "rank_referenced_files"]
+__all__ = ["FileCandidate", "PathTree", "path_tree", "rank_referenced_files"]
 
 MAX_MENTIONS = 4000  # across all texts; a log pasted whole must not cost more than its head
 MAX_TOKEN_LENGTH = 1024  # longer "paths" are noise (minified code, base64), not file names
@@ -44,12 +44,19 @@ class FileCandidate:
 
 
 def rank_referenced_files(
-    texts: Sequence[str], tree_paths: Sequence[str], *, limit: int = 8
+    texts: Sequence[str],
+    tree_paths: Sequence[str],
+    *,
+    limit: int = 8,
+    tree: PathTree | None = None,
 ) -> list[FileCandidate]:
-    """Rank tree paths by how clearly `texts` ([title, body, comments...]) point at them."""
+    """Rank tree paths by how clearly `texts` ([title, body, comments...]) point at them.
+
+    `tree`, from path_tree(tree_paths), saves rebuilding the path indexes for every issue.
+    """
     if limit <= 0:
         return []
-    tree = _tree_for(tuple(tree_paths))
+    tree = tree or _tree_for(tuple(tree_paths))
     if not tree.paths:
         return []
     mentions = _extract_mentions(texts)
@@ -493,6 +500,13 @@ def _common_tail(a: tuple[str, ...], b: tuple[str, ...]) -> int:
     return count
 
 
+def path_tree(paths: Sequence[str]) -> PathTree:
+    """The path indexes of a tree, built whole (the keyword index too), to keep and reuse."""
+    tree = _Tree(paths)
+    _ = tree.keywords
+    return tree
+
+
 @lru_cache(maxsize=2)
 def _tree_for(paths: tuple[str, ...]) -> _Tree:
     # The same tree is ranked against for every issue of a repository (and by the benchmark);
@@ -532,6 +546,9 @@ def _source_factor(parts: tuple[str, ...], language: str) -> float:
     if stem[:1].isdigit():
         factor *= 0.6  # numbered files are generated or one-off: migrations, versioned scripts
     return factor
+
+
+PathTree = _Tree
 
 
 # --- explicit evidence ------------------------------------------------------------------------

@@ -138,7 +138,10 @@ def rank_files(index: RepoIndex, texts: Sequence[str], *, limit: int = 30) -> li
 
 
 def _explicit_signal(index: RepoIndex, texts: Sequence[str], candidate: CandidateOf) -> None:
-    for found in rank_referenced_files(texts, index.paths, limit=REFERENCE_CANDIDATES):
+    found_files = rank_referenced_files(
+        texts, index.paths, limit=REFERENCE_CANDIDATES, tree=index.path_tree
+    )
+    for found in found_files:
         entry = candidate(found.path)
         if found.explicit:
             entry.signals["explicit"] = found.score
