@@ -49,10 +49,12 @@ def rank_referenced_files(
     *,
     limit: int = 8,
     tree: PathTree | None = None,
+    keywords: bool = True,
 ) -> list[FileCandidate]:
     """Rank tree paths by how clearly `texts` ([title, body, comments...]) point at them.
 
-    `tree`, from path_tree(tree_paths), saves rebuilding the path indexes for every issue.
+    `tree`, from path_tree(tree_paths), saves rebuilding the path indexes for every issue;
+    `keywords=False` leaves out the path-word fallback (explicit mentions only).
     """
     if limit <= 0:
         return []
@@ -64,7 +66,7 @@ def rank_referenced_files(
     resolved = [(m, tree.resolve(m, memo)) for m in mentions]
     _mark_deepest_frames(resolved)
     evidence = _collect_evidence(resolved, tree)
-    keyword = _keyword_scores(texts, tree)
+    keyword = _keyword_scores(texts, tree) if keywords else {}
     return _merge(evidence, keyword, tree, limit)
 
 
