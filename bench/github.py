@@ -79,7 +79,8 @@ def endpoint(path: str) -> str:
 
 
 def counted(github: FakeGitHub) -> int:
-    return github.count(exclude_status=304)
+    """Requests GitHub counts against the rate limit: not 304s, not archive downloads."""
+    return github.count(counted=True)
 
 
 async def measure(args: argparse.Namespace, report: Report) -> None:
@@ -100,7 +101,16 @@ async def measure(args: argparse.Namespace, report: Report) -> None:
                 github.reset_log()
                 await submit_through_api(api, client, cold_ref)
                 cold = counted(github)
-                cold_paths = Counter(endpoint(r.path) for r in github.requests)
+                cold_paths = Counter(endpoint(r.path) for r in github.requests if r.counted)
+
+                # The same cold read when the archive is refused (here: not a tarball), so the
+                # files are read one by one: that path's cost, plus the refused request.
+                refused_ref = seed_issues(github, 1)
+                github.set_archive(f"{OWNER}/{refused_ref[0].repo}", b"<html>not a tarball</html>")
+                github.reset_log()
+                await submit_through_api(api, client, refused_ref)
+                refused = counted(github)
+                per_file = refused - github.count(r"/tarball/", counted=True)
 
                 refs = seed_issues(github, args.issues)
                 github.reset_log()
@@ -129,6 +139,14 @@ async def measure(args: argparse.Namespace, report: Report) -> None:
                 await app.state.resources.close()
 
     report.metrics += [
+        Metric(
+            name="counted GitHub requests of one issue of a cold repository-commit",
+            baseline=f"{per_file} reading the files one by one (archive refused: {refused})",
+            measured=f"{cold} with the archive",
+            ratio=cold / per_file if per_file else None,
+            goal="<= 2 more than one by one",
+            met=cold <= per_file + 2,
+        ),
         Metric(
             name=f"counted GitHub requests per new tutorial, {args.issues} issues of one repo",
             baseline=f"{cold} per tutorial fetched cold (one issue alone)",
