@@ -27,6 +27,7 @@ from issuesight.db.tracking import TrackingStore
 from issuesight.github.cache import SharedReads
 from issuesight.github.client import GitHubClient
 from issuesight.llm.generate import make_client
+from issuesight.llm.localize import Localizer
 from issuesight.processes import serve_api
 from issuesight.schedules import ensure_archive_schedule
 from issuesight.settings import Settings
@@ -91,6 +92,15 @@ async def run_worker(
             gather=GatherOptions(
                 allowed_private_owners=settings.allowed_private_owners, indexes=indexes
             ),
+            localizer=Localizer(
+                llm,
+                model=settings.llm_model,
+                max_tokens=settings.retrieval_llm_max_tokens,
+                max_attempts=settings.llm_max_attempts,
+                cache_dir=settings.retrieval_cache_dir,
+            )
+            if settings.retrieval_llm == "on"
+            else None,
         )
         llm_activities = LLMActivities(
             llm, store, model=settings.llm_model, max_concurrency=settings.llm_max_concurrency

@@ -10,11 +10,14 @@ from temporalio.exceptions import ApplicationError
 
 from issuesight.activities._failures import to_application_error
 from issuesight.context.bundle import build_bundle
-from issuesight.context.gather import GatherOptions, gather_context
+from issuesight.context.gather import GatherOptions, Localize, gather_context
+from issuesight.context.retrieve import Picks
 from issuesight.db.store import Store
 from issuesight.github.cache import SharedReads
 from issuesight.github.errors import GitHubError
-from issuesight.refs import InvalidIssueReference, parse_issue_ref
+from issuesight.llm.errors import LLMError
+from issuesight.llm.localize import Localizer
+from issuesight.refs import InvalidIssueReference, IssueRef, parse_issue_ref, tutorial_id_for
 from issuesight.workflows.contracts import ActivityName, FetchContextInput, FetchContextResult
 from issuesight.workflows.failures import INVALID_REFERENCE
 
@@ -28,12 +31,14 @@ class GitHubActivities:
         budget_chars: int,
         secrets: Sequence[str],
         gather: GatherOptions | None = None,
+        localizer: Localizer | None = None,
     ) -> None:
         self._github = github
         self._store = store
         self._budget = budget_chars
         self._secrets = tuple(secrets)
         self._gather = gather or GatherOptions()
+        self._localizer = localizer
 
     @activity.defn(name=ActivityName.FETCH_CONTEXT)
     async def fetch_issue_context(self, request: FetchContextInput) -> FetchContextResult:
@@ -42,8 +47,10 @@ class GitHubActivities:
         except InvalidIssueReference as exc:
             raise ApplicationError(str(exc), type=INVALID_REFERENCE, non_retryable=True) from exc
         try:
-            raw = await gather_context(self._github, ref, self._gather)
-        except GitHubError as exc:
+            raw = await gather_context(
+                self._github, ref, self._gather, localize=self._localize_for(ref)
+            )
+        except (GitHubError, LLMError) as exc:
             raise to_application_error(exc) from exc
         bundle = build_bundle(raw, ref, budget_chars=self._budget, secrets=self._secrets)
         await asyncio.to_thread(
@@ -64,6 +71,23 @@ class GitHubActivities:
             comments_total=bundle.comments_total,
             files=[f.path for f in bundle.files],
         )
+
+    def _localize_for(self, ref: IssueRef) -> Localize | None:
+        """The localization step for this issue (RETRIEVAL_LLM=on), its calls counted on the
+        tutorial like generation's."""
+        localizer = self._localizer
+        if localizer is None:
+            return None
+        tutorial_id = tutorial_id_for(ref.key)
+
+        async def count_call() -> None:
+            await asyncio.to_thread(self._store.count_llm_call, tutorial_id)
+
+        async def localize(texts: list[str], entries: list[tuple[str, list[str]]]) -> Picks | None:
+            key = localizer.key(ref.key, [*texts, *(path for path, _ in entries)])
+            return await localizer.pick(key, texts, entries, count_call)
+
+        return localize
 
 
 def heartbeat_if_in_activity() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +22,7 @@ import httpx
 from issuesight.context.index import RepoIndex
 from issuesight.context.indexes import RepoIndexes
 from issuesight.context.references import FileCandidate, rank_referenced_files
-from issuesight.context.retrieve import RankedFile, Region, rank_files
+from issuesight.context.retrieve import Picks, RankedFile, Region, apply_picks, rank_files
 from issuesight.context.text import clean, decode_text
 from issuesight.github import errors
 from issuesight.github.cache import SharedReads
@@ -55,6 +56,11 @@ CONTRIBUTING_CANDIDATES = (
 # README and CONTRIBUTING read one by one are size-checked first and streamed with this cap:
 # the prompt keeps a tenth of the budget of them at most.
 MAX_GUIDE_BYTES = 512 * 1024
+
+
+# The optional localization step (llm/localize.py): the issue's texts and the map's entries in,
+# the model's picks out (None: the ranking stands).
+Localize = Callable[[list[str], list[tuple[str, list[str]]]], Awaitable[Picks | None]]
 
 
 @dataclass(frozen=True)
@@ -161,7 +167,11 @@ async def fetch_issue(client: GitHubClient, repo_path: str, ref: IssueRef) -> di
 
 
 async def gather_context(
-    reads: SharedReads, ref: IssueRef, options: GatherOptions | None = None
+    reads: SharedReads,
+    ref: IssueRef,
+    options: GatherOptions | None = None,
+    *,
+    localize: Localize | None = None,
 ) -> RawContext:
     options = options or GatherOptions()
     client = reads.client
@@ -193,7 +203,13 @@ async def gather_context(
         raw.tree_paths = index.paths
         raw.readme = readme_from_index(index)
         raw.contributing = contributing_from_index(index)
-        raw.files, raw.repo_map = await asyncio.to_thread(files_from_index, index, texts)
+        ranked = await asyncio.to_thread(rank_files, index, texts, limit=INDEXED_FILES + MAP_FILES)
+        if localize is not None:
+            entries = [(r.path, map_signatures(index, r)) for r in ranked]
+            picks = await localize(texts, entries)
+            if picks is not None:
+                ranked = apply_picks(index, ranked, picks)
+        raw.files, raw.repo_map = files_from_ranked(index, ranked)
         return raw
     blobs = await _fetch_tree(reads, repo_path, commit_sha, raw)
     raw.readme = await _fetch_readme(reads, repo_path, commit_sha, blobs)
@@ -391,7 +407,12 @@ def files_from_index(
     index: RepoIndex, texts: list[str]
 ) -> tuple[list[FetchedFile], list[tuple[str, list[str]]]]:
     """The ranked files with their text and regions, and the repository map's entries."""
-    ranked = rank_files(index, texts, limit=INDEXED_FILES + MAP_FILES)
+    return files_from_ranked(index, rank_files(index, texts, limit=INDEXED_FILES + MAP_FILES))
+
+
+def files_from_ranked(
+    index: RepoIndex, ranked: list[RankedFile]
+) -> tuple[list[FetchedFile], list[tuple[str, list[str]]]]:
     files = []
     for entry in ranked[:INDEXED_FILES]:
         source = index.text(entry.path)

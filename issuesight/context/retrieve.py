@@ -96,6 +96,39 @@ class RankedFile:
 
 
 @dataclass(frozen=True, slots=True)
+class Picks:
+    """What a localization step (llm/localize.py) chose: paths and definition names."""
+
+    files: tuple[str, ...]
+    functions: tuple[str, ...]
+
+
+def apply_picks(index: RepoIndex, ranked: list[RankedFile], picks: Picks) -> list[RankedFile]:
+    """The ranking with the picked files first (in the order picked) and, in every ranked
+    file, the picked definitions as its first regions. Picks are matched against the index
+    only: a path or name that does not exist there is ignored."""
+    by_path = {r.path: r for r in ranked}
+    wanted = [p for p in dict.fromkeys(picks.files) if p in by_path]
+    names = {f.strip().removesuffix("()") for f in picks.functions if f.strip()}
+    for entry in ranked:
+        picked_regions = []
+        for definition in index.definitions_of(entry.path):
+            if definition.qualname in names or definition.name in names:
+                label = f"{definition.kind} {definition.qualname}"
+                picked_regions.append(Region(definition.line, definition.end, label, 100.0, True))
+        if picked_regions:
+            entry.regions = picked_regions + [
+                r
+                for r in entry.regions
+                if (r.start, r.end) not in {(p.start, p.end) for p in picked_regions}
+            ]
+    for path in wanted:
+        by_path[path].reasons = ("picked by the localization step", *by_path[path].reasons)[:6]
+    first = [by_path[p] for p in wanted]
+    return first + [r for r in ranked if r.path not in set(wanted)]
+
+
+@dataclass(frozen=True, slots=True)
 class _Term:
     text: str  # one lower-case word, or several as a phrase
     weight: float
