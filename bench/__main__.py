@@ -17,7 +17,7 @@ import time
 import traceback
 from types import ModuleType
 
-from bench import accounts, github, llm, overhead, prompt, scaleout, status, web
+from bench import accounts, context, github, llm, overhead, prompt, scaleout, status, web
 from bench._report import Report, exit_on_sigterm, print_report, print_summary, verdict
 from bench._stack import ROOT
 
@@ -30,6 +30,7 @@ FIGURES: dict[str, ModuleType] = {
     "prompt": prompt,
     "web": web,
     "accounts": accounts,
+    "context": context,
 }
 QUICK: dict[str, list[str]] = {
     "overhead": ["--n", "30", "--rounds", "1"],
@@ -40,6 +41,7 @@ QUICK: dict[str, list[str]] = {
     "prompt": [],
     "web": ["--tutorials", "20", "--rounds", "5"],
     "accounts": ["--n", "150"],
+    "context": ["--limit", "40"],
 }
 
 

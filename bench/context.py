@@ -55,6 +55,7 @@ from issuesight.context.index import SOURCE, RepoIndex
 from issuesight.context.references import rank_referenced_files
 from issuesight.context.retrieve import rank_files
 from issuesight.context.snapshot import read_snapshot
+from issuesight.llm.localize import localization_prompt
 from issuesight.llm.prompt import build_prompt
 from issuesight.refs import make_ref
 from issuesight.settings import Settings
@@ -149,6 +150,15 @@ def head_files(index: RepoIndex, paths: Iterable[str], reasons: str) -> list[Fet
 
 
 # --- scoring ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Localization:
+    """The optional LLM step's cost on this issue: its prompt, and whether the map it would
+    choose from holds a gold file (the ceiling of what a model could pick)."""
+
+    prompt_chars: int
+    gold_in_map: bool
 
 
 @dataclass
@@ -259,7 +269,11 @@ def raw_context(row: dict[str, Any], index: RepoIndex, files: list[FetchedFile])
 
 
 def measure_tree(
-    rows: list[dict[str, Any]], index: RepoIndex, budget: int, timings: list[float]
+    rows: list[dict[str, Any]],
+    index: RepoIndex,
+    budget: int,
+    timings: list[float],
+    localizations: list[Localization],
 ) -> list[tuple[dict[str, Any], dict[str, Outcome]]]:
     baseline = PlainBM25(index)
     golds = {g for row in rows for g in row["gold_files"]}
@@ -275,6 +289,8 @@ def measure_tree(
         ranked = rank_files(index, texts, limit=max(KS))
         timings.append(time.perf_counter() - started)
         ours, repo_map = files_from_index(index, texts)
+        asked = localization_prompt(texts, repo_map)
+        localizations.append(Localization(asked.chars, any(f"\n{g}\n" in asked.user for g in gold)))
         candidates = rank_referenced_files(texts, index.paths, limit=max(KS))
         path_files = head_files(index, [c.path for c in _choose_files(candidates)], "path words")
         bm25_ranked = baseline.rank(texts, max(KS))
@@ -394,6 +410,7 @@ def run(args: argparse.Namespace) -> Report:
     misses: list[str] = []
     timings: dict[str, list[float]] = {}
     sizes: dict[str, int] = {}
+    localizations: list[Localization] = []
     for tree, archive in archives.items():
         if archive is None:
             skipped["sdist unavailable"] += len(by_tree[tree])
@@ -401,7 +418,8 @@ def run(args: argparse.Namespace) -> Report:
         index = build(archive)
         sizes[tree] = len(index.paths)
         timings[tree] = []
-        for row, outcomes in measure_tree(by_tree[tree], index, args.budget, timings[tree]):
+        measured = measure_tree(by_tree[tree], index, args.budget, timings[tree], localizations)
+        for row, outcomes in measured:
             gold = set(row["gold_files"]) & set(index.file_ids)
             if not gold:
                 skipped["gold file absent from the sdist"] += 1
@@ -422,6 +440,7 @@ def run(args: argparse.Namespace) -> Report:
         speed = measure_speed(largest, largest_archive)
         timings_of_largest = timings[largest]
     _metrics(report, tallies, speed, timings_of_largest if speed else [])
+    _localization(report, localizations, tallies.get(OVERALL))
     _table(report, tallies)
     for reason, count in skipped.items():
         report.notes.append(f"skipped {count}: {reason}")
@@ -490,6 +509,30 @@ def _metrics(
                     met=per_issue <= build_time / 50,
                 )
             )
+
+
+def _localization(report: Report, localizations: list[Localization], overall: Tally | None) -> None:
+    """What RETRIEVAL_LLM=on would cost, and the most it could reach. Its own hit rate needs a
+    model, which this machine does not have: it is not measured, and not estimated."""
+    if not localizations or overall is None:
+        return
+    chars = statistics.median(x.prompt_chars for x in localizations)
+    ceiling = sum(x.gold_in_map for x in localizations) / len(localizations)
+    report.metrics.append(
+        Metric(
+            name="LLM localization (RETRIEVAL_LLM=on): cost per issue",
+            baseline=f"no LLM: HitFile@prompt {overall.rate(overall.prompt, 'index'):.3f}",
+            measured=(
+                f"one call: median prompt {chars:.0f} characters (about {chars / 4:.0f} tokens), "
+                f"output capped at RETRIEVAL_LLM_MAX_TOKENS (400); its map holds a gold file for "
+                f"{ceiling:.3f} of issues (the most a model could pick); its own HitFile@prompt "
+                "is not measured: no model on this machine"
+            ),
+            ratio=None,
+            goal=">= 0.95 with the step (needs a model to measure)",
+            met=None,
+        )
+    )
 
 
 def _table(report: Report, tallies: dict[str, Tally]) -> None:
