@@ -7,10 +7,11 @@ from __future__ import annotations
 import io
 import json
 import time
+from dataclasses import replace
 
 import pytest
 
-from issuesight.context.bundle import build_bundle
+from issuesight.context.bundle import FINGERPRINT_FILES, build_bundle, fingerprint
 from issuesight.context.definitions import outline, python_outline, scan_definitions
 from issuesight.context.gather import RawContext, files_from_index
 from issuesight.context.index import RepoIndex, role_of
@@ -302,3 +303,24 @@ def test_code_gets_the_room_the_issue_leaves_and_a_map_follows(index: RepoIndex)
     # Every ranked file is in the prompt, as an excerpt or in the map: the room allowed it.
     mapped = {line for line in bundle.repo_map if not line.startswith(" ")}
     assert mapped | {f.path for f in bundle.files} == {path for path, _ in repo_map}
+
+
+def test_only_the_best_ranked_and_named_files_are_in_the_fingerprint(index: RepoIndex) -> None:
+    files, _ = files_from_index(index, ["bulk_create ignores batch_size", ""])
+    assert len(files) > FINGERPRINT_FILES
+
+    def digest(changed: int, *, named: bool = False) -> str:
+        edited = [
+            replace(f, blob_sha="0" * 40, explicit=f.explicit or named) if i == changed else f
+            for i, f in enumerate(files)
+        ]
+        raw = RawContext(
+            repo={}, issue={"title": "t"}, comments=[], comments_total=0, commit_sha="c" * 40
+        )
+        raw.files = edited
+        return fingerprint(raw)
+
+    unchanged = digest(-1)
+    assert digest(0) != unchanged  # the best-ranked file changed: a new question
+    assert digest(FINGERPRINT_FILES) == unchanged  # an edit further down is not
+    assert digest(FINGERPRINT_FILES, named=True) != unchanged  # unless the issue names it

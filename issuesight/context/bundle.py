@@ -62,6 +62,9 @@ MAX_MAP_LINE = 160
 RANK_DECAY = 0.6
 # Files beyond the first with less room than this are left to the repository map.
 MIN_WINDOW_CHARS = 500
+# The best-ranked files whose content is part of a tutorial's fingerprint (with every file the
+# issue names): a change there regenerates the tutorial.
+FINGERPRINT_FILES = 3
 
 
 class CommentExcerpt(BaseModel):
@@ -251,6 +254,8 @@ def fingerprint(raw: RawContext) -> str:
     regeneration; an edited body, a new label or comment, a changed referenced file, or a pull
     request opened, closed or merged for the issue do. README and CONTRIBUTING are left out on
     purpose: a repository-wide edit would otherwise regenerate every tutorial of the project.
+    So are the files ranked below FINGERPRINT_FILES that the issue does not name: the prompt
+    shows a dozen or more, and an edit anywhere among them is not a new question.
     """
     material = {
         "title": clean(raw.issue.get("title")),
@@ -260,7 +265,11 @@ def fingerprint(raw: RawContext) -> str:
         "comments": [
             [c.get("id"), c.get("updated_at"), clean(c.get("body"))] for c in raw.comments
         ],
-        "files": sorted((f.path, f.blob_sha or "") for f in raw.files),
+        "files": sorted(
+            (f.path, f.blob_sha or "")
+            for rank, f in enumerate(raw.files)
+            if f.explicit or rank < FINGERPRINT_FILES
+        ),
         # A pull request opened or merged for the issue changes its red flags.
         "pull_requests": sorted(
             (int(pr.get("number", 0)), str(pr.get("state", "")), bool(pr.get("merged")))

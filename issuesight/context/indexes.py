@@ -140,6 +140,12 @@ class RepoIndexes:
                 raise
             self._refuse(key, what, exc.message, permanent=not exc.retryable)
             return None
+        except (OSError, MemoryError, RecursionError, ValueError) as exc:
+            # The disk, the memory or a bug in reading it: the issue still gets its files one by
+            # one, and the failure is logged with its traceback for whoever runs the worker.
+            log.exception("archive could not be indexed", extra={"archive": what})
+            self._refuse(key, what, f"{type(exc).__name__}: {exc}", permanent=False)
+            return None
         return self._keep(key, index)
 
     async def _download_and_build(

@@ -187,7 +187,9 @@ class Localizer:
         self._max_attempts = max_attempts
         self._cache_dir = None if cache_dir is None else cache_dir / "localizations"
         self._memory: OrderedDict[str, _Record] = OrderedDict()
+        # One call at a time per issue; a key's lock goes when nobody holds or awaits it.
         self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
 
     def key(self, scope: str, texts: Sequence[str]) -> str:
         """The issue's fingerprint for this step: its texts, repository and commit, the model."""
@@ -201,33 +203,44 @@ class Localizer:
         attempts are spent or the server refuses for good. Raises LLMError (retryable) for a
         failed attempt while attempts remain: the activity is retried, as generation is."""
         lock = self._locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            record = await asyncio.to_thread(self._load, key)
-            if record.picks is not None or record.attempts >= self._max_attempts:
-                return record.picks
-            prompt = localization_prompt(texts, entries)
-            await count_call()
-            try:
-                picks, prompt_tokens, completion_tokens = await ask(
-                    self._client, model=self._model, prompt=prompt, max_tokens=self._max_tokens
-                )
-            except LLMError as exc:
-                metrics.LLM_CALLS.labels(outcome=exc.kind).inc()
-                record.attempts = self._max_attempts if not exc.retryable else record.attempts + 1
-                await asyncio.to_thread(self._save, key, record)
-                if record.attempts >= self._max_attempts:
-                    log.warning(
-                        "localization given up: the ranking stands",
-                        extra={"failure_type": exc.kind, "attempts": record.attempts},
-                    )
-                    return None
-                raise
-            metrics.LLM_CALLS.labels(outcome="ok").inc()
-            metrics.LLM_TOKENS.labels(kind="prompt").inc(prompt_tokens)
-            metrics.LLM_TOKENS.labels(kind="completion").inc(completion_tokens)
-            record = _Record(picks, record.attempts + 1)
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                return await self._pick(key, texts, entries, count_call)
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+    async def _pick(
+        self, key: str, texts: Sequence[str], entries: MapEntries, count_call: CountCall
+    ) -> Picks | None:
+        record = await asyncio.to_thread(self._load, key)
+        if record.picks is not None or record.attempts >= self._max_attempts:
+            return record.picks
+        prompt = localization_prompt(texts, entries)
+        await count_call()
+        try:
+            picks, prompt_tokens, completion_tokens = await ask(
+                self._client, model=self._model, prompt=prompt, max_tokens=self._max_tokens
+            )
+        except LLMError as exc:
+            metrics.LLM_CALLS.labels(outcome=exc.kind).inc()
+            record.attempts = self._max_attempts if not exc.retryable else record.attempts + 1
             await asyncio.to_thread(self._save, key, record)
-            return picks
+            if record.attempts >= self._max_attempts:
+                log.warning(
+                    "localization given up: the ranking stands",
+                    extra={"failure_type": exc.kind, "attempts": record.attempts},
+                )
+                return None
+            raise
+        metrics.LLM_CALLS.labels(outcome="ok").inc()
+        metrics.LLM_TOKENS.labels(kind="prompt").inc(prompt_tokens)
+        metrics.LLM_TOKENS.labels(kind="completion").inc(completion_tokens)
+        record = _Record(picks, record.attempts + 1)
+        await asyncio.to_thread(self._save, key, record)
+        return picks
 
     def _path(self, key: str) -> Path | None:
         return None if self._cache_dir is None else self._cache_dir / f"{key}.json"
