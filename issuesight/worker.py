@@ -82,7 +82,7 @@ async def run_worker(
         stack.push_async_callback(llm.close)
         secrets = settings.secret_values()
         shared_reads = SharedReads(github, max_bytes=settings.github_cache_mb * 1024 * 1024)
-        indexes = RepoIndexes(github, index_settings(settings))
+        indexes = RepoIndexes(github, index_settings(settings), keepalive=heartbeat_if_in_activity)
         stack.callback(indexes.close)
         github_activities = GitHubActivities(
             shared_reads,

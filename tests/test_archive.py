@@ -408,3 +408,26 @@ async def test_a_read_with_a_byte_cap_keeps_the_head_only(
     assert len(head) == 1_000
     assert head.startswith(b"HEAD x")
     assert MAX_GUIDE_BYTES < 3_000_000
+
+
+async def test_a_long_build_keeps_the_activity_alive(
+    github: FakeGitHub,
+    client: GitHubClient,
+    repo_name: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seed_hello_world(github, repo_name)
+    sha = github.repo(f"{OWNER}/{repo_name}").commit_sha
+    beats: list[float] = []
+    shared = RepoIndexes(client, IndexSettings(), keepalive=lambda: beats.append(time.monotonic()))
+    build = shared._build
+
+    def slow_build(path: Path) -> indexes_module.RepoIndex:
+        time.sleep(0.3)  # the largest trees take seconds
+        return build(path)
+
+    monkeypatch.setattr(shared, "_build", slow_build)
+    monkeypatch.setattr(indexes_module, "KEEPALIVE_SECONDS", 0.05)
+
+    assert await shared.get(f"{OWNER}/{repo_name}", sha) is not None
+    assert len(beats) >= 3

@@ -25,6 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from issuesight.context.index import RepoIndex
 from issuesight.context.snapshot import ArchiveRefused, SnapshotLimits, read_snapshot
@@ -34,6 +35,7 @@ from issuesight.github.client import GitHubClient, RedirectRefused, TooLarge
 from issuesight.github.errors import GitHubError
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # GitHub errors that end the activity instead of falling back: the per-file reads would meet
 # them too (a bad token, a spent rate limit).
@@ -43,6 +45,11 @@ RAISED_KINDS = frozenset({errors.BAD_CREDENTIALS, errors.RATE_LIMITED})
 RETRY_TRANSIENT_AFTER = 300.0
 MAX_REFUSALS = 1024
 SUFFIX = ".tar.gz"
+# Builds at once per worker: each holds a tree's text and its index while it is made.
+MAX_BUILDS = 2
+# While an archive is read or indexed (seconds for most, longer for the largest trees), the
+# activity is kept alive this often, so its heartbeat does not lapse into a second build.
+KEEPALIVE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -68,10 +75,13 @@ class RepoIndexes:
         settings: IndexSettings | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        keepalive: Callable[[], None] | None = None,
     ) -> None:
         self.client = client
         self.settings = settings or IndexSettings()
         self._clock = clock
+        self._keepalive = keepalive
+        self._builds = asyncio.Semaphore(MAX_BUILDS)
         self._memory: OrderedDict[str, tuple[RepoIndex, int]] = OrderedDict()
         self._memory_used = 0
         self._refusals: OrderedDict[str, _Refusal] = OrderedDict()
@@ -127,7 +137,7 @@ class RepoIndexes:
         what = f"{repo_full_name}@{commit_sha[:12]}"
         path = self._path(key)
         if path is not None:
-            index = await asyncio.to_thread(self._build_from, path, what)
+            index = await self._in_thread(self._build_from, path, what)
             if index is not None:
                 return self._keep(key, index)
         try:
@@ -165,9 +175,20 @@ class RepoIndexes:
                 )
             self.downloads += 1
             log.info("archive downloaded", extra={"archive": what, "bytes": size})
-            return await asyncio.to_thread(self._build_and_store, temporary, self._path(key))
+            return await self._in_thread(self._build_and_store, temporary, self._path(key))
         finally:
             await asyncio.to_thread(temporary.unlink, missing_ok=True)
+
+    async def _in_thread(self, build: Callable[..., _T], *args: object) -> _T:
+        """`build(*args)` in a thread, at most MAX_BUILDS at once, the activity kept alive."""
+        async with self._builds:
+            task = asyncio.ensure_future(asyncio.to_thread(build, *args))
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECONDS)
+                if done:
+                    return task.result()
+                if self._keepalive is not None:
+                    self._keepalive()
 
     def _open_partial(self) -> tempfile._TemporaryFileWrapper[bytes]:
         """A new file in the cache directory (the system's temporary directory without one)."""
