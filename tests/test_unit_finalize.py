@@ -319,3 +319,25 @@ def test_a_secret_equal_to_an_enum_value_leaves_the_enum_alone() -> None:
     final = finalize(_draft(summary="for a beginner"), _bundle(), ["beginner"])
     assert final.draft.difficulty.value == "beginner"
     assert final.draft.summary == f"for a {REDACTED}"
+
+
+def test_a_file_shown_as_a_window_links_to_its_lines() -> None:
+    window = f"{REPO_URL}/blob/{COMMIT}/src/hello/cli.py#L40-L52"
+    excerpts = [
+        FileExcerpt(
+            path="src/hello/cli.py", url=window, reasons=["defines main"], line=None, content="e"
+        ),
+        FileExcerpt(
+            path="src/hello/config.py",
+            url="javascript:alert(1)",
+            reasons=[],
+            line=None,
+            content="c",
+        ),
+    ]
+    draft = _draft(files_to_read=_files("src/hello/cli.py", "src/hello/config.py"))
+    final = finalize(draft, _bundle(files=excerpts), [])
+    assert [f.url for f in final.files] == [
+        window,
+        f"{REPO_URL}/blob/{COMMIT}/src/hello/config.py",  # only ever a window of the blob URL
+    ]

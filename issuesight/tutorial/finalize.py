@@ -103,6 +103,12 @@ def _verify_files(
     draft: TutorialDraft, bundle: ContextBundle
 ) -> tuple[list[VerifiedFile], list[str]]:
     tree = set(bundle.tree_paths)
+    # A file shown in the prompt links to the window it was shown (#Lstart-Lend at the commit).
+    shown = {
+        f.path: f.url
+        for f in bundle.files
+        if f.content is not None and f.url.startswith(bundle.blob_url(f.path) + "#L")
+    }
     files: list[VerifiedFile] = []
     unverified: list[str] = []
     seen: set[str] = set()
@@ -114,7 +120,8 @@ def _verify_files(
         if path in seen:
             continue
         seen.add(path)
-        files.append(VerifiedFile(path=path, why=item.why, url=bundle.blob_url(path)))
+        url = shown.get(path) or bundle.blob_url(path)
+        files.append(VerifiedFile(path=path, why=item.why, url=url))
     # Files the issue itself names are worth reading even if the model left them out.
     for excerpt in bundle.files:
         if excerpt.path not in seen and any("named" in r for r in excerpt.reasons):
@@ -123,7 +130,7 @@ def _verify_files(
                 VerifiedFile(
                     path=excerpt.path,
                     why="The issue refers to this file.",
-                    url=bundle.blob_url(excerpt.path),
+                    url=shown.get(excerpt.path) or bundle.blob_url(excerpt.path),
                 )
             )
     return files, unverified
