@@ -431,3 +431,23 @@ async def test_a_long_build_keeps_the_activity_alive(
 
     assert await shared.get(f"{OWNER}/{repo_name}", sha) is not None
     assert len(beats) >= 3
+
+
+async def test_an_index_evicted_while_in_use_still_answers(
+    github: FakeGitHub, client: GitHubClient, repo_name: str
+) -> None:
+    for suffix in ("a", "b"):
+        seed_hello_world(github, f"{repo_name}-{suffix}")
+    first_sha = github.repo(f"{OWNER}/{repo_name}-a").commit_sha
+    second_sha = github.repo(f"{OWNER}/{repo_name}-b").commit_sha
+    shared = _indexes(client, None)
+    first = await shared.get(f"{OWNER}/{repo_name}-a", first_sha)
+    assert first is not None
+    shared.settings = IndexSettings(memory_bytes=first.memory_bytes() + 1)
+
+    second = await shared.get(f"{OWNER}/{repo_name}-b", second_sha)
+
+    assert second is not None
+    assert list(shared._memory) == [shared._key(f"{OWNER}/{repo_name}-b", second_sha)]
+    # The first issue's ranking, still running against the evicted index, is not broken.
+    assert rank_files(first, ["greet() crashes", "greet(None)"])[0].path == "src/hello/app.py"

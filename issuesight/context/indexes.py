@@ -240,9 +240,10 @@ class RepoIndexes:
             self._memory[key] = (index, size)
             self._memory_used += size
             while self._memory_used > self.settings.memory_bytes and len(self._memory) > 1:
-                _, (evicted, evicted_size) = self._memory.popitem(last=False)
+                # Not closed here: an issue may still be ranking against it in a thread; its
+                # SQLite connection closes when the last reference goes.
+                _, (_, evicted_size) = self._memory.popitem(last=False)
                 self._memory_used -= evicted_size
-                evicted.close()
         return index
 
     def _refuse(self, key: str, what: str, reason: str, *, permanent: bool) -> None:
