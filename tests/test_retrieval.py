@@ -324,3 +324,11 @@ def test_only_the_best_ranked_and_named_files_are_in_the_fingerprint(index: Repo
     assert digest(0) != unchanged  # the best-ranked file changed: a new question
     assert digest(FINGERPRINT_FILES) == unchanged  # an edit further down is not
     assert digest(FINGERPRINT_FILES, named=True) != unchanged  # unless the issue names it
+
+
+def test_an_issue_with_hundreds_of_thousands_of_distinct_words(index: RepoIndex) -> None:
+    """More distinct words than SQLite takes parameters in one statement (32,766 by default,
+    250,000 in Debian's build): only the issue's most frequent words are looked up."""
+    comments = [" ".join(f"w{c}x{i}" for i in range(20_000)) for c in range(15)]
+    ranked = rank_files(index, ["bulk_create ignores batch_size", "", *comments])
+    assert ranked[0].path == "shop/models/query.py"

@@ -37,6 +37,8 @@ _HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 MAX_CHUNK_LINES = 120
 # Files without definitions (docs, configuration, templates) are chunked by lines.
 PLAIN_CHUNK_LINES = 60
+# Terms looked up per statement (SQLite caps the parameters of one statement).
+VOCABULARY_BATCH = 500
 # Column weights for bm25(): name/path words say more than the same word in a body.
 CHUNK_WEIGHTS = (2.0, 1.0)
 FILE_WEIGHTS = (3.0, 1.0)
@@ -196,15 +198,17 @@ class RepoIndex:
 
     def document_frequencies(self, terms: Sequence[str]) -> dict[str, int]:
         """How many chunks hold each (single-word, lower-case) term."""
-        if not terms:
-            return {}
-        marks = ",".join("?" * len(terms))
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT term, doc FROM chunk_vocab WHERE term IN ({marks})",  # noqa: S608
-                list(terms),
-            ).fetchall()
-        return {str(term): int(doc) for term, doc in rows}
+        found: dict[str, int] = {}
+        for start in range(0, len(terms), VOCABULARY_BATCH):
+            batch = list(terms[start : start + VOCABULARY_BATCH])
+            marks = ",".join("?" * len(batch))
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT term, doc FROM chunk_vocab WHERE term IN ({marks})",  # noqa: S608
+                    batch,
+                ).fetchall()
+            found.update((str(term), int(doc)) for term, doc in rows)
+        return found
 
     def search_chunks(self, query: str, limit: int) -> list[tuple[int, float]]:
         """(chunk id, score) best first; `query` is an FTS5 expression (see retrieve.py)."""

@@ -34,6 +34,7 @@ TEXT_CHARS = 200_000  # the head of a huge paste carries its vocabulary
 MAX_QUERY_TERMS = 16
 MAX_IDENTIFIERS = 400
 MAX_DEFINING_FILES = 25  # a name defined in more files than this (`get`, `save`) says little
+MAX_CANDIDATE_TERMS = 1000
 CHUNK_CANDIDATES = 300
 FILE_CANDIDATES = 150
 REFERENCE_CANDIDATES = 40
@@ -296,10 +297,10 @@ def _query_terms(index: RepoIndex, texts: Sequence[str]) -> list[_Term]:
                     weights[term] = weights.get(term, 0.0) + field_weight
     if not weights:
         return []
-    singles = [t for t in weights if " " not in t]
-    frequencies = index.document_frequencies(
-        list({w for t in weights for w in t.split()} | set(singles))
-    )
+    # A pasted log can hold tens of thousands of distinct words: only the most frequent in the
+    # issue are looked up (frequency in the issue first, rarity in the tree second).
+    weights = dict(sorted(weights.items(), key=lambda kv: -kv[1])[:MAX_CANDIDATE_TERMS])
+    frequencies = index.document_frequencies(sorted({w for t in weights for w in t.split()}))
     chunks = max(1, index.chunk_count)
     ranked: list[tuple[float, _Term]] = []
     for text, weight in weights.items():
