@@ -18,7 +18,9 @@ from __future__ import annotations
 import ast
 import bisect
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import PurePosixPath
 
 CLASS = "class"
@@ -171,7 +173,7 @@ def _close(definitions: list[Definition], index: int, end: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Outline:
-    definitions: list[Definition]
+    definitions: tuple[Definition, ...]
     imports: tuple[int, int] | None  # 1-based line span of the leading import block
 
 
@@ -210,19 +212,22 @@ def python_outline(text: str) -> Outline | None:
     span = None
     if imports:
         span = (imports[0].lineno, imports[-1].end_lineno or imports[-1].lineno)
-    return Outline(definitions, span)
+    return Outline(tuple(definitions), span)
 
 
+@lru_cache(maxsize=32)
 def outline(path: str, text: str) -> Outline:
-    """`python_outline` for Python that parses; the scanner's definitions otherwise."""
+    """`python_outline` for Python that parses; the scanner's definitions otherwise.
+
+    Cached: the issues of a repository excerpt the same few files again and again."""
     if PurePosixPath(path).suffix.lower() in (".py", ".pyi"):
         exact = python_outline(text)
         if exact is not None:
             return exact
-    return Outline(scan_definitions(path, text), None)
+    return Outline(tuple(scan_definitions(path, text)), None)
 
 
-def enclosing(definitions: list[Definition], line: int) -> list[Definition]:
+def enclosing(definitions: Sequence[Definition], line: int) -> list[Definition]:
     """The definitions containing `line`, outermost first."""
     starts = [d.line for d in definitions]
     chain = []

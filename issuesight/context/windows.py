@@ -69,7 +69,7 @@ def excerpt(
     return Excerpt(rendered, main, plan.shown(), total)
 
 
-def _exact_span(definitions: list[Definition], start: int, end: int) -> tuple[int, int]:
+def _exact_span(definitions: Sequence[Definition], start: int, end: int) -> tuple[int, int]:
     """A scanner's span made exact: the innermost parsed definition starting near `start`."""
     chain = enclosing(definitions, start)
     if chain:
@@ -106,7 +106,9 @@ class _Plan:
             self.chosen.add(index)
             self.used += cost
 
-    def add_context(self, file_outline: Outline, definitions: list[Definition], line: int) -> None:
+    def add_context(
+        self, file_outline: Outline, definitions: Sequence[Definition], line: int
+    ) -> None:
         """The file's imports (or head) and the headers of the classes around `line`."""
         if file_outline.imports is not None:
             first, last = file_outline.imports
@@ -115,7 +117,7 @@ class _Plan:
             self.add(1, HEAD_LINES)
         self.add_enclosing_headers(definitions, line)
 
-    def add_enclosing_headers(self, definitions: list[Definition], line: int) -> None:
+    def add_enclosing_headers(self, definitions: Sequence[Definition], line: int) -> None:
         for outer in enclosing(definitions, line)[:-1]:
             self.add(outer.line, min(outer.end, outer.line + CLASS_HEADER_LINES - 1))
 
