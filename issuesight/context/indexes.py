@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import sqlite3
 import tempfile
 import time
 from collections import OrderedDict
@@ -150,9 +151,10 @@ class RepoIndexes:
                 raise
             self._refuse(key, what, exc.message, permanent=not exc.retryable)
             return None
-        except (OSError, MemoryError, RecursionError, ValueError) as exc:
-            # The disk, the memory or a bug in reading it: the issue still gets its files one by
-            # one, and the failure is logged with its traceback for whoever runs the worker.
+        except (OSError, MemoryError, RecursionError, ValueError, sqlite3.Error) as exc:
+            # The disk, the memory, an SQLite built without FTS5, or a bug in reading it: the
+            # issue still gets its files one by one, and the failure is logged with its
+            # traceback for whoever runs the worker.
             log.exception("archive could not be indexed", extra={"archive": what})
             self._refuse(key, what, f"{type(exc).__name__}: {exc}", permanent=False)
             return None
