@@ -19,6 +19,7 @@ Two tiers, explicit before keyword:
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -66,7 +67,7 @@ def rank_referenced_files(
     resolved = [(m, tree.resolve(m, memo)) for m in mentions]
     _mark_deepest_frames(resolved)
     evidence = _collect_evidence(resolved, tree)
-    keyword = _keyword_scores(texts, tree) if keywords else {}
+    keyword = _keyword_scores(texts, tree) if keywords else _NO_HITS
     return _merge(evidence, keyword, tree, limit)
 
 
@@ -781,24 +782,28 @@ def _query_terms(texts: Sequence[str]) -> dict[str, float]:
 
 
 @dataclass(frozen=True, slots=True)
-class _KeywordHit:
-    score: float  # in [0, 1]: the best path scores 1 before the source factor
-    terms: tuple[str, ...]
+class _KeywordHits:
+    scores: dict[int, float]  # in [0, 1]: the best path scores 1 before the source factor
+    gains: dict[int, list[tuple[float, str]]]  # per path, what each query word added
+
+    def terms(self, index: int) -> tuple[str, ...]:
+        return tuple(term for _, term in sorted(self.gains[index], reverse=True)[:3])
 
 
-def _keyword_scores(texts: Sequence[str], tree: _Tree) -> dict[int, _KeywordHit]:
+_NO_HITS = _KeywordHits({}, {})
+
+
+def _keyword_scores(texts: Sequence[str], tree: _Tree) -> _KeywordHits:
     query = _query_terms(texts)
     if not query:
-        return {}
+        return _NO_HITS
     raw = tree.keywords.score(query)
     if not raw:
-        return {}
+        return _NO_HITS
     best = max(total for total, _ in raw.values())
-    hits = {}
-    for index, (total, gains) in raw.items():
-        terms = tuple(term for _, term in sorted(gains, reverse=True)[:3])
-        hits[index] = _KeywordHit(total / best * tree.source_factor[index], terms)
-    return hits
+    factor = tree.source_factor
+    scores = {index: total / best * factor[index] for index, (total, _) in raw.items()}
+    return _KeywordHits(scores, {index: gains for index, (_, gains) in raw.items()})
 
 
 # --- merging ----------------------------------------------------------------------------------
@@ -808,23 +813,31 @@ KEYWORD_CEILING = 0.99  # keyword-only candidates stay below every explicit one 
 
 
 def _merge(
-    evidence: dict[int, _Evidence], keyword: dict[int, _KeywordHit], tree: _Tree, limit: int
+    evidence: dict[int, _Evidence], keyword: _KeywordHits, tree: _Tree, limit: int
 ) -> list[FileCandidate]:
     explicit = []
     for index, entry in evidence.items():
-        hit = keyword.get(index)
-        score = 1.0 + entry.total() + (KEYWORD_TIEBREAK * hit.score if hit else 0.0)
+        hit = keyword.scores.get(index)
+        score = 1.0 + entry.total() + (KEYWORD_TIEBREAK * hit if hit is not None else 0.0)
         reasons = tuple(entry.reasons[:MAX_REASONS])
         explicit.append(FileCandidate(tree.paths[index], score, reasons, entry.line, True))
     explicit.sort(key=lambda c: (-c.score, c.path))
     if len(explicit) >= limit:
         return explicit[:limit]
-    implicit = []
-    for index, hit in keyword.items():
-        if index in evidence:
-            continue
-        reason = "path words match the issue: " + ", ".join(hit.terms)
-        score = KEYWORD_CEILING * hit.score
-        implicit.append(FileCandidate(tree.paths[index], score, (reason,), None, False))
-    implicit.sort(key=lambda c: (-c.score, c.path))
-    return explicit + implicit[: limit - len(explicit)]
+    # Only the best keyword hits become candidates: a common word matches thousands of paths.
+    best = heapq.nsmallest(
+        limit - len(explicit),
+        (i for i in keyword.scores if i not in evidence),
+        key=lambda i: (-keyword.scores[i], tree.paths[i]),
+    )
+    implicit = [
+        FileCandidate(
+            tree.paths[index],
+            KEYWORD_CEILING * keyword.scores[index],
+            ("path words match the issue: " + ", ".join(keyword.terms(index)),),
+            None,
+            False,
+        )
+        for index in best
+    ]
+    return explicit + implicit
