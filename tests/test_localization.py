@@ -5,7 +5,10 @@ cut; retried and counted like generation, cached per issue, never required."""
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
+
+import sqlalchemy as sa
 
 from tests.conftest import assert_eventually
 from tests.fakes import FakeGitHub, FakeOpenAI
@@ -50,6 +53,16 @@ async def _run(stack, issue: str) -> dict:
     return await wait_finished(stack.api, response.json()["status_url"], within=40)
 
 
+def _ledger(stack, tutorial_id: str) -> int:
+    with stack.store.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(sa.func.count())
+            .where(sa.column("tutorial_id") == uuid.UUID(tutorial_id), sa.column("tokens") > 0)
+            .select_from(sa.table("llm_usage"))
+        )
+        return int(rows.scalar_one())
+
+
 async def _until_calls(llm: FakeOpenAI, n: int) -> None:
     def reached() -> None:
         assert len(llm.calls) >= n
@@ -84,6 +97,8 @@ async def test_the_picked_file_and_function_lead_the_prompt(
     assert _file_order(generation)[0] == "shop/pricing.py"
     assert "picked by the localization step" in FakeOpenAI.prompt_text(generation)
     assert "not/in/the/map.py" not in FakeOpenAI.prompt_text(generation)
+    # Both calls' tokens are in the LLM budget's ledger.
+    assert _ledger(stack, body["id"]) == 2
 
 
 async def test_a_failed_localization_is_retried_then_cached(

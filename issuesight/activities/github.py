@@ -48,7 +48,7 @@ class GitHubActivities:
             raise ApplicationError(str(exc), type=INVALID_REFERENCE, non_retryable=True) from exc
         try:
             raw = await gather_context(
-                self._github, ref, self._gather, localize=self._localize_for(ref)
+                self._github, ref, self._gather, localize=self._localize_for(ref, request.run_id)
             )
         except (GitHubError, LLMError) as exc:
             raise to_application_error(exc) from exc
@@ -72,9 +72,9 @@ class GitHubActivities:
             files=[f.path for f in bundle.files],
         )
 
-    def _localize_for(self, ref: IssueRef) -> Localize | None:
+    def _localize_for(self, ref: IssueRef, run_id: str) -> Localize | None:
         """The localization step for this issue (RETRIEVAL_LLM=on), its calls counted on the
-        tutorial like generation's."""
+        tutorial and its tokens in the LLM budget's ledger, like generation's."""
         localizer = self._localizer
         if localizer is None:
             return None
@@ -83,9 +83,12 @@ class GitHubActivities:
         async def count_call() -> None:
             await asyncio.to_thread(self._store.count_llm_call, tutorial_id)
 
+        async def spend(tokens: int) -> None:
+            await asyncio.to_thread(self._store.record_llm_usage, tutorial_id, run_id, tokens)
+
         async def localize(texts: list[str], entries: list[tuple[str, list[str]]]) -> Picks | None:
             key = localizer.key(ref.key, [*texts, *(path for path, _ in entries)])
-            return await localizer.pick(key, texts, entries, count_call)
+            return await localizer.pick(key, texts, entries, count_call, spend)
 
         return localize
 

@@ -4,10 +4,11 @@ excerpts are cut.
 
 Bounded like generation: output tokens capped (`RETRIEVAL_LLM_MAX_TOKENS`), an answer cut by
 the cap is malformed, at most `LLM_MAX_ATTEMPTS` paid attempts per issue — each counted on the
-tutorial and in the metrics — and the answer is cached per issue (its texts, the repository and
-commit, the model), in the retrieval cache directory when there is one, so that a retried
-activity does not pay again. When the attempts are spent, or the server refuses the request
-for good, retrieval goes on without the model's picks: the ranking stands as it is.
+tutorial and in the metrics, its tokens in the LLM budget's ledger — and the answer is cached
+per issue (its texts, the repository and commit, the model), in the retrieval cache directory
+when there is one, so that a retried activity does not pay again. When the attempts are spent,
+or the server refuses the request for good, retrieval goes on without the model's picks: the
+ranking stands as it is.
 
 The map is untrusted data like the issue: delimited, never followed; picks are only ever
 matched against paths and definitions that exist in the index.
@@ -83,6 +84,8 @@ RESPONSE_FORMAT: dict[str, Any] = {
 
 MapEntries = Sequence[tuple[str, Sequence[str]]]
 CountCall = Callable[[], Awaitable[None]]
+# Records the tokens a call spent in the LLM budget's ledger (LLM_DAILY_TOKEN_BUDGET).
+SpendTokens = Callable[[int], Awaitable[None]]
 
 
 def localization_prompt(texts: Sequence[str], entries: MapEntries) -> Prompt:
@@ -149,18 +152,20 @@ async def ask(
         raise LLMError("the LLM server rejected the localization", kind=LLM_REJECTED) from exc
     except openai.APIStatusError as exc:
         raise LLMError(f"the LLM server failed ({exc.status_code})", kind=LLM_UNAVAILABLE) from exc
-    if not completion.choices:
-        raise LLMError("the LLM answered with no choices", kind=LLM_INVALID_OUTPUT)
-    choice = completion.choices[0]
-    if choice.finish_reason == "length":
-        raise LLMError("the localization was cut at its token cap", kind=LLM_INVALID_OUTPUT)
-    picks = parse_picks(choice.message.content or "")
     usage = completion.usage
-    return (
-        picks,
-        usage.prompt_tokens if usage else 0,
-        usage.completion_tokens if usage else 0,
-    )
+    prompt_tokens = usage.prompt_tokens if usage else 0
+    completion_tokens = usage.completion_tokens if usage else 0
+    try:
+        if not completion.choices:
+            raise LLMError("the LLM answered with no choices", kind=LLM_INVALID_OUTPUT)
+        choice = completion.choices[0]
+        if choice.finish_reason == "length":
+            raise LLMError("the localization was cut at its token cap", kind=LLM_INVALID_OUTPUT)
+        picks = parse_picks(choice.message.content or "")
+    except LLMError as exc:
+        exc.spent_tokens = prompt_tokens + completion_tokens  # refused, but paid for
+        raise
+    return picks, prompt_tokens, completion_tokens
 
 
 @dataclass
@@ -197,7 +202,12 @@ class Localizer:
         return hashlib.sha256(material.encode()).hexdigest()
 
     async def pick(
-        self, key: str, texts: Sequence[str], entries: MapEntries, count_call: CountCall
+        self,
+        key: str,
+        texts: Sequence[str],
+        entries: MapEntries,
+        count_call: CountCall,
+        spend: SpendTokens,
     ) -> Picks | None:
         """The model's picks, from the cache when this issue was asked before; None when the
         attempts are spent or the server refuses for good. Raises LLMError (retryable) for a
@@ -206,14 +216,19 @@ class Localizer:
         self._users[key] = self._users.get(key, 0) + 1
         try:
             async with lock:
-                return await self._pick(key, texts, entries, count_call)
+                return await self._pick(key, texts, entries, count_call, spend)
         finally:
             self._users[key] -= 1
             if not self._users[key]:
                 del self._users[key], self._locks[key]
 
     async def _pick(
-        self, key: str, texts: Sequence[str], entries: MapEntries, count_call: CountCall
+        self,
+        key: str,
+        texts: Sequence[str],
+        entries: MapEntries,
+        count_call: CountCall,
+        spend: SpendTokens,
     ) -> Picks | None:
         record = await asyncio.to_thread(self._load, key)
         if record.picks is not None or record.attempts >= self._max_attempts:
@@ -226,6 +241,8 @@ class Localizer:
             )
         except LLMError as exc:
             metrics.LLM_CALLS.labels(outcome=exc.kind).inc()
+            if exc.spent_tokens:
+                await spend(exc.spent_tokens)
             record.attempts = self._max_attempts if not exc.retryable else record.attempts + 1
             await asyncio.to_thread(self._save, key, record)
             if record.attempts >= self._max_attempts:
@@ -238,6 +255,7 @@ class Localizer:
         metrics.LLM_CALLS.labels(outcome="ok").inc()
         metrics.LLM_TOKENS.labels(kind="prompt").inc(prompt_tokens)
         metrics.LLM_TOKENS.labels(kind="completion").inc(completion_tokens)
+        await spend(prompt_tokens + completion_tokens)
         record = _Record(picks, record.attempts + 1)
         await asyncio.to_thread(self._save, key, record)
         return picks
