@@ -5,7 +5,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     LOG_FORMAT=json \
-    AUTH_MODE=keys
+    AUTH_MODE=keys \
+    RETRIEVAL_CACHE_DIR=/home/issuesight/.cache/issuesight/archives
 
 WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./

@@ -451,3 +451,19 @@ async def test_an_index_evicted_while_in_use_still_answers(
     assert list(shared._memory) == [shared._key(f"{OWNER}/{repo_name}-b", second_sha)]
     # The first issue's ranking, still running against the evicted index, is not broken.
     assert rank_files(first, ["greet() crashes", "greet(None)"])[0].path == "src/hello/app.py"
+
+
+async def test_an_unwritable_cache_directory_still_indexes_the_archive(
+    github: FakeGitHub, client: GitHubClient, repo_name: str, tmp_path: Path
+) -> None:
+    seed_hello_world(github, repo_name)
+    sha = github.repo(f"{OWNER}/{repo_name}").commit_sha
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the cache directory should be")
+    shared = _indexes(client, blocker / "cache")
+
+    index = await shared.get(f"{OWNER}/{repo_name}", sha)
+
+    assert index is not None  # indexed from a temporary file, not refused
+    assert "src/hello/app.py" in index.file_ids
+    assert _files_under(tmp_path) == ["not-a-directory"]

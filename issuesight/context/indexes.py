@@ -83,6 +83,7 @@ class RepoIndexes:
         self._clock = clock
         self._keepalive = keepalive
         self._builds = asyncio.Semaphore(MAX_BUILDS)
+        self._disk_ok = True  # False once the cache directory turned out not to be writable
         self._memory: OrderedDict[str, tuple[RepoIndex, int]] = OrderedDict()
         self._memory_used = 0
         self._refusals: OrderedDict[str, _Refusal] = OrderedDict()
@@ -193,14 +194,23 @@ class RepoIndexes:
                     self._keepalive()
 
     def _open_partial(self) -> tempfile._TemporaryFileWrapper[bytes]:
-        """A new file in the cache directory (the system's temporary directory without one)."""
-        directory = self.settings.cache_dir
+        """A new file in the cache directory; in the system's temporary directory when there is
+        none or it cannot be written (then nothing is kept: a warning says so, once)."""
+        directory = self.settings.cache_dir if self._disk_ok else None
         if directory is not None:
-            directory.mkdir(parents=True, exist_ok=True)
-        # Closed by the caller, then renamed into place or removed.
-        return tempfile.NamedTemporaryFile(
-            dir=directory, prefix=".partial-", suffix=SUFFIX, delete=False
-        )
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                # Closed by the caller, then renamed into place or removed.
+                return tempfile.NamedTemporaryFile(
+                    dir=directory, prefix=".partial-", suffix=SUFFIX, delete=False
+                )
+            except OSError as exc:
+                self._disk_ok = False
+                log.warning(
+                    "retrieval cache directory not writable: archives are not kept on disk",
+                    extra={"directory": str(directory), "why": repr(exc)},
+                )
+        return tempfile.NamedTemporaryFile(prefix=".partial-", suffix=SUFFIX, delete=False)
 
     def _build_and_store(self, temporary: Path, final: Path | None) -> RepoIndex:
         """Builds first: only an archive that could be read is kept for the next worker."""
@@ -234,7 +244,7 @@ class RepoIndexes:
 
     def _path(self, key: str) -> Path | None:
         directory = self.settings.cache_dir
-        return None if directory is None else directory / f"{key}{SUFFIX}"
+        return None if directory is None or not self._disk_ok else directory / f"{key}{SUFFIX}"
 
     def _keep(self, key: str, index: RepoIndex) -> RepoIndex:
         size = index.memory_bytes()
