@@ -23,6 +23,11 @@ GITHUB_SHARED_READS = Counter(
     "Repository-level GitHub reads by how the worker's cache served them",
     ["outcome"],  # hit, revalidated (a free 304), miss (a counted request), shared (in flight)
 )
+RETRIEVAL_INDEXES = Counter(
+    "issuesight_retrieval_indexes",
+    "Repository indexes asked for, by how they were served",
+    ["outcome"],  # memory, disk (rebuilt from a kept archive), downloaded, refused
+)
 STATUS_READ_POOL = Gauge(
     "issuesight_status_read_pool",
     "The status routes' PostgreSQL pool, as psycopg_pool reports it when /metrics is read",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from issuesight import metrics
 from issuesight.context import indexes as indexes_module
 from issuesight.context.gather import MAX_GUIDE_BYTES, GatherOptions, gather_context
 from issuesight.context.indexes import IndexSettings, RepoIndexes
@@ -53,6 +54,17 @@ def _indexes(client: GitHubClient, cache: Path | None, **settings: object) -> Re
     return RepoIndexes(client, made, clock=clock) if clock else RepoIndexes(client, made)
 
 
+def _served() -> dict[str, float]:
+    outcomes = ("memory", "disk", "downloaded", "refused")
+    counter = metrics.RETRIEVAL_INDEXES
+    return {o: float(counter.labels(outcome=o)._value.get()) for o in outcomes}
+
+
+def _since(before: dict[str, float]) -> dict[str, float]:
+    now = _served()
+    return {o: now[o] - before[o] for o in now if now[o] != before[o]}
+
+
 def _files_under(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
@@ -72,6 +84,7 @@ async def test_the_archive_is_read_once_and_kept_for_a_restarted_worker(
     seed_hello_world(github, repo_name)
     sha = github.repo(f"{OWNER}/{repo_name}").commit_sha
     first = _indexes(client, tmp_path)
+    before = _served()
 
     index = await first.get(f"{OWNER}/{repo_name}", sha)
     again = await first.get(f"{OWNER}/{repo_name}", sha)
@@ -91,6 +104,7 @@ async def test_the_archive_is_read_once_and_kept_for_a_restarted_worker(
     assert reloaded.paths == index.paths
     assert restarted.downloads == 0
     assert github.count(r"/tarball/") == 1
+    assert _since(before) == {"downloaded": 1, "memory": 1, "disk": 1}
 
 
 async def test_concurrent_issues_share_one_download(

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from issuesight import metrics
 from issuesight.context.index import RepoIndex
 from issuesight.context.snapshot import ArchiveRefused, SnapshotLimits, read_snapshot
 from issuesight.github import errors
@@ -104,9 +105,11 @@ class RepoIndexes:
             kept = self._memory.get(key)
             if kept is not None:
                 self._memory.move_to_end(key)
+                metrics.RETRIEVAL_INDEXES.labels(outcome="memory").inc()
                 return kept[0]
             refusal = self._refusals.get(key)
             if refusal is not None and refusal.until > self._clock():
+                metrics.RETRIEVAL_INDEXES.labels(outcome="refused").inc()
                 return None
             pending = self._in_flight.get(key)
             if pending is None:
@@ -141,6 +144,7 @@ class RepoIndexes:
         if path is not None:
             index = await self._in_thread(self._build_from, path, what)
             if index is not None:
+                metrics.RETRIEVAL_INDEXES.labels(outcome="disk").inc()
                 return self._keep(key, index)
         try:
             index = await self._download_and_build(key, repo_full_name, commit_sha, what)
@@ -159,6 +163,7 @@ class RepoIndexes:
             log.exception("archive could not be indexed", extra={"archive": what})
             self._refuse(key, what, f"{type(exc).__name__}: {exc}", permanent=False)
             return None
+        metrics.RETRIEVAL_INDEXES.labels(outcome="downloaded").inc()
         return self._keep(key, index)
 
     async def _download_and_build(
@@ -259,6 +264,7 @@ class RepoIndexes:
         return index
 
     def _refuse(self, key: str, what: str, reason: str, *, permanent: bool) -> None:
+        metrics.RETRIEVAL_INDEXES.labels(outcome="refused").inc()
         log.warning(
             "archive refused: files are read one by one", extra={"archive": what, "why": reason}
         )
