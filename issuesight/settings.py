@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -53,6 +53,18 @@ class Settings(BaseSettings):
     write_burst: int = Field(default=20, ge=1, le=100_000)
     # For the client commands (`issuesight submit`, `sync`, `projects`): the key they send.
     issuesight_api_key: SecretStr | None = None
+
+    # Signing in to the pages (README "Signing in"). GitHub's OAuth web flow is offered when
+    # both the client id and secret are set.
+    github_oauth_client_id: str | None = Field(default=None, max_length=200)
+    github_oauth_client_secret: SecretStr | None = None
+    # GitHub's web address for the flow; unset: derived from GITHUB_API_URL.
+    github_oauth_url: str | None = None
+    # invite: only users an admin made (matched by a verified email) may sign in with GitHub;
+    # open: a GitHub account nobody invited becomes a new member.
+    github_signup: Literal["invite", "open"] = "invite"
+    session_lifetime_hours: float = Field(default=168.0, gt=0, le=8760)
+    session_idle_hours: float = Field(default=24.0, gt=0, le=8760)
 
     # Knobs beyond the contract, with defaults that need no setting.
     llm_timeout_seconds: float = Field(default=120.0, gt=0)
@@ -100,12 +112,28 @@ class Settings(BaseSettings):
     def _blank_dir_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("github_oauth_url", "github_oauth_client_id")
+    @classmethod
+    def _blank_text_is_unset(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return value.strip().rstrip("/")
+
+    @model_validator(mode="after")
+    def _oauth_pair(self) -> Settings:
+        if (self.github_oauth_client_id is None) != (self.github_oauth_client_secret is None):
+            raise ValueError(
+                "GITHUB_OAUTH_CLIENT_ID and GITHUB_OAUTH_CLIENT_SECRET must be set together"
+            )
+        return self
+
     @field_validator(
         "github_token",
         "openai_api_key",
         "github_webhook_secret",
         "temporal_api_key",
         "issuesight_api_key",
+        "github_oauth_client_secret",
     )
     @classmethod
     def _blank_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
@@ -121,6 +149,7 @@ class Settings(BaseSettings):
             self.github_webhook_secret,
             self.temporal_api_key,
             self.issuesight_api_key,
+            self.github_oauth_client_secret,
         ]
         values = [s.get_secret_value() for s in secrets if s is not None]
         return values + database_passwords(self.database_url)
@@ -143,6 +172,26 @@ class Settings(BaseSettings):
         if self.write_rate_per_minute is not None:
             return self.write_rate_per_minute
         return DEFAULT_WRITES_PER_MINUTE if self.effective_auth_mode == "keys" else 0.0
+
+    @property
+    def github_sign_in(self) -> bool:
+        """Whether the pages offer GitHub's OAuth web flow."""
+        return self.github_oauth_client_id is not None
+
+    @property
+    def github_web_url(self) -> str:
+        """Where GitHub's OAuth pages live: GITHUB_OAUTH_URL, else GitHub's web address that
+        GITHUB_API_URL belongs to (api.github.com: https://github.com; Enterprise's
+        https://HOST/api/v3: https://HOST; any other address is taken as it is)."""
+        if self.github_oauth_url:
+            return self.github_oauth_url
+        parts = urlsplit(self.github_api_url)
+        if parts.hostname == "api.github.com":
+            return "https://github.com"
+        path = parts.path.rstrip("/")
+        if path.endswith("/api/v3"):
+            path = path[: -len("/api/v3")]
+        return f"{parts.scheme}://{parts.netloc}{path}"
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # repr() and str() show the database URL with its password masked, as SecretStr

@@ -21,6 +21,7 @@ from sqlmodel import Session, col, select
 
 from issuesight.accounts import budget, keys
 from issuesight.accounts.principal import Principal, Requester
+from issuesight.accounts.sessions import end_sessions_of_key, end_sessions_of_user
 from issuesight.accounts.windows import WINDOW, WindowStatus, iso, window_status
 from issuesight.db.engine import session_scope, upsert
 from issuesight.db.models import (
@@ -56,6 +57,27 @@ class UnknownUser(AccountError, LookupError):
 
 class LastAdmin(AccountError):
     pass
+
+
+class SignInRefused(AccountError):
+    """A sign-in through another provider (GitHub) that finds no account it may open.
+    `reason`: `no_verified_email`, `not_invited` or `linked_elsewhere`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ExternalAccount:
+    """Who another provider says is signing in. `provider_id` is the provider's stable id
+    (GitHub's numeric user id: logins can be renamed and reused); `verified_emails` are the
+    addresses the provider verified, primary first."""
+
+    provider: str
+    provider_id: str
+    login: str | None
+    verified_emails: tuple[str, ...]
 
 
 class QuotaExceeded(AccountError):
@@ -240,9 +262,10 @@ class AccountStore:
             return _user_view(user)
 
     def delete_user(self, user_id: uuid.UUID, *, actor: Actor) -> None:
-        """Keys revoked, identities and unlocks dropped, the email replaced: what stays is a
-        tombstone the audit trail can point at. The tutorials the user asked for stay public,
-        and a generation of theirs still running completes (workflows know only the id)."""
+        """Keys revoked, identities, unlocks and signed-in sessions dropped, the email
+        replaced: what stays is a tombstone the audit trail can point at. The tutorials the
+        user asked for stay public, and a generation of theirs still running completes
+        (workflows know only the id)."""
         with session_scope(self.engine) as session:
             user = self._live(session, user_id)
             if user.role == Role.ADMIN:
@@ -255,6 +278,7 @@ class AccountStore:
             )
             session.execute(sa.delete(UserIdentity).where(col(UserIdentity.user_id) == user.id))
             session.execute(sa.delete(Tutorial).where(col(Tutorial.user_id) == user.id))
+            end_sessions_of_user(session, user.id)
             user.email = f"deleted-{user.id}@users.invalid"
             user.display_name = None
             user.avatar_url = None
@@ -279,6 +303,105 @@ class AccountStore:
             )
             user = session.exec(select(User).where(User.email == LOCAL_USER_EMAIL)).one()
             return _principal(user, None)
+
+    def sign_in_with_identity(
+        self, account: ExternalAccount, *, create: bool
+    ) -> tuple[Principal, bool]:
+        """The user an external identity opens, and whether they were just made.
+
+        An identity linked before opens its user. Otherwise the identity is linked to the user
+        whose email is one of the account's verified ones (an admin's invitation is a user made
+        with that email) unless that user already has another identity of this provider; with
+        `create` (open sign-up) a new member is made from the primary verified email. Only
+        verified addresses count: an unverified one proves nothing about who signs in."""
+        for attempt in (1, 2):
+            try:
+                return self._sign_in_with_identity(account, create=create)
+            except IntegrityError:
+                # Two first sign-ins at once: the other made the identity or the user; read it.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _sign_in_with_identity(
+        self, account: ExternalAccount, *, create: bool
+    ) -> tuple[Principal, bool]:
+        with session_scope(self.engine) as session:
+            linked = session.exec(
+                select(User)
+                .join(UserIdentity, col(UserIdentity.user_id) == col(User.id))
+                .where(
+                    UserIdentity.provider == account.provider,
+                    UserIdentity.provider_id == account.provider_id,
+                    col(User.deleted_at).is_(None),
+                )
+            ).first()
+            if linked is not None:
+                return _principal(linked, None), False
+            emails = _usable(account.verified_emails)
+            if not emails:
+                raise SignInRefused(
+                    "no_verified_email",
+                    f"Your {account.provider} account has no verified email address, so "
+                    "IssueSight cannot tell which account is yours.",
+                )
+            candidates = session.exec(
+                select(User).where(col(User.email).in_(emails), col(User.deleted_at).is_(None))
+            ).all()
+            by_email = {u.email: u for u in candidates}
+            user = next((by_email[e] for e in emails if e in by_email), None)
+            created = False
+            if user is not None:
+                other = session.exec(
+                    select(UserIdentity).where(
+                        UserIdentity.user_id == user.id,
+                        UserIdentity.provider == account.provider,
+                    )
+                ).first()
+                if other is not None:
+                    raise SignInRefused(
+                        "linked_elsewhere",
+                        f"The IssueSight account for {user.email} signs in with another "
+                        f"{account.provider} account.",
+                    )
+            elif create:
+                user = User(email=emails[0], role=Role.MEMBER, created_at=self.now())
+                session.add(user)
+                session.flush()
+                created = True
+                self.record_in(
+                    session,
+                    Actor("user", user.id),
+                    "user.create",
+                    user.email,
+                    detail={"role": Role.MEMBER, "via": account.provider},
+                )
+            else:
+                raise SignInRefused(
+                    "not_invited",
+                    f"There is no IssueSight account for {', '.join(emails)}. This IssueSight "
+                    "lets in the people an admin invited: ask an admin to make an account for "
+                    "one of these addresses, then sign in again.",
+                )
+            if account.login and not user.display_name:
+                user.display_name = account.login[:200]
+                session.add(user)
+            session.add(
+                UserIdentity(
+                    user_id=user.id,
+                    provider=account.provider,
+                    provider_id=account.provider_id,
+                )
+            )
+            self.record_in(
+                session,
+                Actor("user", user.id),
+                "identity.link",
+                user.email,
+                detail={"provider": account.provider, "provider_id": account.provider_id},
+            )
+            session.flush()
+            return _principal(user, None), created
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -327,6 +450,8 @@ class AccountStore:
                 self.record_in(
                     session, actor, "key.revoke", prefix, detail={"user_id": str(row.user_id)}
                 )
+            # The pages' sessions this key was exchanged for end with it.
+            end_sessions_of_key(session, prefix)
             return _key_view(row)
 
     def authenticate(self, key: str) -> Principal | None:
@@ -585,6 +710,20 @@ class AccountStore:
         ).one()
         if not others:
             raise LastAdmin("this is the last admin; make another admin first")
+
+
+def _usable(emails: tuple[str, ...]) -> list[str]:
+    """Normalized, deduplicated, in order; addresses this service could not store are left
+    out."""
+    usable: list[str] = []
+    for email in emails:
+        try:
+            address = normalize_email(email)
+        except AccountError:
+            continue
+        if address not in usable:
+            usable.append(address)
+    return usable
 
 
 def _user_view(user: User) -> UserView:

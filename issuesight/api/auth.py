@@ -179,6 +179,10 @@ class Authenticator:
             )
         return principal
 
+    async def local_user(self) -> Principal | None:
+        """Open mode's local user (whom an anonymous page acts for); None in keys mode."""
+        return await self._local_user() if self.open else None
+
     async def _local_user(self) -> Principal:
         if self._local is None:
             async with self._local_lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -11,6 +12,7 @@ from temporalio.client import Client
 
 from issuesight.accounts.principal import Principal
 from issuesight.accounts.ratelimit import TokenBucket
+from issuesight.accounts.sessions import SessionStore
 from issuesight.accounts.store import AccountStore
 from issuesight.api.auth import (
     Authenticator,
@@ -29,6 +31,7 @@ from issuesight.db.status_reader import (
     TutorialReader,
 )
 from issuesight.db.store import Store
+from issuesight.github.oauth import GitHubOAuth
 from issuesight.settings import Settings
 from issuesight.temporal_client import connect_temporal
 
@@ -63,6 +66,22 @@ class Resources:
             settings,
             TokenBucket(self.engine, per_minute=rate, burst=settings.write_burst) if rate else None,
         )
+        # The pages' signed-in browsers, and GitHub's OAuth web flow when it is configured.
+        self.sessions = SessionStore(
+            self.engine,
+            reader=self.reader_engine,
+            lifetime=timedelta(hours=settings.session_lifetime_hours),
+            idle=timedelta(hours=settings.session_idle_hours),
+        )
+        self.github_oauth: GitHubOAuth | None = None
+        if settings.github_oauth_client_id and settings.github_oauth_client_secret:
+            self.github_oauth = GitHubOAuth(
+                client_id=settings.github_oauth_client_id,
+                client_secret=settings.github_oauth_client_secret.get_secret_value(),
+                web_url=settings.github_web_url,
+                api_url=settings.github_api_url,
+                timeout=min(settings.github_timeout_seconds, 15.0),
+            )
         self._temporal = temporal
         self._lock = asyncio.Lock()
 
@@ -75,6 +94,8 @@ class Resources:
             return self._temporal
 
     async def close(self) -> None:
+        if self.github_oauth is not None:
+            await self.github_oauth.aclose()
         await self.tutorials.close()
         self.engine.dispose()
         self.reader_engine.dispose()

@@ -15,7 +15,9 @@ _TOKEN_SHAPES = re.compile(
     r"|AKIA[0-9A-Z]{16}"
     r"|xox[baprs]-[A-Za-z0-9-]{10,255}"
     # IssueSight's own API keys (issuesight.accounts.keys), so none reaches a log or a prompt.
-    r"|isk_[0-9a-f]{12}_[A-Za-z0-9_-]{20,255})"
+    r"|isk_[0-9a-f]{12}_[A-Za-z0-9_-]{20,255}"
+    # and the pages' session tokens (issuesight.accounts.sessions).
+    r"|issn_[A-Za-z0-9_-]{43})"
 )
 _BINARY_SNIFF = 8192
 

@@ -269,6 +269,23 @@ class UserIdentity(SQLModel, table=True):
     provider_id: str = Field(max_length=200)
 
 
+class WebSession(SQLModel, table=True):
+    """A browser signed in to the pages. Its cookie holds a random token; only the token's
+    SHA-256 is stored, so a copy of this table opens no session. `key_prefix` names the API key
+    the session was exchanged for (revoking that key ends it); None for a GitHub sign-in."""
+
+    __tablename__ = "web_sessions"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", index=True)
+    method: str = Field(max_length=20, description="key or github")
+    key_prefix: str | None = Field(default=None, max_length=40, index=True)
+    created_at: datetime = _created()
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    last_seen_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
 class Tutorial(SQLModel, table=True):
     """Which user unlocked which tutorial content."""
 

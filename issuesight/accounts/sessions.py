@@ -1,0 +1,260 @@
+"""Sessions of browsers signed in to the pages: minted at sign-in, kept server-side, looked up
+by the hash of an opaque cookie.
+
+A session token reads `issn_<43 url-safe characters>` (256 random bits). The browser keeps it
+in an HttpOnly cookie; the table keeps only its SHA-256 (like API keys: a fast hash is enough
+for 256 random bits), so a copy of the table opens no session. The `issn_` shape is also what
+log scrubbing recognizes (`issuesight.context.text`).
+
+A session holds no authority of its own: every request reads its user (role, quota, whether
+they were deleted) and, for a session a key was exchanged for, whether that key still holds. So
+deleting a user or revoking the key ends the session on the next request in every API process;
+the store also deletes those rows then, so the table keeps no session that cannot be used.
+
+The forms a session authorizes carry a synchronizer token derived from the session's own
+token (`csrf_token`): another site can neither read the cookie nor compute the token, and
+nothing more needs storing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from issuesight.accounts.principal import Principal
+from issuesight.db.engine import session_scope
+from issuesight.db.models import ApiKey, Role, User, WebSession
+from issuesight.db.types import utcnow
+
+TOKEN_SCHEME = "issn_"  # noqa: S105 - a prefix, not a secret
+TOKEN_SHAPE = re.compile(r"^issn_[A-Za-z0-9_-]{43}$")
+# A session's last use is written at most this often: looking one up stays a read.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+# Expired rows swept by each sign-in, at most: housekeeping that never makes a sign-in slow.
+_SWEEP = 100
+
+
+class SessionMethod:
+    KEY = "key"
+    GITHUB = "github"
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """A live session: who it acts for and how it was opened."""
+
+    id: uuid.UUID
+    principal: Principal
+    method: str
+    key_prefix: str | None  # the API key it was exchanged for
+    created_at: datetime
+    expires_at: datetime
+
+
+def mint_token() -> str:
+    return TOKEN_SCHEME + secrets.token_urlsafe(32)
+
+
+def well_formed(token: str | None) -> bool:
+    return token is not None and TOKEN_SHAPE.match(token) is not None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def derived_token(secret: str, purpose: str) -> str:
+    """A token for forms, bound to a cookie's secret and to one purpose (HMAC-SHA256)."""
+    digest = hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def derived_matches(secret: str, purpose: str, presented: str | None) -> bool:
+    """Constant-time check of a form's token against the cookie it must be bound to."""
+    if not presented:
+        return False
+    return hmac.compare_digest(derived_token(secret, purpose).encode(), presented.encode())
+
+
+def csrf_token(session_token: str) -> str:
+    """The synchronizer token of the forms a session authorizes."""
+    return derived_token(session_token, "csrf")
+
+
+def _lookup_statement() -> Any:
+    """A session's row with its user's and its key's: the one read a signed-in page makes."""
+    return (
+        sa.select(
+            col(WebSession.id),
+            col(WebSession.method),
+            col(WebSession.key_prefix),
+            col(WebSession.created_at),
+            col(WebSession.expires_at),
+            col(WebSession.last_seen_at),
+            col(User.id).label("user_id"),
+            col(User.email),
+            col(User.role),
+            col(User.daily_generations),
+            col(User.deleted_at),
+            col(ApiKey.prefix).label("key_found"),
+            col(ApiKey.revoked_at).label("key_revoked_at"),
+        )
+        .join(User, col(User.id) == col(WebSession.user_id))
+        .join(ApiKey, col(ApiKey.prefix) == col(WebSession.key_prefix), isouter=True)
+        .where(col(WebSession.token_hash) == sa.bindparam("token_hash"))
+    )
+
+
+_LOOKUP = _lookup_statement()
+
+
+class SessionStore:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        lifetime: timedelta,
+        idle: timedelta,
+        reader: Engine | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """`lifetime`: how long a session lasts at most; `idle`: how long it lasts unused."""
+        self.engine = engine
+        self._reader = reader or engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.lifetime = lifetime
+        self.idle = idle
+        self.now = clock
+
+    def open(
+        self,
+        user_id: uuid.UUID,
+        *,
+        method: str,
+        key_prefix: str | None = None,
+        replacing: str | None = None,
+    ) -> tuple[str, datetime]:
+        """A new session for a user: its token (for the cookie, never stored) and when it
+        expires. `replacing`: the token the browser held before, ended in the same
+        transaction, so a sign-in always rotates the session (no fixation)."""
+        token = mint_token()
+        now = self.now()
+        expires_at = now + self.lifetime
+        with session_scope(self.engine) as session:
+            if replacing is not None:
+                self._end(session, replacing)
+            self._sweep(session, now)
+            session.add(
+                WebSession(
+                    token_hash=hash_token(token),
+                    user_id=user_id,
+                    method=method,
+                    key_prefix=key_prefix,
+                    created_at=now,
+                    expires_at=expires_at,
+                    last_seen_at=now,
+                )
+            )
+        return token, expires_at
+
+    def resolve(self, token: str) -> SessionView | None:
+        """The live session a cookie's token opens; None for an unknown, ended, expired or idle
+        session, one whose user was deleted, or one whose key was revoked."""
+        if not well_formed(token):
+            return None
+        with self._reader.connect() as connection:
+            row = connection.execute(_LOOKUP, {"token_hash": hash_token(token)}).first()
+        if row is None:
+            return None
+        now = self.now()
+        if (
+            row.deleted_at is not None
+            or row.expires_at <= now
+            or now - row.last_seen_at >= self.idle
+            or (
+                row.key_prefix is not None
+                and (row.key_found is None or row.key_revoked_at is not None)
+            )
+        ):
+            return None
+        if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
+            with session_scope(self.engine) as session:
+                session.execute(
+                    sa.update(WebSession)
+                    .where(col(WebSession.id) == row.id)
+                    .values(last_seen_at=now)
+                )
+        return SessionView(
+            id=row.id,
+            principal=Principal(
+                user_id=row.user_id,
+                email=row.email,
+                role=Role(row.role),
+                key_prefix=None,  # a page's caller: rate limited per user, not per key
+                daily_generations=row.daily_generations,
+            ),
+            method=row.method,
+            key_prefix=row.key_prefix,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+        )
+
+    def end(self, token: str) -> bool:
+        """Signs a browser out; False if its session was already gone."""
+        if not well_formed(token):
+            return False
+        with session_scope(self.engine) as session:
+            return self._end(session, token)
+
+    def count_for(self, user_id: uuid.UUID) -> int:
+        with Session(self.engine) as session:
+            return int(
+                session.execute(
+                    sa.select(sa.func.count())
+                    .select_from(WebSession)
+                    .where(col(WebSession.user_id) == user_id)
+                ).scalar_one()
+            )
+
+    @staticmethod
+    def _end(session: Session, token: str) -> bool:
+        result = session.execute(
+            sa.delete(WebSession).where(col(WebSession.token_hash) == hash_token(token))
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    def _sweep(self, session: Session, now: datetime) -> None:
+        stale = (
+            sa.select(col(WebSession.id))
+            .where(
+                sa.or_(
+                    col(WebSession.expires_at) <= now,
+                    col(WebSession.last_seen_at) <= now - self.idle,
+                )
+            )
+            .limit(_SWEEP)
+        )
+        ids = [r[0] for r in session.execute(stale).all()]
+        if ids:
+            session.execute(sa.delete(WebSession).where(col(WebSession.id).in_(ids)))
+
+
+def end_sessions_of_user(session: Session, user_id: uuid.UUID) -> None:
+    """Within an account change's transaction (a user deleted)."""
+    session.execute(sa.delete(WebSession).where(col(WebSession.user_id) == user_id))
+
+
+def end_sessions_of_key(session: Session, prefix: str) -> None:
+    """Within an account change's transaction (a key revoked)."""
+    session.execute(sa.delete(WebSession).where(col(WebSession.key_prefix) == prefix))
