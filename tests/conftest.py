@@ -24,7 +24,7 @@ from issuesight.dev import temporal_binary
 from issuesight.search_attributes import ALL as SEARCH_ATTRIBUTES
 from issuesight.settings import Settings
 from issuesight.worker import run_worker
-from tests.fakes import BackgroundServer, FakeGitHub, FakeOpenAI
+from tests.fakes import BackgroundServer, FakeGitHub, FakeGitHubOAuth, FakeOpenAI
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ISSUESIGHT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -34,6 +34,8 @@ REQUIRE_POSTGRES = os.environ.get("ISSUESIGHT_REQUIRE_POSTGRES") == "1"
 GITHUB_TOKEN = "ghp_" + "testtoken" + "0" * 26 + "1"
 OPENAI_KEY = "sk-test-openai-key-0000000000000000000001"
 WEBHOOK_SECRET = "webhook-secret-for-tests-0001"
+OAUTH_CLIENT_ID = "Ov23liTestClient0001"
+OAUTH_CLIENT_SECRET = "oauth-client-secret-for-tests-" + "0" * 10 + "1"
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +161,16 @@ def github() -> Iterator[FakeGitHub]:
 @pytest.fixture
 def llm() -> Iterator[FakeOpenAI]:
     fake = FakeOpenAI(api_key=OPENAI_KEY)
+    with BackgroundServer(fake.app) as server:
+        fake.url = server.url  # type: ignore[attr-defined]
+        yield fake
+
+
+@pytest.fixture
+def github_oauth() -> Iterator[FakeGitHubOAuth]:
+    """GitHub's OAuth web flow and its /user reads, alone on a server (Enterprise's layout:
+    the flow at the root, the API under /api/v3)."""
+    fake = FakeGitHubOAuth(client_id=OAUTH_CLIENT_ID, client_secret=OAUTH_CLIENT_SECRET)
     with BackgroundServer(fake.app) as server:
         fake.url = server.url  # type: ignore[attr-defined]
         yield fake

@@ -60,5 +60,5 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     app.include_router(accounts.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
-    web.install(app, dependencies=reads)
+    web.install(app, public_reads=resources.settings.public_reads)
     return app

@@ -14,8 +14,9 @@ import re
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from temporalio.service import RPCError
@@ -41,11 +42,18 @@ from issuesight.refs import (
 )
 from issuesight.submission import submit_issue
 from issuesight.web import templating
-from issuesight.web.security import cross_site
+from issuesight.web.session import (
+    SESSION_COOKIE,
+    PageAccount,
+    check_form,
+    clear_cookie,
+    page_account,
+)
 from issuesight.web.tutorial_page import render_tutorial_page
 
 log = logging.getLogger(__name__)
-router = APIRouter(include_in_schema=False)
+# Every page knows whom it is for (web.session): the header shows it, forms carry its token.
+router = APIRouter(include_in_schema=False, dependencies=[Depends(page_account)])
 
 PAGE_SIZE = 20
 MAX_QUERY = 200
@@ -57,14 +65,30 @@ _STATUSES = frozenset(s.value for s in TutorialStatus)
 NO_STORE = {"Cache-Control": "no-cache"}
 
 
-def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(
-        templating.render(template, **context), status_code=status_code, headers=NO_STORE
+def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page for the request's account (resolved by `page_account` before)."""
+    account: PageAccount = request.state.page_account
+    response = HTMLResponse(
+        templating.render(template, account=account, **context),
+        status_code=status_code,
+        headers=NO_STORE,
     )
+    personalize(response, request, account)
+    return response
 
 
-def not_found(message: str) -> HTMLResponse:
-    return page("error.html", 404, heading="Not found", message=message)
+def personalize(response: Response, request: Request, account: PageAccount) -> None:
+    """A page differs by its cookie: shared caches must not hand one person's page to another,
+    and a session cookie that opens nothing any more is cleared."""
+    response.headers["Vary"] = "Cookie"
+    if account.signed_in:
+        response.headers["Cache-Control"] = "private, no-cache"
+    if account.stale_cookie:
+        clear_cookie(response, request, SESSION_COOKIE)
+
+
+def not_found(request: Request, message: str) -> HTMLResponse:
+    return page(request, "error.html", 404, heading="Not found", message=message)
 
 
 def _page_number(raw: str | None) -> int:
@@ -157,6 +181,7 @@ async def explore(request: Request, search: TutorialSearchDep) -> HTMLResponse:
     repositories = await run_in_threadpool(search.repositories)
     concepts = await run_in_threadpool(search.concepts)
     return page(
+        request,
         "explore.html",
         nav="explore",
         params=params.url_params(),
@@ -175,13 +200,20 @@ async def explore(request: Request, search: TutorialSearchDep) -> HTMLResponse:
 async def _tutorial_response(
     request: Request, tutorials: TutorialReaderDep, tutorial_id: uuid.UUID
 ) -> Response | None:
+    """The kept rendering with this request's account put in its slots (the header, the
+    retry form's token): the rendering is shared by every reader, the slots are not."""
     rendered = await tutorials.get_rendered(tutorial_id, render_tutorial_page)
     if rendered is None:
         return None
-    headers = {"ETag": rendered.etag, **NO_STORE}
-    if rendered.etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    return Response(rendered.body, media_type="text/html; charset=utf-8", headers=headers)
+    account: PageAccount = request.state.page_account
+    body, etag = templating.fill_account_slots(rendered.body, rendered.etag, account)
+    headers = {"ETag": etag, **NO_STORE}
+    if etag in request.headers.get("if-none-match", ""):
+        response = Response(status_code=304, headers=headers)
+    else:
+        response = Response(body, media_type="text/html; charset=utf-8", headers=headers)
+    personalize(response, request, account)
+    return response
 
 
 @router.get("/tutorials/{tutorial_id}", name="tutorial_page")
@@ -191,9 +223,9 @@ async def tutorial_page(
     try:
         wanted = uuid.UUID(tutorial_id)
     except ValueError:
-        return not_found("There is no tutorial at this address.")
+        return not_found(request, "There is no tutorial at this address.")
     response = await _tutorial_response(request, tutorials, wanted)
-    return response or not_found("There is no tutorial at this address.")
+    return response or not_found(request, "There is no tutorial at this address.")
 
 
 @router.get("/issues/{owner}/{repo}/{number}")
@@ -203,11 +235,12 @@ async def issue_page(
     try:
         ref = make_ref(owner, repo, int(number))
     except (InvalidIssueReference, ValueError):
-        return not_found("This is not the address of a GitHub issue.")
+        return not_found(request, "This is not the address of a GitHub issue.")
     response = await _tutorial_response(request, tutorials, ref.tutorial_id)
     if response is not None:
         return response
     return page(
+        request,
         "submit.html",
         404,
         nav="submit",
@@ -218,9 +251,28 @@ async def issue_page(
 
 
 @router.get("/submit", response_class=HTMLResponse)
-async def submit_form(request: Request) -> HTMLResponse:
+async def submit_form(request: Request, resources: ResourcesDep) -> HTMLResponse:
     value = (request.query_params.get("issue") or "")[:2000]
-    return page("submit.html", nav="submit", value=value, error=None)
+    account: PageAccount = request.state.page_account
+    quota = None
+    if account.principal is not None:
+        limit = (
+            account.principal.daily_generations
+            if account.principal.daily_generations is not None
+            else resources.settings.daily_generation_limit
+        )
+        if limit is not None:
+            quota = await run_in_threadpool(
+                resources.accounts.quota, account.principal.user_id, limit
+            )
+    return page(request, "submit.html", nav="submit", value=value, error=None, quota=quota)
+
+
+def refused_form(request: Request, refusal: auth.Refusal) -> HTMLResponse:
+    """A form post refused before anything was read (another site's, or without its
+    session's token): counted like every refusal."""
+    auth.count(refusal)
+    return page(request, "error.html", refusal.status, heading="Refused", message=refusal.detail)
 
 
 @router.post("/submit")
@@ -228,23 +280,22 @@ async def submit(
     request: Request,
     resources: ResourcesDep,
     issue: Annotated[str, Form(max_length=2000)] = "",
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    if cross_site(request.headers, request.url.netloc):
-        return page(
-            "error.html",
-            403,
-            heading="Refused",
-            message="This form was sent from another site. Open IssueSight and send it from there.",
-        )
+    try:
+        await check_form(request, csrf_token)
+    except auth.Refusal as refusal:
+        return refused_form(request, refusal)
     try:
         principal = await auth.authorize_write(request)
     except auth.Refusal as refusal:
         auth.count(refusal)
-        return _refused(refusal.status, issue, refusal.detail, refusal.headers)
+        return _refused(request, refusal.status, issue, refusal.detail, refusal.headers)
     try:
         ref = parse_issue_ref(issue)
     except InvalidIssueReference as exc:
         return page(
+            request,
             "submit.html",
             422,
             nav="submit",
@@ -269,14 +320,15 @@ async def submit(
         spent = auth.count(
             auth.too_many(reason, str(exc), exc.status.retry_after(resources.accounts.now()))
         )
-        return _refused(429, ref.key, spent.detail, spent.headers)
+        return _refused(request, 429, ref.key, spent.detail, spent.headers)
     except UnknownUser:
-        return _refused(401, ref.key, "The account you used no longer exists.", {})
+        return _refused(request, 401, ref.key, "The account you used no longer exists.", {})
     except (RPCError, RuntimeError) as exc:
         log.warning(
             "web submission could not start", extra={"issue_key": ref.key, "error": str(exc)}
         )
         return page(
+            request,
             "submit.html",
             503,
             nav="submit",
@@ -288,7 +340,9 @@ async def submit(
     return RedirectResponse(f"/tutorials/{result.view.content.id}", status_code=303)
 
 
-def _refused(status: int, value: str, detail: str, headers: dict[str, str]) -> HTMLResponse:
+def _refused(
+    request: Request, status: int, value: str, detail: str, headers: dict[str, str]
+) -> HTMLResponse:
     """A submission refused by accounts, as the submit page with the reason (Retry-After kept;
     a Bearer challenge means nothing to a browser and is left out)."""
     titles = {
@@ -296,19 +350,22 @@ def _refused(status: int, value: str, detail: str, headers: dict[str, str]) -> H
         403: "Your account may not do this.",
         429: "Not now.",
     }
+    signin_url = None
     if status == 401:
         detail = (
             "Reading is open to everyone, but a new tutorial is paid for, so this IssueSight "
-            "asks who is submitting. Until pages can sign you in, submit through the API with "
-            "an API key (`Authorization: Bearer <key>`); an admin makes keys."
+            "asks who is submitting."
         )
+        signin_url = "/signin?" + urlencode({"next": "/submit?" + urlencode({"issue": value})})
     response = page(
+        request,
         "submit.html",
         status,
         nav="submit",
         value=value,
         error_title=titles.get(status, "Refused."),
         error=detail,
+        signin_url=signin_url,
     )
     if "Retry-After" in headers:
         response.headers["Retry-After"] = headers["Retry-After"]
@@ -316,9 +373,9 @@ def _refused(status: int, value: str, detail: str, headers: dict[str, str]) -> H
 
 
 @router.get("/concepts", response_class=HTMLResponse)
-async def concepts_page(concepts: ConceptReadsDep) -> HTMLResponse:
+async def concepts_page(request: Request, concepts: ConceptReadsDep) -> HTMLResponse:
     roots = await run_in_threadpool(concepts.tree)
-    return page("concepts.html", nav="concepts", roots=roots)
+    return page(request, "concepts.html", nav="concepts", roots=roots)
 
 
 @router.get("/concepts/{slug}", response_class=HTMLResponse)
@@ -326,16 +383,17 @@ async def concept_page(
     slug: str, request: Request, concepts: ConceptReadsDep, search: TutorialSearchDep
 ) -> HTMLResponse:
     if len(slug) > 80 or not _SLUG.match(slug):
-        return not_found("There is no concept with this name.")
+        return not_found(request, "There is no concept with this name.")
     detail = await run_in_threadpool(concepts.concept, slug)
     if detail is None:
-        return not_found("There is no concept with this name.")
+        return not_found(request, "There is no concept with this name.")
     number = _page_number(request.query_params.get("page"))
     query = TutorialQuery(
         concept=slug, sort=Sort.EASIEST, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
     )
     hits, total = await run_in_threadpool(search.search, query)
     return page(
+        request,
         "concept.html",
         nav="concepts",
         concept=detail,
@@ -348,12 +406,14 @@ async def concept_page(
 
 
 @router.get("/projects", response_class=HTMLResponse)
-async def projects_page(resources: ResourcesDep, search: TutorialSearchDep) -> HTMLResponse:
+async def projects_page(
+    request: Request, resources: ResourcesDep, search: TutorialSearchDep
+) -> HTMLResponse:
     tracking = TrackingStore(resources.reader_engine)
     tracked = await run_in_threadpool(tracking.list_projects)
     names = {v.project.full_name for v in tracked}
     others = [f for f in await run_in_threadpool(search.repositories) if f.value not in names]
-    return page("projects.html", nav="projects", tracked=tracked, others=others)
+    return page(request, "projects.html", nav="projects", tracked=tracked, others=others)
 
 
 @router.get("/projects/{owner}/{repo}", response_class=HTMLResponse)
@@ -363,7 +423,7 @@ async def project_page(
     try:
         parsed_owner, parsed_repo = parse_repo_name(f"{owner}/{repo}")
     except ValueError:  # InvalidIssueReference is one too
-        return not_found("This is not the name of a GitHub repository.")
+        return not_found(request, "This is not the name of a GitHub repository.")
     full_name = f"{parsed_owner}/{parsed_repo}".lower()
     tracking = TrackingStore(resources.reader_engine)
     view = await run_in_threadpool(tracking.get_project, full_name)
@@ -371,9 +431,10 @@ async def project_page(
     query = TutorialQuery(repo=full_name, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
     hits, total = await run_in_threadpool(search.search, query)
     if view is None and total == 0 and number == 1:
-        return not_found(f"IssueSight knows nothing about {full_name} yet.")
+        return not_found(request, f"IssueSight knows nothing about {full_name} yet.")
     project = view.project if view else None
     return page(
+        request,
         "project.html",
         nav="projects",
         full_name=full_name,

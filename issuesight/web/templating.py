@@ -146,6 +146,41 @@ def render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 
 
+# What a kept page (a tutorial, rendered once for every reader) leaves for each request to
+# fill: who is signed in, and the token of the forms that session authorizes. Rendered pages
+# never contain these strings otherwise: templates escape `<`, and the Markdown renderer and
+# sanitizer pass no comments.
+ACCOUNT_SLOT = b"<!--issuesight:account-->"
+CSRF_SLOT = b"<!--issuesight:csrf-->"
+_anonymous_fragments: dict[bool, tuple[bytes, bytes]] = {}
+
+
+def account_fragments(account: Any) -> tuple[bytes, bytes]:
+    """The header's account items and the forms' token field for a `web.session.PageAccount`
+    (the same for everyone who is not signed in, so those are rendered once per mode)."""
+    if not account.signed_in:
+        kept = _anonymous_fragments.get(account.open_mode)
+        if kept is None:
+            kept = _anonymous_fragments[account.open_mode] = _fragments(account)
+        return kept
+    return _fragments(account)
+
+
+def _fragments(account: Any) -> tuple[bytes, bytes]:
+    return (
+        render("_account.html", account=account).strip().encode(),
+        render("_csrf.html", account=account).strip().encode(),
+    )
+
+
+def fill_account_slots(body: bytes, etag: str, account: Any) -> tuple[bytes, str]:
+    """A kept page for one request, and its ETag (the kept one's, told apart by account)."""
+    header, csrf = account_fragments(account)
+    filled = body.replace(ACCOUNT_SLOT, header, 1).replace(CSRF_SLOT, csrf)
+    tag = hashlib.blake2b(header + b"\0" + csrf, digest_size=6).hexdigest()
+    return filled, etag.removesuffix('"') + f'-{tag}"'
+
+
 def markup(html: str) -> Markup:
     """HTML this package rendered itself (a kept fragment), to embed unescaped."""
     return Markup(html)  # noqa: S704 - only ever our own rendered templates

@@ -138,6 +138,7 @@ def page_context(view: TutorialView) -> dict[str, Any]:
     explanation, retry_helps = FAILURE_EXPLANATIONS.get(c.failure_type or "", UNKNOWN_FAILURE)
     completed = c.status == "COMPLETED"
     return {
+        "account": None,  # kept for every reader: the account goes in its slots per request
         "view": view,
         "c": c,
         "repo": repo,
