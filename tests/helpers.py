@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -207,3 +208,32 @@ def metric(app_metrics: str, name: str, **labels: str) -> float:
         if got == wanted:
             return float(value)
     return 0.0
+
+
+# -- the pages' sign-in ------------------------------------------------------------------------
+
+
+def form_value(html: str, name: str) -> str:
+    """The value of a page's (first) hidden input `name`."""
+    match = re.search(rf'name="{re.escape(name)}" value="([^"]*)"', html)
+    assert match is not None, f"no {name} on the page"
+    return match.group(1)
+
+
+async def sign_in_with_key(
+    client: httpx.AsyncClient, key: str, *, next_url: str = "/me"
+) -> httpx.Response:
+    """What a browser does: open the sign-in page (its cookie and form token), post the key."""
+    form = await client.get("/signin")
+    assert form.status_code == 200, form.text
+    return await client.post(
+        "/signin",
+        data={"key": key, "signin_token": form_value(form.text, "signin_token"), "next": next_url},
+    )
+
+
+async def csrf_of(client: httpx.AsyncClient, path: str = "/me") -> str:
+    """The synchronizer token the signed-in browser's forms carry."""
+    page = await client.get(path)
+    assert page.status_code == 200, page.text
+    return form_value(page.text, "csrf_token")
