@@ -41,6 +41,12 @@ KNOBS = [
     "SYNC_RATE_LIMIT_FLOOR",
     "STALE_POLICY",
     "ARCHIVE_AFTER_DAYS",
+    "GITHUB_OAUTH_CLIENT_ID",
+    "GITHUB_OAUTH_CLIENT_SECRET",
+    "GITHUB_OAUTH_URL",
+    "GITHUB_SIGNUP",
+    "SESSION_LIFETIME_HOURS",
+    "SESSION_IDLE_HOURS",
 ]
 SECRETS = {
     "GITHUB_TOKEN": "ghp_" + "SettingsToken1" * 3,
@@ -389,3 +395,61 @@ def test_configure_logging_installs_one_scrubbing_handler(monkeypatch: pytest.Mo
     entry = json.loads(lines[0])
     assert entry["message"] == "using [redacted]"
     assert entry["k"] == "v"
+
+
+# -- signing in to the pages ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("api_url", "web_url"),
+    [
+        ("https://api.github.com", "https://github.com"),
+        ("https://ghe.example.com/api/v3/", "https://ghe.example.com"),
+        ("https://ghe.example.com:8443/api/v3", "https://ghe.example.com:8443"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+    ],
+)
+def test_github_sign_in_follows_the_api_url(
+    monkeypatch: pytest.MonkeyPatch, api_url: str, web_url: str
+) -> None:
+    monkeypatch.setenv("GITHUB_API_URL", api_url)
+    assert _settings().github_web_url == web_url
+    monkeypatch.setenv("GITHUB_OAUTH_URL", "https://login.example.com/")
+    assert _settings().github_web_url == "https://login.example.com"
+
+
+def test_github_sign_in_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = _settings()
+    assert not settings.github_sign_in
+    assert settings.github_signup == "invite"  # the safe default: admins invite
+    assert (settings.session_lifetime_hours, settings.session_idle_hours) == (168.0, 24.0)
+    monkeypatch.setenv("GITHUB_OAUTH_CLIENT_ID", "Ov23liAbc")
+    with pytest.raises(ValidationError, match="set together"):
+        _settings()
+    secret = "settings-oauth-client-secret-0001"
+    monkeypatch.setenv("GITHUB_OAUTH_CLIENT_SECRET", secret)
+    settings = _settings()
+    assert settings.github_sign_in
+    assert secret in settings.secret_values()  # scrubbed from every log line
+    assert secret not in repr(settings)
+    assert secret not in str(settings)
+    monkeypatch.setenv("GITHUB_OAUTH_CLIENT_ID", " ")
+    monkeypatch.setenv("GITHUB_OAUTH_CLIENT_SECRET", "")
+    assert not _settings().github_sign_in  # blank is unset
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GITHUB_SIGNUP", "anyone"),
+        ("SESSION_LIFETIME_HOURS", "0"),
+        ("SESSION_IDLE_HOURS", "-1"),
+        ("SESSION_LIFETIME_HOURS", "9000"),
+    ],
+)
+def test_sign_in_knobs_are_validated(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        _settings()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +24,7 @@ from issuesight.accounts import keys
 from issuesight.accounts.sessions import csrf_token
 from issuesight.accounts.store import CLI
 from issuesight.db.models import Role
+from issuesight.logs import JsonFormatter
 from tests.conftest import OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET
 from tests.fakes import FakeGitHubOAuth
 from tests.helpers import (
@@ -698,3 +701,53 @@ async def test_private_reads_with_a_session(make_stack: Any, sqlite_url: str) ->
     assert (await stack.api.get(f"/api/v1/tutorials/{tutorial}")).status_code == 200
     async with browser(stack) as anonymous:
         assert (await anonymous.get(f"/api/v1/tutorials/{tutorial}")).status_code == 401
+
+
+class _Everything(logging.Formatter):
+    """A log record whole: its message and every attribute (extras included)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.getMessage()} {record.__dict__}"
+
+
+async def test_sign_in_secrets_never_reach_the_logs(
+    make_stack: Any, database_url: str, github_oauth: FakeGitHubOAuth
+) -> None:
+    stack = await make_stack(
+        database_url, worker=False, **oauth_settings(github_oauth, github_signup="open")
+    )
+    github_oauth.add_user("octocat", id=7, emails=[("logs@example.com", True, True)])
+    github_oauth.signed_in = "octocat"
+    _, headers = user_with_key(stack.app.state.resources.accounts, "keylogs@example.com")
+    key = headers["Authorization"].split()[1]
+    raw = io.StringIO()  # what the code logs, before any scrubbing
+    scrubbed = io.StringIO()  # what a deployment writes (JSON, secrets removed)
+    handlers = [logging.StreamHandler(raw), logging.StreamHandler(scrubbed)]
+    handlers[0].setFormatter(_Everything())
+    handlers[1].setFormatter(JsonFormatter(stack.settings.secret_values()))
+    root = logging.getLogger()
+    level = root.level
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        async with browser(stack) as with_key, browser(stack) as with_github:
+            await sign_in_with_key(with_key, key)
+            await sign_in_with_key(with_key, key + "x")  # a refused one too
+            await github_flow(with_github, github_oauth)
+            github_oauth.token_faults = [500]
+            await github_flow(with_github, github_oauth)
+            sessions = [with_key.cookies[COOKIE], with_github.cookies[COOKIE]]
+        root.removeHandler(handlers[0])  # the deliberate slip below is for the scrubbing one
+        logging.getLogger("issuesight.test").warning("oops %s", OAUTH_CLIENT_SECRET)
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+        root.setLevel(level)
+    secrets = [key, key[17:], *sessions, *github_oauth.issued_tokens(), OAUTH_CLIENT_SECRET]
+    logged = raw.getvalue()
+    assert "signed in" in logged  # the capture worked
+    for secret in secrets:
+        assert secret not in logged
+        assert secret not in scrubbed.getvalue()
+    assert "oops [redacted]" in scrubbed.getvalue()
