@@ -237,3 +237,9 @@ async def csrf_of(client: httpx.AsyncClient, path: str = "/me") -> str:
     page = await client.get(path)
     assert page.status_code == 200, page.text
     return form_value(page.text, "csrf_token")
+
+
+def signed_in_as(html: str) -> str | None:
+    """Whom a page's header names as signed in."""
+    match = re.search(r'Signed in as</span>\s*<a href="/me"[^>]*>([^<]+)</a>', html)
+    return match.group(1) if match else None

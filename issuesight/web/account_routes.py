@@ -45,6 +45,7 @@ from issuesight.web.session import (
     PageAccount,
     SignInRequired,
     check_form,
+    check_origin,
     clear_cookie,
     cookie_name,
     new_nonce,
@@ -203,7 +204,8 @@ async def signin_with_key(
 ) -> Response:
     next_url = safe_next(next)
     try:
-        await check_form(request, None)
+        # Not the session's form (signing in replaces it): bound to the sign-in cookie instead.
+        check_origin(request)
         if not signin_token_matches(request, signin_token):
             raise auth.Refusal(
                 403,

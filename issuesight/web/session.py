@@ -138,13 +138,18 @@ def csrf_refusal(detail: str) -> auth.Refusal:
     return auth.Refusal(403, "csrf", detail)
 
 
-async def check_form(request: Request, presented: str | None) -> None:
-    """Every form post: from this site's own page, and, when a session authorizes it, with
-    that session's token. Raises Refusal (403, reason `csrf`)."""
+def check_origin(request: Request) -> None:
+    """A form post from this site's own page, as the browser tells (Sec-Fetch-Site, Origin)."""
     if cross_site(request.headers, request.url.netloc):
         raise csrf_refusal(
             "This form was sent from another site. Open IssueSight and send it from there."
         )
+
+
+async def check_form(request: Request, presented: str | None) -> None:
+    """Every form post: from this site's own page, and, when a session authorizes it, with
+    that session's token. Raises Refusal (403, reason `csrf`)."""
+    check_origin(request)
     if request.headers.get("authorization") is None:
         account = await page_account(request)
         token = session_token(request)
