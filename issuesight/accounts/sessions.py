@@ -18,6 +18,7 @@ nothing more needs storing.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -30,6 +31,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -132,6 +135,7 @@ class SessionStore:
     ) -> None:
         """`lifetime`: how long a session lasts at most; `idle`: how long it lasts unused."""
         self.engine = engine
+        self._async = _PostgresLookup(engine.url) if engine.dialect.name == "postgresql" else None
         self._reader = reader or engine.execution_options(isolation_level="AUTOCOMMIT")
         self.lifetime = lifetime
         self.idle = idle
@@ -175,8 +179,29 @@ class SessionStore:
             return None
         with self._reader.connect() as connection:
             row = connection.execute(_LOOKUP, {"token_hash": hash_token(token)}).first()
-        if row is None:
+        view, touch = self._live(row)
+        if touch and view is not None:
+            self._touch(view.id)
+        return view
+
+    async def resolve_async(self, token: str) -> SessionView | None:
+        """`resolve` for the event loop: on PostgreSQL the read goes through psycopg's async
+        driver (no thread hand-off; a signed-in page reads its session beside its tutorial,
+        bench.web), elsewhere through a thread."""
+        if self._async is None:
+            return await asyncio.to_thread(self.resolve, token)
+        if not well_formed(token):
             return None
+        view, touch = self._live(await self._async.row(hash_token(token)))
+        if touch and view is not None:
+            await asyncio.to_thread(self._touch, view.id)
+        return view
+
+    def _live(self, row: Any) -> tuple[SessionView | None, bool]:
+        """The session a looked-up row stands for, if it still holds, and whether its last use
+        is due to be written."""
+        if row is None:
+            return None, False
         now = self.now()
         if (
             row.deleted_at is not None
@@ -187,15 +212,8 @@ class SessionStore:
                 and (row.key_found is None or row.key_revoked_at is not None)
             )
         ):
-            return None
-        if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
-            with session_scope(self.engine) as session:
-                session.execute(
-                    sa.update(WebSession)
-                    .where(col(WebSession.id) == row.id)
-                    .values(last_seen_at=now)
-                )
-        return SessionView(
+            return None, False
+        view = SessionView(
             id=row.id,
             principal=Principal(
                 user_id=row.user_id,
@@ -209,6 +227,19 @@ class SessionStore:
             created_at=row.created_at,
             expires_at=row.expires_at,
         )
+        return view, now - row.last_seen_at >= LAST_SEEN_RESOLUTION
+
+    def _touch(self, session_id: uuid.UUID) -> None:
+        with session_scope(self.engine) as session:
+            session.execute(
+                sa.update(WebSession)
+                .where(col(WebSession.id) == session_id)
+                .values(last_seen_at=self.now())
+            )
+
+    async def close(self) -> None:
+        if self._async is not None:
+            await self._async.close()
 
     def end(self, token: str) -> bool:
         """Signs a browser out; False if its session was already gone."""
@@ -248,6 +279,49 @@ class SessionStore:
         ids = [r[0] for r in session.execute(stale).all()]
         if ids:
             session.execute(sa.delete(WebSession).where(col(WebSession.id).in_(ids)))
+
+
+class _PostgresLookup:
+    """The session lookup through psycopg's async driver, on a small pool of autocommit
+    connections of its own, opened on first use in the loop that serves the requests."""
+
+    def __init__(self, url: sa.URL) -> None:
+        dialect = url.get_dialect()()
+        args, connect_params = dialect.create_connect_args(url)
+        self._pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            str(args[0]) if args else "",
+            min_size=1,
+            max_size=2,
+            open=False,
+            kwargs={
+                **connect_params,
+                "autocommit": True,
+                "application_name": "issuesight-sessions",
+            },
+            timeout=5.0,
+            name="sessions",
+        )
+        self._sql = str(_LOOKUP.compile(dialect=dialect))
+        self._opening = asyncio.Lock()
+        self._open = False
+
+    async def row(self, token_hash: str) -> Any:
+        if not self._open:
+            async with self._opening:
+                if not self._open:
+                    await self._pool.open(wait=False)
+                    self._open = True
+        async with (
+            self._pool.connection() as connection,
+            connection.cursor(row_factory=namedtuple_row) as cursor,
+        ):
+            await cursor.execute(self._sql, {"token_hash": token_hash})
+            return await cursor.fetchone()
+
+    async def close(self) -> None:
+        if self._open:
+            await self._pool.close()
+            self._open = False
 
 
 def end_sessions_of_user(session: Session, user_id: uuid.UUID) -> None:

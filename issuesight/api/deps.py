@@ -96,6 +96,7 @@ class Resources:
     async def close(self) -> None:
         if self.github_oauth is not None:
             await self.github_oauth.aclose()
+        await self.sessions.close()
         await self.tutorials.close()
         self.engine.dispose()
         self.reader_engine.dispose()

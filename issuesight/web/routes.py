@@ -9,6 +9,7 @@ than answered with a 422.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -48,12 +49,15 @@ from issuesight.web.session import (
     check_form,
     clear_cookie,
     page_account,
+    session_token,
 )
-from issuesight.web.tutorial_page import render_tutorial_page
+from issuesight.web.tutorial_page import SlottedPage, render_tutorial_page
 
 log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
 # Every page knows whom it is for (web.session): the header shows it, forms carry its token.
-router = APIRouter(include_in_schema=False, dependencies=[Depends(page_account)])
+# The tutorial pages look it up beside the tutorial itself (both may be a database read).
+FOR_ACCOUNT = [Depends(page_account)]
 
 PAGE_SIZE = 20
 MAX_QUERY = 200
@@ -171,7 +175,7 @@ class ExploreParams:
         return any(v for v in self.url_params().values())
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, dependencies=FOR_ACCOUNT)
 async def explore(request: Request, search: TutorialSearchDep) -> HTMLResponse:
     params, notices = ExploreParams.parse(request)
     query = params.query()
@@ -202,11 +206,19 @@ async def _tutorial_response(
 ) -> Response | None:
     """The kept rendering with this request's account put in its slots (the header, the
     retry form's token): the rendering is shared by every reader, the slots are not."""
-    rendered = await tutorials.get_rendered(tutorial_id, render_tutorial_page)
+    if session_token(request) is None:  # no session to look up: nothing to wait for
+        account = await page_account(request)
+        rendered = await tutorials.get_rendered(tutorial_id, render_tutorial_page)
+    else:  # the session's read and the tutorial's, at once
+        looking_up = asyncio.ensure_future(page_account(request))
+        try:
+            rendered = await tutorials.get_rendered(tutorial_id, render_tutorial_page)
+        finally:
+            account = await looking_up
     if rendered is None:
         return None
-    account: PageAccount = request.state.page_account
-    body, etag = templating.fill_account_slots(rendered.body, rendered.etag, account)
+    slots = rendered.slots if isinstance(rendered, SlottedPage) else None
+    body, etag = templating.fill_account_slots(rendered.body, rendered.etag, account, slots)
     headers = {"ETag": etag, **NO_STORE}
     if etag in request.headers.get("if-none-match", ""):
         response = Response(status_code=304, headers=headers)
@@ -223,6 +235,7 @@ async def tutorial_page(
     try:
         wanted = uuid.UUID(tutorial_id)
     except ValueError:
+        await page_account(request)
         return not_found(request, "There is no tutorial at this address.")
     response = await _tutorial_response(request, tutorials, wanted)
     return response or not_found(request, "There is no tutorial at this address.")
@@ -235,10 +248,12 @@ async def issue_page(
     try:
         ref = make_ref(owner, repo, int(number))
     except (InvalidIssueReference, ValueError):
+        await page_account(request)
         return not_found(request, "This is not the address of a GitHub issue.")
     response = await _tutorial_response(request, tutorials, ref.tutorial_id)
     if response is not None:
         return response
+    await page_account(request)
     return page(
         request,
         "submit.html",
@@ -250,7 +265,7 @@ async def issue_page(
     )
 
 
-@router.get("/submit", response_class=HTMLResponse)
+@router.get("/submit", response_class=HTMLResponse, dependencies=FOR_ACCOUNT)
 async def submit_form(request: Request, resources: ResourcesDep) -> HTMLResponse:
     value = (request.query_params.get("issue") or "")[:2000]
     account: PageAccount = request.state.page_account
@@ -275,7 +290,7 @@ def refused_form(request: Request, refusal: auth.Refusal) -> HTMLResponse:
     return page(request, "error.html", refusal.status, heading="Refused", message=refusal.detail)
 
 
-@router.post("/submit")
+@router.post("/submit", dependencies=FOR_ACCOUNT)
 async def submit(
     request: Request,
     resources: ResourcesDep,
@@ -372,13 +387,13 @@ def _refused(
     return response
 
 
-@router.get("/concepts", response_class=HTMLResponse)
+@router.get("/concepts", response_class=HTMLResponse, dependencies=FOR_ACCOUNT)
 async def concepts_page(request: Request, concepts: ConceptReadsDep) -> HTMLResponse:
     roots = await run_in_threadpool(concepts.tree)
     return page(request, "concepts.html", nav="concepts", roots=roots)
 
 
-@router.get("/concepts/{slug}", response_class=HTMLResponse)
+@router.get("/concepts/{slug}", response_class=HTMLResponse, dependencies=FOR_ACCOUNT)
 async def concept_page(
     slug: str, request: Request, concepts: ConceptReadsDep, search: TutorialSearchDep
 ) -> HTMLResponse:
@@ -405,7 +420,7 @@ async def concept_page(
     )
 
 
-@router.get("/projects", response_class=HTMLResponse)
+@router.get("/projects", response_class=HTMLResponse, dependencies=FOR_ACCOUNT)
 async def projects_page(
     request: Request, resources: ResourcesDep, search: TutorialSearchDep
 ) -> HTMLResponse:
@@ -416,7 +431,7 @@ async def projects_page(
     return page(request, "projects.html", nav="projects", tracked=tracked, others=others)
 
 
-@router.get("/projects/{owner}/{repo}", response_class=HTMLResponse)
+@router.get("/projects/{owner}/{repo}", response_class=HTMLResponse, dependencies=FOR_ACCOUNT)
 async def project_page(
     owner: str, repo: str, request: Request, resources: ResourcesDep, search: TutorialSearchDep
 ) -> HTMLResponse:

@@ -23,7 +23,6 @@ import secrets
 from dataclasses import dataclass
 
 from fastapi import Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from issuesight.accounts.principal import Principal
 from issuesight.accounts.sessions import SessionView, csrf_token, derived_matches, derived_token
@@ -109,7 +108,7 @@ async def page_account(request: Request) -> PageAccount:
     token = session_token(request)
     session: SessionView | None = None
     if token is not None:
-        session = await run_in_threadpool(resources.sessions.resolve, token)
+        session = await resources.sessions.resolve_async(token)
     principal = session.principal if session else await resources.auth.local_user()
     account = PageAccount(
         principal=principal,

@@ -9,9 +9,11 @@ today's page.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -152,18 +154,37 @@ def render(template: str, **context: Any) -> str:
 # sanitizer pass no comments.
 ACCOUNT_SLOT = b"<!--issuesight:account-->"
 CSRF_SLOT = b"<!--issuesight:csrf-->"
+_SLOTS = (ACCOUNT_SLOT, CSRF_SLOT)
 _anonymous_fragments: dict[bool, tuple[bytes, bytes]] = {}
+
+
+def find_slots(body: bytes) -> tuple[tuple[int, int], ...]:
+    """(offset, which: 0 account, 1 token) of every slot in a rendered page, in order: found
+    once when a page is rendered, so a request joins pieces instead of searching the body."""
+    found = []
+    for which, slot in enumerate(_SLOTS):
+        start = body.find(slot)
+        while start != -1:
+            found.append((start, which))
+            start = body.find(slot, start + len(slot))
+    return tuple(sorted(found))
 
 
 def account_fragments(account: Any) -> tuple[bytes, bytes]:
     """The header's account items and the forms' token field for a `web.session.PageAccount`
-    (the same for everyone who is not signed in, so those are rendered once per mode)."""
+    (the same for everyone who is not signed in, so those are rendered once per mode; a
+    signed-in browser's are kept by its name and token)."""
     if not account.signed_in:
         kept = _anonymous_fragments.get(account.open_mode)
         if kept is None:
             kept = _anonymous_fragments[account.open_mode] = _fragments(account)
         return kept
-    return _fragments(account)
+    return _signed_in_fragments(account.name, account.csrf)
+
+
+@lru_cache(maxsize=4096)
+def _signed_in_fragments(name: str, csrf: str | None) -> tuple[bytes, bytes]:
+    return _fragments(SimpleNamespace(signed_in=True, open_mode=False, name=name, csrf=csrf))
 
 
 def _fragments(account: Any) -> tuple[bytes, bytes]:
@@ -173,12 +194,23 @@ def _fragments(account: Any) -> tuple[bytes, bytes]:
     )
 
 
-def fill_account_slots(body: bytes, etag: str, account: Any) -> tuple[bytes, str]:
-    """A kept page for one request, and its ETag (the kept one's, told apart by account)."""
-    header, csrf = account_fragments(account)
-    filled = body.replace(ACCOUNT_SLOT, header, 1).replace(CSRF_SLOT, csrf)
-    tag = hashlib.blake2b(header + b"\0" + csrf, digest_size=6).hexdigest()
-    return filled, etag.removesuffix('"') + f'-{tag}"'
+def fill_account_slots(
+    body: bytes,
+    etag: str,
+    account: Any,
+    slots: Sequence[tuple[int, int]] | None = None,
+) -> tuple[bytes, str]:
+    """A kept page for one request, and its ETag (the kept one's, told apart by account).
+    `slots`: where they are (find_slots), if known."""
+    fragments = account_fragments(account)
+    pieces: list[bytes] = []
+    position = 0
+    for offset, which in find_slots(body) if slots is None else slots:
+        pieces += [body[position:offset], fragments[which]]
+        position = offset + len(_SLOTS[which])
+    pieces.append(body[position:])
+    tag = hashlib.blake2b(fragments[0] + b"\0" + fragments[1], digest_size=6).hexdigest()
+    return b"".join(pieces), etag.removesuffix('"') + f'-{tag}"'
 
 
 def markup(html: str) -> Markup:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -180,6 +181,13 @@ def _key(view: TutorialView) -> Hashable:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class SlottedPage(RenderedTutorial):
+    """A kept page and where its account slots are (templating.fill_account_slots)."""
+
+    slots: tuple[tuple[int, int], ...] = ()
+
+
 _kept = RenderingCache()
 
 
@@ -191,6 +199,6 @@ def render_tutorial_page(view: TutorialView) -> RenderedTutorial:
     if rendered is None:
         body = templating.render("tutorial.html", **page_context(view)).encode()
         etag = f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
-        rendered = RenderedTutorial(body, etag)
+        rendered = SlottedPage(body, etag, templating.find_slots(body))
         _kept.put(key, rendered)
     return rendered
