@@ -87,6 +87,10 @@ def test_the_image_and_compose_require_keys() -> None:
     """A deployment is never left open: keys mode unless an operator says otherwise."""
     environment = _compose()["services"]["api"]["environment"]
     assert environment["AUTH_MODE"] == "${AUTH_MODE:-keys}"
+    # GitHub sign-in: by invitation unless an operator opens it; its secret for the API alone.
+    assert environment["GITHUB_SIGNUP"] == "${GITHUB_SIGNUP:-invite}"
+    assert "GITHUB_OAUTH_CLIENT_SECRET" in environment
+    assert "GITHUB_OAUTH_CLIENT_SECRET" not in _compose()["services"]["worker"]["environment"]
     assert "AUTH_MODE=keys" in (ROOT / "Dockerfile").read_text()
     text = COMPOSE.read_text()
     assert "issuesight users create" in text  # how to make the first admin

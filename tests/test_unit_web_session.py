@@ -9,7 +9,7 @@ import pytest
 from issuesight.accounts import sessions
 from issuesight.context.text import REDACTED, scrub
 from issuesight.web.account_routes import safe_next
-from issuesight.web.templating import ACCOUNT_SLOT, CSRF_SLOT, fill_account_slots
+from issuesight.web.templating import ACCOUNT_SLOT, CSRF_SLOT, fill_for_anonymous, for_account
 
 
 def test_session_tokens_are_opaque_high_entropy_and_scrubbed() -> None:
@@ -69,21 +69,24 @@ class _Account:
 
 
 def test_a_kept_page_gets_each_account_in_its_slots() -> None:
-    body = b"<nav>" + ACCOUNT_SLOT + b"</nav><form>" + CSRF_SLOT + b"</form>"
-    nobody, nobody_tag = fill_account_slots(body, 'W/"abc"', _Account(False, False))
-    local, local_tag = fill_account_slots(body, 'W/"abc"', _Account(False, True))
-    alice, alice_tag = fill_account_slots(
-        body, 'W/"abc"', _Account(True, False, "alice@example.com", "tok-a")
+    marked = b"<nav>" + ACCOUNT_SLOT + b"</nav><form>" + CSRF_SLOT + b"</form><p>end</p>"
+    keys_mode, keys_slots = fill_for_anonymous(marked, open_mode=False)
+    open_mode, _ = fill_for_anonymous(marked, open_mode=True)
+    assert b'href="/signin"' in keys_mode  # kept as an anonymous reader sees it
+    assert b"My tutorials" in open_mode
+    assert keys_mode.endswith(b"</form><p>end</p>")  # no token field for nobody
+    alice, alice_tag = for_account(
+        keys_mode, 'W/"abc"', keys_slots, _Account(True, False, "alice@example.com", "tok-a")
     )
-    bob, bob_tag = fill_account_slots(
-        body, 'W/"abc"', _Account(True, False, "bob@example.com", "tok-b")
+    bob, bob_tag = for_account(
+        keys_mode, 'W/"abc"', keys_slots, _Account(True, False, "bob@example.com", "tok-b")
     )
-    assert b'href="/signin"' in nobody
-    assert b"My tutorials" in local
     assert b"alice@example.com" in alice
-    assert b'name="csrf_token" value="tok-a"' in alice
+    assert b'<form><input type="hidden" name="csrf_token" value="tok-a"></form>' in alice
     assert b"tok-a" not in bob
-    assert b"<!--issuesight:" not in nobody + local + alice + bob
-    tags = {nobody_tag, local_tag, alice_tag, bob_tag}
-    assert len(tags) == 4
-    assert all(t.startswith('W/"abc-') and t.endswith('"') for t in tags)
+    assert b"/signin" not in alice
+    assert b"<!--issuesight:" not in keys_mode + open_mode + alice + bob
+    assert alice.endswith(b"<p>end</p>")
+    assert len({alice_tag, bob_tag, 'W/"abc"'}) == 3
+    assert alice_tag.startswith('W/"abc-')
+    assert alice_tag.endswith('"')

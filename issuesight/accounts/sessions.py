@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import anyio.to_thread
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
 from psycopg_pool import AsyncConnectionPool
@@ -189,7 +190,7 @@ class SessionStore:
         driver (no thread hand-off; a signed-in page reads its session beside its tutorial,
         bench.web), elsewhere through a thread."""
         if self._async is None:
-            return await asyncio.to_thread(self.resolve, token)
+            return await anyio.to_thread.run_sync(self.resolve, token)
         if not well_formed(token):
             return None
         view, touch = self._live(await self._async.row(hash_token(token)))

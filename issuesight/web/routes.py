@@ -51,7 +51,7 @@ from issuesight.web.session import (
     page_account,
     session_token,
 )
-from issuesight.web.tutorial_page import SlottedPage, render_tutorial_page
+from issuesight.web.tutorial_page import RENDERERS, SlottedPage
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -206,19 +206,23 @@ async def _tutorial_response(
 ) -> Response | None:
     """The kept rendering with this request's account put in its slots (the header, the
     retry form's token): the rendering is shared by every reader, the slots are not."""
+    render = RENDERERS[request.app.state.resources.auth.open]
     if session_token(request) is None:  # no session to look up: nothing to wait for
         account = await page_account(request)
-        rendered = await tutorials.get_rendered(tutorial_id, render_tutorial_page)
+        rendered = await tutorials.get_rendered(tutorial_id, render)
     else:  # the session's read and the tutorial's, at once
         looking_up = asyncio.ensure_future(page_account(request))
         try:
-            rendered = await tutorials.get_rendered(tutorial_id, render_tutorial_page)
+            rendered = await tutorials.get_rendered(tutorial_id, render)
         finally:
             account = await looking_up
     if rendered is None:
         return None
-    slots = rendered.slots if isinstance(rendered, SlottedPage) else None
-    body, etag = templating.fill_account_slots(rendered.body, rendered.etag, account, slots)
+    assert isinstance(rendered, SlottedPage)
+    if account.signed_in:
+        body, etag = templating.for_account(rendered.body, rendered.etag, rendered.slots, account)
+    else:  # as it was kept
+        body, etag = rendered.body, rendered.etag
     headers = {"ETag": etag, **NO_STORE}
     if etag in request.headers.get("if-none-match", ""):
         response = Response(status_code=304, headers=headers)

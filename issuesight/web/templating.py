@@ -9,7 +9,6 @@ today's page.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from pathlib import Path
@@ -148,26 +147,69 @@ def render(template: str, **context: Any) -> str:
     return environment().get_template(template).render(**context)
 
 
-# What a kept page (a tutorial, rendered once for every reader) leaves for each request to
-# fill: who is signed in, and the token of the forms that session authorizes. Rendered pages
-# never contain these strings otherwise: templates escape `<`, and the Markdown renderer and
-# sanitizer pass no comments.
+# What a kept page (a tutorial, rendered once for every reader) leaves for each request: who is
+# signed in, and the token of the forms that session authorizes. A page is rendered with these
+# markers, which rendered pages never contain otherwise (templates escape `<`; the Markdown
+# renderer and sanitizer pass no comments), and then kept filled in for a reader who is not
+# signed in, with where each filling sits: such a reader gets it as it is, a signed-in one gets
+# those few bytes replaced.
 ACCOUNT_SLOT = b"<!--issuesight:account-->"
 CSRF_SLOT = b"<!--issuesight:csrf-->"
 _SLOTS = (ACCOUNT_SLOT, CSRF_SLOT)
 _anonymous_fragments: dict[bool, tuple[bytes, bytes]] = {}
+# (offset, length, which: 0 the account's header items, 1 the forms' token field)
+Slots = tuple[tuple[int, int, int], ...]
 
 
-def find_slots(body: bytes) -> tuple[tuple[int, int], ...]:
-    """(offset, which: 0 account, 1 token) of every slot in a rendered page, in order: found
-    once when a page is rendered, so a request joins pieces instead of searching the body."""
+def fill_for_anonymous(body: bytes, *, open_mode: bool) -> tuple[bytes, Slots]:
+    """A freshly rendered page (with markers) as a reader who is not signed in sees it, and
+    where its account slots are."""
+    fragments = account_fragments(anonymous(open_mode))
+    found = sorted(
+        (start, which)
+        for which, marker in enumerate(_SLOTS)
+        for start in _occurrences(body, marker)
+    )
+    pieces: list[bytes] = []
+    slots: list[tuple[int, int, int]] = []
+    position = length = 0
+    for start, which in found:
+        pieces.append(body[position:start])
+        length += start - position
+        slots.append((length, len(fragments[which]), which))
+        pieces.append(fragments[which])
+        length += len(fragments[which])
+        position = start + len(_SLOTS[which])
+    pieces.append(body[position:])
+    return b"".join(pieces), tuple(slots)
+
+
+def for_account(body: bytes, etag: str, slots: Slots, account: Any) -> tuple[bytes, str]:
+    """A kept page (fill_for_anonymous) for a signed-in reader, and its ETag (the kept one's,
+    told apart by the account's fragments)."""
+    fragments = account_fragments(account)
+    pieces: list[bytes] = []
+    position = 0
+    for offset, length, which in slots:
+        pieces += [body[position:offset], fragments[which]]
+        position = offset + length
+    pieces.append(body[position:])
+    tag = hashlib.blake2b(fragments[0] + b"\0" + fragments[1], digest_size=6).hexdigest()
+    return b"".join(pieces), etag.removesuffix('"') + f'-{tag}"'
+
+
+def _occurrences(body: bytes, marker: bytes) -> list[int]:
     found = []
-    for which, slot in enumerate(_SLOTS):
-        start = body.find(slot)
-        while start != -1:
-            found.append((start, which))
-            start = body.find(slot, start + len(slot))
-    return tuple(sorted(found))
+    start = body.find(marker)
+    while start != -1:
+        found.append(start)
+        start = body.find(marker, start + len(marker))
+    return found
+
+
+def anonymous(open_mode: bool) -> Any:
+    """Whom a page is for when nobody is signed in, as the account templates see it."""
+    return SimpleNamespace(signed_in=False, open_mode=open_mode, name="", csrf=None)
 
 
 def account_fragments(account: Any) -> tuple[bytes, bytes]:
@@ -192,25 +234,6 @@ def _fragments(account: Any) -> tuple[bytes, bytes]:
         render("_account.html", account=account).strip().encode(),
         render("_csrf.html", account=account).strip().encode(),
     )
-
-
-def fill_account_slots(
-    body: bytes,
-    etag: str,
-    account: Any,
-    slots: Sequence[tuple[int, int]] | None = None,
-) -> tuple[bytes, str]:
-    """A kept page for one request, and its ETag (the kept one's, told apart by account).
-    `slots`: where they are (find_slots), if known."""
-    fragments = account_fragments(account)
-    pieces: list[bytes] = []
-    position = 0
-    for offset, which in find_slots(body) if slots is None else slots:
-        pieces += [body[position:offset], fragments[which]]
-        position = offset + len(_SLOTS[which])
-    pieces.append(body[position:])
-    tag = hashlib.blake2b(fragments[0] + b"\0" + fragments[1], digest_size=6).hexdigest()
-    return b"".join(pieces), etag.removesuffix('"') + f'-{tag}"'
 
 
 def markup(html: str) -> Markup:

@@ -6,6 +6,7 @@ version of a tutorial and kept, exactly as the JSON status route keeps its body
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from issuesight.db.renderings import RenderedTutorial, RenderingCache
+from issuesight.db.renderings import Render, RenderedTutorial, RenderingCache
 from issuesight.db.store import TutorialView
 from issuesight.web import templating
 
@@ -183,22 +184,32 @@ def _key(view: TutorialView) -> Hashable:
 
 @dataclass(frozen=True, slots=True)
 class SlottedPage(RenderedTutorial):
-    """A kept page and where its account slots are (templating.fill_account_slots)."""
+    """A kept page as a reader who is not signed in sees it (in the mode it was rendered
+    for), and where its account slots are (templating.for_account)."""
 
-    slots: tuple[tuple[int, int], ...] = ()
+    slots: templating.Slots = ()
+    open_mode: bool = False
 
 
 _kept = RenderingCache()
 
 
-def render_tutorial_page(view: TutorialView) -> RenderedTutorial:
+def render_tutorial_page(view: TutorialView, *, open_mode: bool = False) -> SlottedPage:
     """The whole page and its ETag. Kept by `_key`: on SQLite the status read hands a view,
     not a row, and rendering Markdown and templates is the page's real cost."""
-    key = _key(view)
+    key = (_key(view), open_mode)
     rendered = _kept.get(key)
     if rendered is None:
-        body = templating.render("tutorial.html", **page_context(view)).encode()
+        marked = templating.render("tutorial.html", **page_context(view)).encode()
+        body, slots = templating.fill_for_anonymous(marked, open_mode=open_mode)
         etag = f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
-        rendered = SlottedPage(body, etag, templating.find_slots(body))
+        rendered = SlottedPage(body, etag, slots, open_mode)
         _kept.put(key, rendered)
+    assert isinstance(rendered, SlottedPage)
     return rendered
+
+
+# One renderer per mode: the status readers keep renderings by renderer and row.
+RENDERERS: dict[bool, Render] = {
+    mode: functools.partial(render_tutorial_page, open_mode=mode) for mode in (False, True)
+}
