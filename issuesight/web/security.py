@@ -63,8 +63,9 @@ class SecurityHeaders:
 
 def cross_site(headers: Headers, host: str) -> bool:
     """Whether a form post came from another site: the browser says so in Sec-Fetch-Site, or
-    its Origin names another host. A post with neither (curl, an old browser) is not refused:
-    the forms change nothing a cookie authorizes yet, so there is nothing to forge."""
+    its Origin names another host. A post with neither (curl, an old browser) is not refused
+    here: what a session cookie authorizes also needs the session's synchronizer token
+    (web.session.check_form), which another site cannot read."""
     site = headers.get("sec-fetch-site")
     if site is not None:
         return site not in ("same-origin", "none")
