@@ -549,6 +549,15 @@ async def test_github_refusals_change_nothing(
     assert bad.status_code == 401
     assert "GitHub says this sign-in's code is wrong, used or expired." in html.unescape(bad.text)
 
+    # Any other error GitHub sends back (a suspended app, say) is shown, not followed.
+    start = await stack.api.get("/signin/github")
+    state = httpx.URL(start.headers["location"]).params["state"]
+    suspended = await stack.api.get(
+        "/signin/github/callback", params={"error": "application_suspended", "state": state}
+    )
+    assert suspended.status_code == 400
+    assert "application_suspended" in html.unescape(suspended.text)
+
     # A GitHub account without a verified address: no account, even with open sign-up.
     github_oauth.signed_in = "unverified"
     unverified = await github_flow(stack.api, github_oauth)
@@ -752,3 +761,20 @@ async def test_sign_in_secrets_never_reach_the_logs(
         assert secret not in logged
         assert secret not in scrubbed.getvalue()
     assert "oops [redacted]" in scrubbed.getvalue()
+
+
+async def test_sign_in_attempts_are_rate_limited(make_stack: Any, sqlite_url: str) -> None:
+    """Per client address, as every write is: guessing keys (or codes) meets the limit."""
+    stack = await make_stack(
+        sqlite_url, worker=False, auth_mode="keys", write_rate_per_minute=1, write_burst=2
+    )
+    _, headers = user_with_key(stack.app.state.resources.accounts, "patient@example.com")
+    before = await refusals(stack, "rate")
+    for _ in range(2):
+        assert (await sign_in_with_key(stack.api, keys.mint().key)).status_code == 401
+    limited = await sign_in_with_key(stack.api, headers["Authorization"].split()[1])
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) > 0
+    assert "Too many write requests from this address" in limited.text
+    assert COOKIE not in stack.api.cookies
+    assert await refusals(stack, "rate") - before == 1
