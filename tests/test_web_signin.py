@@ -232,6 +232,10 @@ async def test_a_session_ends_with_its_user_or_its_key(make_stack: Any, database
         gone = await stack.api.delete(f"/api/v1/users/{deleted.id}", headers=admin)
         assert gone.status_code == 204
         assert (await leaving.get("/me")).status_code == 401
+        # A form the ended session had on screen: the sign-in page, leading to My tutorials.
+        stale = await leaving.post("/me/keys", data={"name": "late", "csrf_token": "x" * 43})
+        assert stale.status_code == 401
+        assert form_value(stale.text, "next") == "/me"
 
         # The key a session was opened with revoked: that session ends, the other stays.
         prefix = keys.prefix_of(keeper_key)

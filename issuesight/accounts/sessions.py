@@ -249,16 +249,6 @@ class SessionStore:
         with session_scope(self.engine) as session:
             return self._end(session, token)
 
-    def count_for(self, user_id: uuid.UUID) -> int:
-        with Session(self.engine) as session:
-            return int(
-                session.execute(
-                    sa.select(sa.func.count())
-                    .select_from(WebSession)
-                    .where(col(WebSession.user_id) == user_id)
-                ).scalar_one()
-            )
-
     @staticmethod
     def _end(session: Session, token: str) -> bool:
         result = session.execute(

@@ -126,10 +126,11 @@ async def sign_in_required_page(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SignInRequired)
     await page_account(request)
     wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    # Back to the page that asked; a form post's address is no page to come back to.
     return signin_page(
         request,
         401,
-        next_url=safe_next(wanted),
+        next_url=safe_next(wanted) if request.method == "GET" else DEFAULT_NEXT,
         notice="Sign in to see this page.",
     )
 
