@@ -782,3 +782,29 @@ async def test_sign_in_attempts_are_rate_limited(make_stack: Any, sqlite_url: st
     assert "Too many write requests from this address" in limited.text
     assert COOKIE not in stack.api.cookies
     assert await refusals(stack, "rate") - before == 1
+
+
+async def test_a_dropped_session_connection_is_read_again(
+    make_stack: Any, postgres_url: str
+) -> None:
+    """PostgreSQL restarted under the API: the session read's pool finds its connection gone
+    and reads once more, instead of failing the page."""
+    stack = await make_stack(postgres_url, worker=False, **KEYS)
+    _, headers = user_with_key(stack.app.state.resources.accounts, "restart@example.com")
+    await sign_in_with_key(stack.api, headers["Authorization"].split()[1])
+    assert (await stack.api.get("/me")).status_code == 200  # the pool is open
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            killed = connection.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 'issuesight-sessions'"
+                )
+            ).scalar_one()
+    finally:
+        admin.dispose()
+    assert killed >= 1
+    again = await stack.api.get("/me")
+    assert again.status_code == 200
+    assert signed_in_as(again.text) == "restart@example.com"

@@ -22,6 +22,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import uuid
@@ -31,9 +32,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import anyio.to_thread
+import psycopg
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
@@ -42,6 +44,7 @@ from issuesight.db.engine import session_scope
 from issuesight.db.models import ApiKey, Role, User, WebSession
 from issuesight.db.types import utcnow
 
+log = logging.getLogger(__name__)
 TOKEN_SCHEME = "issn_"  # noqa: S105 - a prefix, not a secret
 TOKEN_SHAPE = re.compile(r"^issn_[A-Za-z0-9_-]{43}$")
 # A session's last use is written at most this often: looking one up stays a read.
@@ -195,7 +198,7 @@ class SessionStore:
             return None
         view, touch = self._live(await self._async.row(hash_token(token)))
         if touch and view is not None:
-            await asyncio.to_thread(self._touch, view.id)
+            await anyio.to_thread.run_sync(self._touch, view.id)
         return view
 
     def _live(self, row: Any) -> tuple[SessionView | None, bool]:
@@ -297,11 +300,27 @@ class _PostgresLookup:
         self._open = False
 
     async def row(self, token_hash: str) -> Any:
+        """The session's row. A connection PostgreSQL dropped (a restart) fails its read; the
+        pool's idle connections are then checked and the read tried once more. PostgreSQL away
+        altogether raises (the API answers 503)."""
         if not self._open:
             async with self._opening:
                 if not self._open:
                     await self._pool.open(wait=False)
                     self._open = True
+        try:
+            return await self._read(token_hash)
+        except PoolTimeout:
+            raise
+        except psycopg.OperationalError as exc:
+            log.warning(
+                "session read lost its connection; retrying",
+                extra={"error": type(exc).__name__, "sqlstate": exc.sqlstate},
+            )
+            await self._pool.check()
+            return await self._read(token_hash)
+
+    async def _read(self, token_hash: str) -> Any:
         async with (
             self._pool.connection() as connection,
             connection.cursor(row_factory=namedtuple_row) as cursor,
