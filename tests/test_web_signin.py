@@ -636,6 +636,19 @@ async def test_the_header_names_who_is_signed_in_on_every_page(
     submit = await stack.api.get("/submit")
     assert "You may start <strong>10</strong> more new tutorials today" in submit.text
 
+    # A failed tutorial's retry form is a form the session authorizes: it carries the token.
+    failed = store_tutorial(stack.store, f"f{uuid.uuid4().hex[:6]}", 1, complete=False)
+    stack.store.mark_failed(failed, reason="GitHub answered 502", failure_type="GitHubUnavailable")
+    page = await stack.api.get(f"/tutorials/{failed}")
+    retry = re.search(
+        r'<form method="post" action="/submit" class="retry">(.*?)</form>', page.text, re.S
+    )
+    assert retry is not None
+    assert form_value(retry.group(1), "csrf_token") == csrf_token(stack.api.cookies[COOKIE])
+    async with browser(stack) as stranger:
+        anonymous_retry = (await stranger.get(f"/tutorials/{failed}")).text
+        assert "csrf_token" not in anonymous_retry
+
 
 async def test_the_keys_page_makes_and_revokes_keys(make_stack: Any, database_url: str) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
