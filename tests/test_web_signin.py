@@ -821,3 +821,12 @@ async def test_a_dropped_session_connection_is_read_again(
     again = await stack.api.get("/me")
     assert again.status_code == 200
     assert signed_in_as(again.text) == "restart@example.com"
+
+
+async def test_the_sign_in_pages_stay_out_of_the_api_contract(
+    make_stack: Any, sqlite_url: str
+) -> None:
+    stack = await make_stack(sqlite_url, worker=False, **KEYS)
+    paths = set((await stack.api.get("/openapi.json")).json()["paths"])
+    assert not {p for p in paths if p.startswith(("/signin", "/signout", "/me"))}
+    assert "/api/v1/me" in paths
