@@ -117,8 +117,8 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:
-    from issuesight.api.app import create_app
-    from issuesight.processes import freeze_startup_heap, serve_api, stop_on_signals
+    from issuesight.api.app import create_app, serve
+    from issuesight.processes import freeze_startup_heap, stop_on_signals
 
     if settings.auth_mode is None:
         settings = settings.model_copy(update={"auth_mode": "keys"})
@@ -134,7 +134,7 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
         stop_on_signals(stop)
         app = create_app(settings)
         freeze_startup_heap()
-        await serve_api(app, args.host, args.port, stop)
+        await serve(settings, app, args.host, args.port, stop)
 
     asyncio.run(run())
     return 0

@@ -13,9 +13,9 @@ from typing import BinaryIO
 
 from temporalio.client import Client
 
-from issuesight.api.app import create_app
+from issuesight.api.app import create_app, serve
 from issuesight.db.migrate import upgrade
-from issuesight.processes import serve_api, stop_on_signals
+from issuesight.processes import stop_on_signals
 from issuesight.search_attributes import dev_server_flags
 from issuesight.settings import Settings
 from issuesight.temporal_client import connect_temporal
@@ -63,7 +63,7 @@ async def run_dev(
         worker = asyncio.create_task(
             run_worker(settings, stop, client=client, ensure_schedules=True)
         )
-        await serve_api(app, host, port, stop)
+        await serve(settings, app, host, port, stop)
         await worker  # the API is down first; the worker then finishes its in-flight work
 
 

@@ -17,6 +17,8 @@ import uvicorn
 from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
+# uvicorn (h11) buffers at most this much of a request's head: headers past it are refused.
+MAX_HEADER_BYTES = 16 * 1024
 
 
 class _Server(uvicorn.Server):
@@ -44,8 +46,27 @@ def stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def serve_api(app: FastAPI, host: str, port: int, stop: asyncio.Event) -> None:
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+async def serve_api(
+    app: FastAPI,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    *,
+    limit_concurrency: int | None = None,
+    keep_alive_seconds: int = 5,
+) -> None:
+    """`limit_concurrency`: connections and requests in progress past it are answered 503 at
+    once (uvicorn's own check), so a flood cannot make the process hold unbounded work."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        limit_concurrency=limit_concurrency,
+        timeout_keep_alive=keep_alive_seconds,
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+    )
     server = _Server(config)
     serving = asyncio.create_task(server.serve())
     stopping = asyncio.create_task(stop.wait())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -92,10 +93,44 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
 
+    # Bounds on what one caller can make the service hold or spend (issue #15).
+    # Request bodies past these are refused with 413 while they are read, never buffered whole.
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # GitHub's `issues` deliveries are tens of kilobytes; an issue body is at most 65 536
+    # characters. Larger events (a big push) are not handled anyway.
+    webhook_max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=64 * 1024, le=25 * 1024 * 1024)
+    # uvicorn: connections beyond this are answered 503 at once instead of queueing.
+    api_limit_concurrency: int = Field(default=1000, ge=1, le=100_000)
+    api_keep_alive_seconds: int = Field(default=5, ge=1, le=300)
+    # When set, /metrics, /docs and /openapi.json leave the public port for this one.
+    api_internal_port: int | None = Field(default=None, ge=1, le=65535)
+    api_internal_host: str = "127.0.0.1"
+    # A complete tutorial of the schema's usual size is 2-3k tokens; an answer cut at this cap
+    # is retried once with twice the cap, then failed (LLMOutputTruncated).
+    llm_max_output_tokens: int = Field(default=4096, ge=256, le=200_000)
+    # OpenAI's current name is max_completion_tokens; some compatible servers know max_tokens.
+    llm_output_token_param: str = Field(
+        default="max_completion_tokens", pattern="^(max_completion_tokens|max_tokens)$"
+    )
+    regenerate_cooldown_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
+    regenerate_daily_limit: int = Field(default=5, ge=1, le=1000)
+    # A changed issue regenerates its tutorial at most once per this many minutes; changes
+    # inside the window mark it stale, and the reconciler regenerates it when the window ends.
+    refresh_cooldown_minutes: int = Field(default=360, ge=0, le=30 * 24 * 60)
+    max_tracked_repositories: int = Field(default=50, ge=1, le=100_000)
+    reconcile_interval_minutes: int = Field(default=5, ge=1, le=24 * 60)
+
     @field_validator("github_api_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
+        return _https_unless_loopback("GITHUB_API_URL", value.strip().rstrip("/"))
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _llm_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # compose passes an unset variable as an empty string
+        return _https_unless_loopback("OPENAI_BASE_URL", value.strip())
 
     @field_validator("allowed_private_owners", mode="before")
     @classmethod
@@ -200,6 +235,32 @@ class Settings(BaseSettings):
             if name == "database_url" and isinstance(value, str):
                 value = masked_database_url(value)
             yield name, value
+
+
+def _https_unless_loopback(name: str, url: str) -> str:
+    """Tokens and prompts travel to these URLs: plain http is only for this machine."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        raise ValueError(f"{name} is not a URL") from None
+    if not host or parts.scheme not in ("https", "http"):
+        raise ValueError(f"{name} must be an https:// URL with a host")
+    if parts.scheme == "http" and not is_loopback(host):
+        raise ValueError(
+            f"{name} must use https:// (plain http:// is allowed only for a loopback host such "
+            f"as 127.0.0.1, ::1 or localhost, not {host!r})"
+        )
+    return url
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _parse_database_url(url: str) -> URL | None:

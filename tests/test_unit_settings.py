@@ -438,6 +438,53 @@ def test_github_sign_in_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not _settings().github_sign_in  # blank is unset
 
 
+@pytest.mark.parametrize("name", ["GITHUB_API_URL", "OPENAI_BASE_URL"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.example.com/v1",
+        "http://127.0.0.1:8080",
+        "http://127.5.6.7/v1",
+        "http://localhost:11434/v1",
+        "http://[::1]:9000",
+    ],
+)
+def test_upstream_urls_are_https_or_loopback(
+    monkeypatch: pytest.MonkeyPatch, name: str, url: str
+) -> None:
+    monkeypatch.setenv(name, url)
+    settings = _settings()
+    assert getattr(settings, name.lower()) == url
+
+
+@pytest.mark.parametrize("name", ["GITHUB_API_URL", "OPENAI_BASE_URL"])
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://api.example.com/v1", "'api.example.com'"),
+        ("http://10.0.0.5:11434/v1", "'10.0.0.5'"),
+        ("http://localhost.example.com/", "'localhost.example.com'"),
+        ("ftp://api.example.com", "https:// URL with a host"),
+        ("https:///v1", "https:// URL with a host"),
+        ("api.example.com", "https:// URL with a host"),
+    ],
+)
+def test_plain_http_to_another_host_is_refused_with_the_variable_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, url: str, says: str
+) -> None:
+    monkeypatch.setenv(name, url)
+    with pytest.raises(ValidationError) as refused:
+        _settings()
+    message = str(refused.value)
+    assert name in message
+    assert says in message
+
+
+def test_an_empty_openai_base_url_means_the_sdk_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "")
+    assert _settings().openai_base_url is None
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -448,6 +495,19 @@ def test_github_sign_in_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_sign_in_knobs_are_validated(
+
+
+        ("MAX_REQUEST_BODY_BYTES", "10"),
+        ("WEBHOOK_MAX_BODY_BYTES", str(26 * 1024 * 1024)),
+        ("LLM_MAX_OUTPUT_TOKENS", "10"),
+        ("LLM_OUTPUT_TOKEN_PARAM", "max_length"),
+        ("REGENERATE_DAILY_LIMIT", "0"),
+        ("MAX_TRACKED_REPOSITORIES", "0"),
+        ("RECONCILE_INTERVAL_MINUTES", "0"),
+        ("API_LIMIT_CONCURRENCY", "0"),
+    ],
+)
+def test_hardening_knobs_are_validated(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:
     monkeypatch.setenv(name, value)

@@ -19,9 +19,10 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 router = APIRouter(tags=["operations"])
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, *, serve_metrics: bool = True) -> None:
     app.add_middleware(RequestObservation)
-    app.include_router(router)
+    if serve_metrics:
+        app.include_router(router)
 
 
 class RequestObservation:
