@@ -109,9 +109,7 @@ class Settings(BaseSettings):
     # is retried once with twice the cap, then failed (LLMOutputTruncated).
     llm_max_output_tokens: int = Field(default=4096, ge=256, le=200_000)
     # OpenAI's current name is max_completion_tokens; some compatible servers know max_tokens.
-    llm_output_token_param: str = Field(
-        default="max_completion_tokens", pattern="^(max_completion_tokens|max_tokens)$"
-    )
+    llm_output_cap_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
     regenerate_cooldown_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)
     regenerate_daily_limit: int = Field(default=5, ge=1, le=1000)
     # A changed issue regenerates its tutorial at most once per this many minutes; changes

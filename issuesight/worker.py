@@ -103,7 +103,12 @@ async def run_worker(
             else None,
         )
         llm_activities = LLMActivities(
-            llm, store, model=settings.llm_model, max_concurrency=settings.llm_max_concurrency
+            llm,
+            store,
+            model=settings.llm_model,
+            max_output_tokens=settings.llm_max_output_tokens,
+            cap_field=settings.llm_output_cap_field,
+            max_concurrency=settings.llm_max_concurrency,
         )
         store_activities = StoreActivities(store, secrets=secrets)
         sync_activities = SyncActivities(github, tracking)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import cast
+from typing import Any, cast
 
 import httpx
 import openai
@@ -432,3 +432,26 @@ async def test_concurrency_is_measured(
     assert fake_llm.in_flight == 0
     models = await llm_client.models.list()
     assert [m.id for m in models.data] == ["gpt-4o-mini"]
+
+
+async def test_answers_longer_than_the_output_cap_finish_with_length(
+    fake_llm: FakeOpenAI, llm_client: openai.AsyncOpenAI
+) -> None:
+    messages: list[Any] = [{"role": "user", "content": "Issue #7: retries"}]
+    full = await llm_client.chat.completions.create(model="m", messages=messages)
+    assert full.choices[0].finish_reason == "stop"
+    for name in ("max_completion_tokens", "max_tokens"):
+        capped = await llm_client.chat.completions.create(
+            model="m", messages=messages, **{name: 20}
+        )
+        assert capped.choices[0].finish_reason == "length", name
+        assert len(capped.choices[0].message.content or "") == 80
+        assert capped.usage is not None
+        assert capped.usage.completion_tokens == 20
+    fake_llm.fail_next("length")
+    cut = await llm_client.chat.completions.create(model="m", messages=messages)
+    assert cut.choices[0].finish_reason == "length"
+    assert cut.choices[0].message.content is not None
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(cut.choices[0].message.content)
+    assert [c.body.get("max_completion_tokens") for c in fake_llm.calls] == [None, 20, None, None]

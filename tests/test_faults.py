@@ -169,3 +169,44 @@ async def test_refused_answers_count_against_the_llm_budget(
     assert sum(rows) > accepted
     spent = stack.app.state.resources.accounts.llm_budget(10**9)
     assert spent.used == sum(rows)
+
+
+def _long_tutorial(llm: FakeOpenAI, summary_chars: int) -> None:
+    default = llm.responder
+    llm.responder = lambda call: {
+        **default(call),
+        "summary": "A long summary. " * (summary_chars // 16),
+    }
+
+
+async def test_an_answer_cut_at_the_output_cap_is_retried_once_with_twice_the_cap(
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    _long_tutorial(llm, summary_chars=2000)  # about 800 tokens: over 512, under 1024
+    stack = await make_stack(database_url, llm_max_output_tokens=512, llm_max_attempts=4)
+    body = await _run(stack, f"octo-org/{repo_name}#1")
+    assert body["status"] == "COMPLETED", body
+    assert [c.body["max_completion_tokens"] for c in llm.calls] == [512, 1024]
+    assert body["llm_calls"] == 2
+
+
+async def test_an_answer_cut_twice_fails_as_truncated_without_more_paid_calls(
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    seed_hello_world(github, repo_name)
+    _long_tutorial(llm, summary_chars=7000)  # about 2000 tokens: over twice the cap
+    stack = await make_stack(
+        database_url,
+        llm_max_output_tokens=512,
+        llm_max_attempts=4,
+        llm_output_cap_field="max_tokens",
+    )
+    body = await _run(stack, f"octo-org/{repo_name}#1")
+    assert body["status"] == "FAILED"
+    assert body["failure_type"] == "LLMOutputTruncated"
+    assert "output cap of 1024 tokens" in body["failure_reason"]
+    assert "again on the one retry" in body["failure_reason"]
+    # Once with the cap, once with twice the cap; not LLM_MAX_ATTEMPTS (4) times each.
+    assert [c.body["max_tokens"] for c in llm.calls] == [512, 1024]
+    assert body["llm_calls"] == 2

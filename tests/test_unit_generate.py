@@ -14,6 +14,7 @@ import pytest
 from issuesight.llm.errors import (
     LLM_AUTH,
     LLM_INVALID_OUTPUT,
+    LLM_OUTPUT_TRUNCATED,
     LLM_RATE_LIMITED,
     LLM_REJECTED,
     LLM_TIMEOUT,
@@ -26,6 +27,7 @@ from issuesight.tutorial.schema import Difficulty, tutorial_response_format
 
 PROMPT = Prompt(system="You are IssueSight.", user="Explain issue o/r#1.")
 API_KEY = "sk-unit-test-key-000000000000000000"
+CAP = 4096
 
 
 def _draft_data(**overrides: Any) -> dict[str, Any]:
@@ -182,7 +184,9 @@ async def test_success_returns_the_draft_and_usage(llm: Any) -> None:
         seen.append(request)
         return httpx2.Response(200, json=_completion(json.dumps(_draft_data())))
 
-    draft, usage = await generate_draft(llm(handler), model="gpt-4o-mini", prompt=PROMPT)
+    draft, usage = await generate_draft(
+        llm(handler), model="gpt-4o-mini", prompt=PROMPT, max_output_tokens=CAP
+    )
     assert draft.title == "Fix the crash"
     assert usage == Usage(prompt_tokens=1234, completion_tokens=567, model="served-model-2025")
     (request,) = seen
@@ -198,7 +202,10 @@ async def test_success_returns_the_draft_and_usage(llm: Any) -> None:
 async def test_missing_usage_counts_zero_and_keeps_the_model(llm: Any) -> None:
     body = _completion(f"```json\n{json.dumps(_draft_data())}\n```", usage=False, model="")
     _, usage = await generate_draft(
-        llm(lambda r: httpx2.Response(200, json=body)), model="local-model", prompt=PROMPT
+        llm(lambda r: httpx2.Response(200, json=body)),
+        model="local-model",
+        prompt=PROMPT,
+        max_output_tokens=CAP,
     )
     assert usage == Usage(prompt_tokens=0, completion_tokens=0, model="local-model")
 
@@ -227,7 +234,7 @@ async def test_429_is_rate_limited_with_retry_after(
         )
 
     with pytest.raises(LLMError) as info:
-        await generate_draft(llm(handler), model="m", prompt=PROMPT)
+        await generate_draft(llm(handler), model="m", prompt=PROMPT, max_output_tokens=CAP)
     assert info.value.kind == LLM_RATE_LIMITED
     assert info.value.retry_after == retry_after
     assert info.value.retryable is True
@@ -252,7 +259,7 @@ async def test_status_errors_are_mapped(llm: Any, status: int, kind: str, retrya
         return httpx2.Response(status, json={"error": {"message": f"status {status}"}})
 
     with pytest.raises(LLMError) as info:
-        await generate_draft(llm(handler), model="m", prompt=PROMPT)
+        await generate_draft(llm(handler), model="m", prompt=PROMPT, max_output_tokens=CAP)
     assert info.value.kind == kind
     assert info.value.retryable is retryable
     assert str(status) in info.value.message
@@ -265,6 +272,7 @@ async def test_auth_message_points_at_the_key(llm: Any) -> None:
             llm(lambda r: httpx2.Response(401, json={"error": {"message": "bad key"}})),
             model="m",
             prompt=PROMPT,
+            max_output_tokens=CAP,
         )
     assert "OPENAI_API_KEY" in info.value.message
 
@@ -274,7 +282,7 @@ async def test_unavailable_keeps_retry_after(llm: Any) -> None:
         return httpx2.Response(503, json={}, headers={"retry-after": "30"})
 
     with pytest.raises(LLMError) as info:
-        await generate_draft(llm(handler), model="m", prompt=PROMPT)
+        await generate_draft(llm(handler), model="m", prompt=PROMPT, max_output_tokens=CAP)
     assert info.value.kind == LLM_UNAVAILABLE
     assert info.value.retry_after == 30.0
 
@@ -291,29 +299,54 @@ async def test_transport_failures(llm: Any, exception: Exception, kind: str) -> 
         raise exception
 
     with pytest.raises(LLMError) as info:
-        await generate_draft(llm(handler), model="m", prompt=PROMPT)
+        await generate_draft(llm(handler), model="m", prompt=PROMPT, max_output_tokens=CAP)
     assert info.value.kind == kind
     assert info.value.retryable is True
 
 
-async def test_finish_reason_length_is_invalid_output(llm: Any) -> None:
+async def test_finish_reason_length_is_its_own_failure_naming_the_cap(llm: Any) -> None:
     truncated = json.dumps(_draft_data())[:200]
     body = _completion(truncated, finish_reason="length")
     with pytest.raises(LLMError) as info:
         await generate_draft(
-            llm(lambda r: httpx2.Response(200, json=body)), model="m", prompt=PROMPT
+            llm(lambda r: httpx2.Response(200, json=body)),
+            model="m",
+            prompt=PROMPT,
+            max_output_tokens=CAP,
         )
-    assert info.value.kind == LLM_INVALID_OUTPUT
-    assert "cut off" in info.value.message
+    assert info.value.kind == LLM_OUTPUT_TRUNCATED
+    assert info.value.retryable is False  # the workflow retries it once, with twice the cap
+    assert f"output cap of {CAP} tokens" in info.value.message
+    assert "LLM_MAX_OUTPUT_TOKENS" in info.value.message
 
 
 async def test_length_is_refused_even_if_the_json_parses(llm: Any) -> None:
     body = _completion(json.dumps(_draft_data()), finish_reason="length")
     with pytest.raises(LLMError) as info:
         await generate_draft(
-            llm(lambda r: httpx2.Response(200, json=body)), model="m", prompt=PROMPT
+            llm(lambda r: httpx2.Response(200, json=body)),
+            model="m",
+            prompt=PROMPT,
+            max_output_tokens=CAP,
         )
-    assert info.value.kind == LLM_INVALID_OUTPUT
+    assert info.value.kind == LLM_OUTPUT_TRUNCATED
+
+
+@pytest.mark.parametrize("param", ["max_completion_tokens", "max_tokens"])
+async def test_every_call_carries_the_output_cap(llm: Any, param: str) -> None:
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(200, json=_completion(json.dumps(_draft_data())))
+
+    await generate_draft(
+        llm(handler), model="m", prompt=PROMPT, max_output_tokens=777, cap_field=param
+    )
+    sent = json.loads(seen[0].content)
+    assert sent[param] == 777
+    other = {"max_completion_tokens", "max_tokens"} - {param}
+    assert not other & set(sent)
 
 
 @pytest.mark.parametrize(
@@ -328,7 +361,10 @@ async def test_bad_content_is_invalid_output(llm: Any, content: str | None, need
     body = _completion(content)
     with pytest.raises(LLMError) as info:
         await generate_draft(
-            llm(lambda r: httpx2.Response(200, json=body)), model="m", prompt=PROMPT
+            llm(lambda r: httpx2.Response(200, json=body)),
+            model="m",
+            prompt=PROMPT,
+            max_output_tokens=CAP,
         )
     assert info.value.kind == LLM_INVALID_OUTPUT
     assert needle in info.value.message
@@ -339,7 +375,10 @@ async def test_no_choices_is_invalid_output(llm: Any) -> None:
     body["choices"] = []
     with pytest.raises(LLMError) as info:
         await generate_draft(
-            llm(lambda r: httpx2.Response(200, json=body)), model="m", prompt=PROMPT
+            llm(lambda r: httpx2.Response(200, json=body)),
+            model="m",
+            prompt=PROMPT,
+            max_output_tokens=CAP,
         )
     assert info.value.kind == LLM_INVALID_OUTPUT
     assert "no choices" in info.value.message

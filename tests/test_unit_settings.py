@@ -500,7 +500,7 @@ def test_sign_in_knobs_are_validated(
         ("MAX_REQUEST_BODY_BYTES", "10"),
         ("WEBHOOK_MAX_BODY_BYTES", str(26 * 1024 * 1024)),
         ("LLM_MAX_OUTPUT_TOKENS", "10"),
-        ("LLM_OUTPUT_TOKEN_PARAM", "max_length"),
+        ("LLM_OUTPUT_CAP_FIELD", "max_length"),
         ("REGENERATE_DAILY_LIMIT", "0"),
         ("MAX_TRACKED_REPOSITORIES", "0"),
         ("RECONCILE_INTERVAL_MINUTES", "0"),

@@ -13,8 +13,8 @@ from issuesight import metrics
 from issuesight.activities._failures import to_application_error
 from issuesight.context.bundle import ContextBundle
 from issuesight.db.store import Store
-from issuesight.llm.errors import LLMError
-from issuesight.llm.generate import generate_draft
+from issuesight.llm.errors import LLM_OUTPUT_TRUNCATED, LLMError
+from issuesight.llm.generate import OutputCapField, generate_draft
 from issuesight.llm.prompt import build_prompt
 from issuesight.refs import tutorial_id_for
 from issuesight.workflows.contracts import ActivityName, GenerateInput, GenerateResult
@@ -24,11 +24,20 @@ HEARTBEAT_EVERY = 2.0
 
 class LLMActivities:
     def __init__(
-        self, llm: openai.AsyncOpenAI, store: Store, *, model: str, max_concurrency: int = 8
+        self,
+        llm: openai.AsyncOpenAI,
+        store: Store,
+        *,
+        model: str,
+        max_output_tokens: int,
+        cap_field: OutputCapField = "max_completion_tokens",
+        max_concurrency: int = 8,
     ) -> None:
         self._llm = llm
         self._store = store
         self._model = model
+        self._max_output_tokens = max_output_tokens
+        self._cap_field: OutputCapField = cap_field
         # LLM providers limit concurrent requests: this worker never exceeds its share.
         self._slots = asyncio.Semaphore(max_concurrency)
 
@@ -46,11 +55,21 @@ class LLMActivities:
                 reused_draft=True,
             )
         prompt = build_prompt(ContextBundle.model_validate(context.bundle))
+        # The workflow asks for twice the cap once, after an answer was cut at the cap.
+        cap = self._max_output_tokens * (2 if request.output_cap_doubled else 1)
         try:
             async with _heartbeating(), self._slots:
                 await asyncio.to_thread(self._store.count_llm_call, tutorial_id)
-                draft, spent = await generate_draft(self._llm, model=self._model, prompt=prompt)
+                draft, spent = await generate_draft(
+                    self._llm,
+                    model=self._model,
+                    prompt=prompt,
+                    max_output_tokens=cap,
+                    cap_field=self._cap_field,
+                )
         except LLMError as exc:
+            if exc.kind == LLM_OUTPUT_TRUNCATED and request.output_cap_doubled:
+                exc.message += ", again on the one retry with twice the cap"
             metrics.LLM_CALLS.labels(outcome=exc.kind).inc()
             if exc.spent_tokens:  # a refused answer was paid for all the same
                 await asyncio.to_thread(

@@ -8,8 +8,12 @@ LLM_TIMEOUT = "LLMTimeout"
 LLM_INVALID_OUTPUT = "LLMInvalidOutput"
 LLM_AUTH = "LLMAuthenticationFailed"
 LLM_REJECTED = "LLMRequestRejected"
+# The answer hit the output-token cap (finish_reason "length"). Not retried as it is: the same
+# prompt under the same cap is cut again and every attempt is paid for. The workflow retries
+# it once, itself, with twice the cap.
+LLM_OUTPUT_TRUNCATED = "LLMOutputTruncated"
 
-PERMANENT_TYPES = (LLM_AUTH, LLM_REJECTED)
+PERMANENT_TYPES = (LLM_AUTH, LLM_REJECTED, LLM_OUTPUT_TRUNCATED)
 
 
 class LLMError(Exception):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import cast
+from typing import Literal, cast
 
 import openai
 from openai.types.shared_params import ResponseFormatJSONSchema
@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from issuesight.llm.errors import (
     LLM_AUTH,
     LLM_INVALID_OUTPUT,
+    LLM_OUTPUT_TRUNCATED,
     LLM_RATE_LIMITED,
     LLM_REJECTED,
     LLM_TIMEOUT,
@@ -44,9 +45,19 @@ def make_client(api_key: str | None, base_url: str | None, timeout: float) -> op
     )
 
 
+OutputCapField = Literal["max_completion_tokens", "max_tokens"]
+
+
 async def generate_draft(
-    client: openai.AsyncOpenAI, *, model: str, prompt: Prompt
+    client: openai.AsyncOpenAI,
+    *,
+    model: str,
+    prompt: Prompt,
+    max_output_tokens: int,
+    cap_field: OutputCapField = "max_completion_tokens",
 ) -> tuple[TutorialDraft, Usage]:
+    """`max_output_tokens` bounds what one call can cost, whatever the prompt asks for (an
+    injected "write forever"); it is sent as `cap_field`, the name the server knows."""
     try:
         completion = await client.chat.completions.create(
             model=model,
@@ -56,6 +67,10 @@ async def generate_draft(
             ],
             response_format=cast("ResponseFormatJSONSchema", tutorial_response_format()),
             temperature=0.2,
+            max_completion_tokens=(
+                max_output_tokens if cap_field == "max_completion_tokens" else openai.omit
+            ),
+            max_tokens=max_output_tokens if cap_field == "max_tokens" else openai.omit,
         )
     except openai.APITimeoutError as exc:
         raise LLMError("the LLM did not answer in time", kind=LLM_TIMEOUT) from exc
@@ -97,7 +112,11 @@ async def generate_draft(
         choice = completion.choices[0]
         content = choice.message.content or ""
         if choice.finish_reason == "length":
-            raise LLMError("the LLM's answer was cut off (length)", kind=LLM_INVALID_OUTPUT)
+            raise LLMError(
+                f"the LLM's answer was cut off at the output cap of {max_output_tokens} tokens "
+                "(LLM_MAX_OUTPUT_TOKENS)",
+                kind=LLM_OUTPUT_TRUNCATED,
+            )
         draft = parse_draft(content)
     except LLMError as exc:
         exc.spent_tokens = spent.prompt_tokens + spent.completion_tokens

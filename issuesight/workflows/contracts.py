@@ -84,6 +84,8 @@ class FetchContextResult:
 class GenerateInput:
     issue_key: str
     run_id: str
+    # Set on the one retry after an answer was cut at the output cap (LLMOutputTruncated).
+    output_cap_doubled: bool = False
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from issuesight.llm.errors import LLM_OUTPUT_TRUNCATED
     from issuesight.search_attributes import (
         DIFFICULTY,
         ISSUE_NUMBER,
@@ -39,6 +40,8 @@ with workflow.unsafe.imports_passed_through():
 SEARCH_ATTRIBUTES_PATCH = "operator-search-attributes-v1"
 # Runs recorded before the database steps became local activities replay them as activities.
 LOCAL_STORE_STEPS_PATCH = "store-steps-as-local-activities-v1"
+# An answer cut at the output cap is retried once with twice the cap (issue #15).
+LENGTH_RETRY_PATCH = "llm-length-retry-v1"
 
 DATABASE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -142,9 +145,31 @@ class TutorialWorkflow:
             if not request.regenerate_stale:
                 return None
         self._stage = Stage.GENERATING
-        await workflow.execute_activity(
+        try:
+            await self._draft(request, run_id, output_cap_doubled=False)
+        except ActivityError as err:
+            # An answer cut at the output cap: once, and only once, with twice the cap. The
+            # same cap again would be cut again, and every attempt is paid for.
+            if describe_failure(err)[1] != LLM_OUTPUT_TRUNCATED or not workflow.patched(
+                LENGTH_RETRY_PATCH
+            ):
+                raise
+            await self._draft(request, run_id, output_cap_doubled=True)
+        self._stage = Stage.SAVING
+        completed: CompleteResult = await self._store_step(
+            ActivityName.COMPLETE,
+            CompleteInput(request.issue_key, run_id),
+            result_type=CompleteResult,
+            start_to_close=timedelta(seconds=60),
+        )
+        return completed
+
+    async def _draft(
+        self, request: TutorialRequest, run_id: str, *, output_cap_doubled: bool
+    ) -> GenerateResult:
+        result: GenerateResult = await workflow.execute_activity(
             ActivityName.GENERATE,
-            GenerateInput(request.issue_key, run_id),
+            GenerateInput(request.issue_key, run_id, output_cap_doubled=output_cap_doubled),
             result_type=GenerateResult,
             start_to_close_timeout=timedelta(seconds=request.llm_timeout_seconds + 30),
             heartbeat_timeout=timedelta(seconds=10),
@@ -157,14 +182,7 @@ class TutorialWorkflow:
                 non_retryable_error_types=list(PERMANENT_FAILURE_TYPES),
             ),
         )
-        self._stage = Stage.SAVING
-        completed: CompleteResult = await self._store_step(
-            ActivityName.COMPLETE,
-            CompleteInput(request.issue_key, run_id),
-            result_type=CompleteResult,
-            start_to_close=timedelta(seconds=60),
-        )
-        return completed
+        return result
 
     def _publish(self, *updates: SearchAttributeUpdate[Any]) -> None:
         if self._operator_view:

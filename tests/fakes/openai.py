@@ -1,8 +1,10 @@
 """A fake OpenAI Chat Completions API for the official `openai` SDK, faithful at the wire.
 
 The default answer is a tutorial that satisfies `issuesight.tutorial.schema.TutorialDraft`;
-faults (429 with retry-after, 5xx, 401, malformed or schema-violating content, a hang) are
-queued and consumed in order, so a test states exactly which attempt fails and how.
+faults (429 with retry-after, 5xx, 401, malformed or schema-violating content, a hang, an answer
+cut by length) are queued and consumed in order, so a test states exactly which attempt fails
+and how. As the real API does, an answer longer than the request's `max_completion_tokens` (or
+`max_tokens`) is cut there and finishes with `finish_reason: "length"`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-FaultKind = Literal["rate_limit", "server_error", "malformed", "invalid", "hang", "auth"]
+FaultKind = Literal["rate_limit", "server_error", "malformed", "invalid", "hang", "auth", "length"]
 _FAULT_KINDS: frozenset[str] = frozenset(get_args(FaultKind))
 # nginx's "client closed request": recorded when a caller gave up during a "hang".
 CLIENT_CLOSED = 499
@@ -90,7 +92,8 @@ class FakeOpenAI:
         """Queue `times` faults of `kind`; each incoming chat request consumes the oldest.
 
         Options: rate_limit(retry_after=1), server_error(status=500), malformed(content=...),
-        invalid(content=<dict>), hang(seconds=30).
+        invalid(content=<dict>), hang(seconds=30), length (the answer cut in half, finishing
+        with "length", whatever the request's cap).
         """
         if kind not in _FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; expected one of {sorted(_FAULT_KINDS)}")
@@ -245,9 +248,19 @@ class FakeOpenAI:
         else:
             produced = self.responder(call)
             content = produced if isinstance(produced, str) else json.dumps(produced)
-        return JSONResponse(self._completion(call, content), headers=_request_headers())
+        finish_reason = "stop"
+        cap = _output_cap(body)
+        if kind == "length":
+            content, finish_reason = content[: len(content) // 2], "length"
+        elif cap is not None and _tokens(content) > cap:
+            content, finish_reason = content[: cap * 4], "length"
+        return JSONResponse(
+            self._completion(call, content, finish_reason), headers=_request_headers()
+        )
 
-    def _completion(self, call: RecordedCall, content: str) -> dict[str, Any]:
+    def _completion(
+        self, call: RecordedCall, content: str, finish_reason: str = "stop"
+    ) -> dict[str, Any]:
         prompt_tokens = _tokens(self.prompt_text(call))
         completion_tokens = _tokens(content)
         return {
@@ -259,7 +272,7 @@ class FakeOpenAI:
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": content, "refusal": None},
-                    "finish_reason": "stop",
+                    "finish_reason": finish_reason,
                     "logprobs": None,
                 }
             ],
@@ -289,6 +302,15 @@ class FakeOpenAI:
 
 class _ClientGone(Exception):
     """The caller closed the connection while we were hanging."""
+
+
+def _output_cap(body: dict[str, Any]) -> int | None:
+    """The request's output-token cap; OpenAI's newer name wins if both are given."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def _request_headers() -> dict[str, str]:
