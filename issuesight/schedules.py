@@ -25,10 +25,16 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from issuesight.settings import Settings
-from issuesight.workflows.contracts import SyncRequest
+from issuesight.workflows.contracts import ReconcileRequest, SyncRequest
+from issuesight.workflows.reconcile import ReconcileWorkflow
 from issuesight.workflows.sync import ArchiveWorkflow, RepoSyncWorkflow
 
 ARCHIVE_SCHEDULE_ID = "archive-closed-issues"
+
+
+def reconcile_schedule_id(task_queue: str) -> str:
+    """One per task queue: deployments sharing a namespace keep their own databases."""
+    return f"reconcile:{task_queue}"
 
 
 def sync_schedule_id(repo: str) -> str:
@@ -140,3 +146,35 @@ async def ensure_archive_schedule(client: Client, settings: Settings) -> None:
         await client.create_schedule(ARCHIVE_SCHEDULE_ID, schedule)
     except ScheduleAlreadyRunningError:
         return
+
+
+async def ensure_reconcile_schedule(client: Client, settings: Settings) -> None:
+    """The reconciler every RECONCILE_INTERVAL_MINUTES; created, or updated to the current
+    interval, by every worker that starts (idempotent)."""
+    schedule_id = reconcile_schedule_id(settings.temporal_task_queue)
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            ReconcileWorkflow.run,
+            ReconcileRequest(),
+            id=schedule_id,
+            task_queue=settings.temporal_task_queue,
+            static_summary="Restart tutorial work that no workflow is doing",
+        ),
+        spec=ScheduleSpec(
+            intervals=[
+                ScheduleIntervalSpec(every=timedelta(minutes=settings.reconcile_interval_minutes))
+            ]
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(note="IssueSight reconciler"),
+    )
+    try:
+        await client.create_schedule(schedule_id, schedule)
+    except ScheduleAlreadyRunningError:
+
+        def replace(update: ScheduleUpdateInput) -> ScheduleUpdate:
+            # Keep an operator's pause: only the action and the interval are ours to set.
+            schedule.state = update.description.schedule.state
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(schedule_id).update(replace)

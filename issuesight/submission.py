@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
@@ -52,8 +53,14 @@ class _Admission:
     target: int | None  # the generation to start; None: the stored tutorial answers
     new_generation: bool
     previous_requested: int
+    previous_stage: str
     was_failed: bool
     audit_id: uuid.UUID | None
+
+
+# A connected client, or a connection to make on demand (the API's): a tutorial the database
+# already answers needs no Temporal at all.
+Temporal = Client | Callable[[], Awaitable[Client]]
 
 
 async def submit_issue(
@@ -61,7 +68,7 @@ async def submit_issue(
     *,
     store: Store,
     accounts: AccountStore,
-    client: Client,
+    client: Temporal,
     settings: Settings,
     requester: Requester,
     regenerate: bool = False,
@@ -71,7 +78,12 @@ async def submit_issue(
     tutorial only if its inputs changed.
 
     Raises QuotaExceeded or LLMBudgetSpent (nothing recorded, nothing started) when a user asks
-    for a new generation they cannot have; asking for one that exists or is running is free."""
+    for a new generation they cannot have; asking for one that exists or is running is free.
+
+    If Temporal cannot be reached (TemporalUnavailable) or refuses the start (RPCError), the
+    error propagates and what was recorded is left as it is meant to be kept: a new or failed
+    tutorial stays PENDING, and the reconciler starts it once Temporal answers again; a
+    completed tutorial shows its previous stage again (no regeneration is pending for it)."""
     admission = await asyncio.to_thread(
         _admit,
         store,
@@ -99,7 +111,7 @@ async def submit_issue(
 
 
 async def _run(
-    client: Client,
+    temporal: Temporal,
     settings: Settings,
     store: Store,
     ref: IssueRef,
@@ -110,6 +122,7 @@ async def _run(
 ) -> Submission:
     assert admission.target is not None
     view = admission.view
+    client = temporal if isinstance(temporal, Client) else await temporal()
     if admission.was_failed:
         await _let_failed_run_close(client, ref)
     completed = view.content.status == TutorialStatus.COMPLETED
@@ -208,6 +221,7 @@ def _admit(
         target=target,
         new_generation=new,
         previous_requested=state.requested_generation,
+        previous_stage=state.stage,
         was_failed=state.status == TutorialStatus.FAILED,
         audit_id=audit_id if cost else None,
     )
@@ -218,7 +232,9 @@ def _unclaim(
 ) -> None:
     """A new generation that did not start: the next request may ask (and pay) again."""
     assert admission.target is not None
-    store.release_claim(ref.tutorial_id, admission.target, admission.previous_requested)
+    store.release_claim(
+        ref.tutorial_id, admission.target, admission.previous_requested, admission.previous_stage
+    )
     if admission.audit_id is not None:
         accounts.refund(admission.audit_id, reason)
 

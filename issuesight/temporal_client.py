@@ -21,15 +21,25 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     return settings.temporal_api_key is not None
 
 
+class TemporalUnavailable(RuntimeError):
+    """Temporal could not be reached to connect. (A call on a connected client that fails
+    raises the SDK's RPCError instead; callers that start work handle both.)"""
+
+
 async def connect_temporal(settings: Settings, *, runtime: Runtime | None = None) -> Client:
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
-    return await Client.connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        api_key=api_key,
-        tls=tls_config(settings),
-        runtime=runtime,
-    )
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            api_key=api_key,
+            tls=tls_config(settings),
+            runtime=runtime,
+        )
+    except RuntimeError as exc:  # the SDK's "Failed client connect: …"
+        raise TemporalUnavailable(
+            f"Temporal at {settings.temporal_address} is unreachable ({exc})"
+        ) from exc
 
 
 def metrics_runtime(settings: Settings) -> Runtime | None:

@@ -29,16 +29,17 @@ from issuesight.github.client import GitHubClient
 from issuesight.llm.generate import make_client
 from issuesight.llm.localize import Localizer
 from issuesight.processes import serve_api
-from issuesight.schedules import ensure_archive_schedule
+from issuesight.schedules import ensure_archive_schedule, ensure_reconcile_schedule
 from issuesight.settings import Settings
 from issuesight.temporal_client import connect_temporal, metrics_runtime
 from issuesight.worker_http import worker_app
+from issuesight.workflows.reconcile import ReconcileWorkflow
 from issuesight.workflows.sync import ArchiveWorkflow, RepoSyncWorkflow
 from issuesight.workflows.tutorial import TutorialWorkflow
 
 log = logging.getLogger(__name__)
 
-WORKFLOWS = [TutorialWorkflow, RepoSyncWorkflow, ArchiveWorkflow]
+WORKFLOWS = [TutorialWorkflow, RepoSyncWorkflow, ArchiveWorkflow, ReconcileWorkflow]
 # Activities heartbeat, so a grace period of seconds is enough: what does not finish in it is
 # retried on another worker after its heartbeat timeout.
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
@@ -110,14 +111,19 @@ async def run_worker(
             cap_field=settings.llm_output_cap_field,
             max_concurrency=settings.llm_max_concurrency,
         )
-        store_activities = StoreActivities(store, secrets=secrets)
+        store_activities = StoreActivities(
+            store,
+            secrets=secrets,
+            refresh_cooldown=timedelta(minutes=settings.refresh_cooldown_minutes),
+        )
         sync_activities = SyncActivities(github, tracking)
         accounts = AccountStore(engine)
-        job_activities = TutorialJobActivities(client, store, accounts, settings)
+        job_activities = TutorialJobActivities(client, store, accounts, settings, tracking)
         budget_activities = BudgetActivities(accounts, settings.llm_daily_token_budget)
         archive_activities = ArchiveActivities(tracking)
         if ensure_schedules:
             await ensure_archive_schedule(client, settings)
+            await ensure_reconcile_schedule(client, settings)
         executor = stack.enter_context(ThreadPoolExecutor(max_workers=16))
         worker = Worker(
             client,
@@ -134,7 +140,9 @@ async def run_worker(
                 sync_activities.begin_repo_sync,
                 sync_activities.sync_issue_page,
                 sync_activities.finish_repo_sync,
+                sync_activities.remember_issue_page,
                 job_activities.run_tutorial_job,
+                job_activities.reconcile_tutorials,
                 archive_activities.archive_closed_issues,
                 budget_activities.check_llm_budget,
             ],

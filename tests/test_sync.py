@@ -67,7 +67,7 @@ async def test_sync_writes_tutorials_for_open_watched_issues_and_stays_increment
 ) -> None:
     repo = repo_name.lower()
     seed_big_repo(github, repo_name)
-    stack = await make_stack(database_url)
+    stack = await make_stack(database_url, refresh_cooldown_minutes=0)
     tracked = await stack.api.post("/api/v1/projects", json={"repo": f"Octo-Org/{repo_name}"})
     assert tracked.status_code == 201, tracked.text
 

@@ -72,7 +72,8 @@ async def test_opened_issue_of_a_tracked_repo_gets_a_tutorial_once(
     make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
-    stack = await make_stack(database_url)
+    # No refresh cooldown here: a real edit regenerates at once (test_hardening covers it).
+    stack = await make_stack(database_url, refresh_cooldown_minutes=0)
     await stack.api.post("/api/v1/projects", json={"repo": f"octo-org/{repo_name}"})
     body = issue_delivery(github, repo_name)
     delivery = str(uuid.uuid4())

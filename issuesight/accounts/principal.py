@@ -33,7 +33,7 @@ class Requester:
     global LLM budget at the door; the system's own requesters (sync, webhook) are not charged,
     and the sync waits the budget out in its workflow instead."""
 
-    actor: str  # "user", "sync", "webhook"
+    actor: str  # "user", "sync", "webhook", "reconciler"
     user_id: uuid.UUID | None = None
     daily_limit: int | None = None
     check_llm_budget: bool = False
@@ -57,3 +57,5 @@ class Requester:
 
 SYNC = Requester("sync")
 WEBHOOK = Requester("webhook")
+# The reconciler starts work the database says was asked for and no workflow is doing.
+RECONCILER = Requester("reconciler")

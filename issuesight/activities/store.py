@@ -11,6 +11,7 @@ from issuesight import metrics
 from issuesight.context.bundle import ContextBundle
 from issuesight.db.store import ConceptInput, Store
 from issuesight.db.tracking import TrackingStore
+from issuesight.db.types import utcnow
 from issuesight.refs import parse_issue_ref, tutorial_id_for
 from issuesight.tutorial.finalize import finalize
 from issuesight.tutorial.render import render_markdown
@@ -29,9 +30,18 @@ from issuesight.workflows.contracts import (
 
 
 class StoreActivities:
-    def __init__(self, store: Store, *, secrets: Sequence[str]) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        secrets: Sequence[str],
+        refresh_cooldown: timedelta = timedelta(0),
+    ) -> None:
         self._store = store
         self._secrets = tuple(secrets)
+        # A changed issue regenerates its tutorial at most once per this window (the worker's
+        # REFRESH_COOLDOWN_MINUTES): outsiders' comments must not buy a generation each.
+        self._refresh_cooldown = refresh_cooldown
 
     @activity.defn(name=ActivityName.BEGIN)
     def begin_generation(self, request: BeginInput) -> BeginResult:
@@ -42,9 +52,15 @@ class StoreActivities:
             # A run started outside the API (e.g. `temporal workflow start`) has no row yet.
             self._store.register_submission(ref)
             begun = self._store.begin_generation(ref.tutorial_id, request.target_generation)
-        already_current, generation, fingerprint = begun
+        deferred = (
+            begun.completed_at is not None
+            and begun.completed_at + self._refresh_cooldown > utcnow()
+        )
         return BeginResult(
-            already_current=already_current, generation=generation, fingerprint=fingerprint
+            already_current=begun.already_current,
+            generation=begun.generation,
+            fingerprint=begun.fingerprint,
+            refresh_deferred=deferred,
         )
 
     @activity.defn(name=ActivityName.MARK_UNCHANGED)

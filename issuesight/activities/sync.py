@@ -20,6 +20,7 @@ from issuesight.workflows.contracts import (
     SyncBeginResult,
     SyncCandidate,
     SyncFinishInput,
+    SyncPageDone,
     SyncPageInput,
     SyncPageResult,
 )
@@ -80,6 +81,7 @@ class SyncActivities:
         newest: str | None = None
         pulls = 0
         for item in items:
+            activity.heartbeat()  # a page is up to 100 writes: a dead worker shows in seconds
             if not isinstance(item, dict) or not isinstance(item.get("number"), int):
                 continue
             if item.get("pull_request"):
@@ -91,10 +93,17 @@ class SyncActivities:
             updated = item.get("updated_at")
             if isinstance(updated, str) and (newest is None or updated > newest):
                 newest = updated
-            if seen.watched and (seen.changed or not seen.has_tutorial):
-                candidates.append(SyncCandidate(seen.issue_key, refresh=seen.has_tutorial))
+            if seen.needs_job:
+                candidates.append(
+                    SyncCandidate(
+                        seen.issue_key,
+                        refresh=seen.has_tutorial,
+                        updated_at=seen.updated_at.isoformat() if seen.updated_at else None,
+                    )
+                )
         etag = response.headers.get("etag")
-        if etag:
+        if etag and not request.defer_etag:
+            # Runs recorded before the workflow remembered ETags itself.
             await asyncio.to_thread(self._tracking.remember, request.url, etag, next_url)
         return SyncPageResult(
             candidates=candidates,
@@ -105,6 +114,14 @@ class SyncActivities:
             rate_reset=rate.reset,
             issues_seen=len(items) - pulls,
             pull_requests_skipped=pulls,
+            etag=etag if etag and request.defer_etag else None,
+        )
+
+    @activity.defn(name=ActivityName.SYNC_PAGE_DONE)
+    async def remember_issue_page(self, request: SyncPageDone) -> None:
+        """The page's jobs have started: from now on an unchanged page may answer 304."""
+        await asyncio.to_thread(
+            self._tracking.remember, request.url, request.etag, request.next_url
         )
 
     @activity.defn(name=ActivityName.SYNC_FINISH)

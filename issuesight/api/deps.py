@@ -33,7 +33,7 @@ from issuesight.db.status_reader import (
 from issuesight.db.store import Store
 from issuesight.github.oauth import GitHubOAuth
 from issuesight.settings import Settings
-from issuesight.temporal_client import connect_temporal
+from issuesight.temporal_client import TemporalUnavailable, connect_temporal
 
 log = logging.getLogger(__name__)
 
@@ -125,12 +125,13 @@ async def get_settings_dep(resources: ResourcesDep) -> Settings:
 async def get_temporal(resources: ResourcesDep) -> Client:
     try:
         return await resources.temporal()
-    except RuntimeError as exc:  # the SDK's connection failure
+    except TemporalUnavailable as exc:
         log.warning("temporal unreachable", extra={"error": type(exc).__name__})
         raise HTTPException(
             status_code=503,
-            detail="The job service (Temporal) is unreachable; the submission is recorded, "
-            "retry in a moment.",
+            detail="The job service (Temporal) is unreachable; nothing was changed. Retry in "
+            "a moment.",
+            headers={"Retry-After": "30"},
         ) from exc
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from issuesight.db.types import JSONType, UTCDateTime, utcnow
+from issuesight.webhooks.github import MAX_ACTION_CHARS, MAX_DELIVERY_ID_CHARS, MAX_EVENT_CHARS
 
 
 class TutorialStatus(StrEnum):
@@ -65,7 +66,14 @@ class GitHubIssue(SQLModel, table=True):
     state: str | None = Field(default=None, max_length=20)
     is_pull_request: bool = False
     raw_data: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    # The newest `updated_at` GitHub reported (raw_data is that version); older deliveries and
+    # listings are ignored rather than written over it.
     source_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The `updated_at` whose tutorial work has started (a job, or a run that read it). Behind
+    # source_updated_at means a change no job has picked up yet: the reconciler starts one.
+    handled_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Open and carrying one of its tracked project's watch labels, as last recorded.
+    watched: bool = False
     last_synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     deleted: bool = False
@@ -138,6 +146,18 @@ class GenerationContext(SQLModel, table=True):
     draft: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     usage: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     created_at: datetime = _created()
+
+
+class RegenerationLimit(SQLModel, table=True):
+    """How often a tutorial was regenerated on request: a cooldown after each request and at
+    most REGENERATE_DAILY_LIMIT in the 24 hours from the first of a window."""
+
+    __tablename__ = "regeneration_limits"
+
+    tutorial_id: uuid.UUID = Field(foreign_key="tutorial_contents.id", primary_key=True)
+    requested_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    window_started_at: datetime = Field(sa_type=UTCDateTime)
+    window_count: int = 0
 
 
 class Concept(SQLModel, table=True):
@@ -316,9 +336,9 @@ class WebhookDelivery(SQLModel, table=True):
 
     __tablename__ = "webhook_deliveries"
 
-    delivery_id: str = Field(primary_key=True, max_length=100)
-    event: str = Field(max_length=60)
-    action: str | None = Field(default=None, max_length=60)
+    delivery_id: str = Field(primary_key=True, max_length=MAX_DELIVERY_ID_CHARS)
+    event: str = Field(max_length=MAX_EVENT_CHARS)
+    action: str | None = Field(default=None, max_length=MAX_ACTION_CHARS)
     body_sha256: str = Field(max_length=64)
     repo_full_name: str | None = Field(default=None, max_length=300)
     issue_number: int | None = None

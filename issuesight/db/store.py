@@ -4,10 +4,11 @@ activity changes nothing."""
 
 from __future__ import annotations
 
+import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ from issuesight.db.models import (
     LLMUsage,
     Project,
     ProjectConcept,
+    RegenerationLimit,
     TutorialConcept,
     TutorialContent,
     TutorialRecord,
@@ -106,6 +108,36 @@ class GenerationState:
     stage: str
     generation: int
     requested_generation: int
+
+
+@dataclass(frozen=True)
+class Begun:
+    """What a run learns when it starts: whether the tutorial is already at the wanted
+    generation, its generation, the fingerprint of what it was generated from, and when."""
+
+    already_current: bool
+    generation: int
+    fingerprint: str | None
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StuckTutorial:
+    """A tutorial whose row says work is pending or running."""
+
+    issue_key: str
+    status: TutorialStatus
+    stage: str
+
+
+@dataclass(frozen=True)
+class RegenerationClaim:
+    """A regeneration request measured against its tutorial's limits."""
+
+    allowed: bool
+    claimed_at: datetime
+    retry_after_seconds: int = 0
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -238,28 +270,129 @@ class Store:
         )
         return result.rowcount == 1
 
-    def release_claim(self, tutorial_id: uuid.UUID, target: int, previous: int) -> None:
+    def release_claim(
+        self, tutorial_id: uuid.UUID, target: int, previous: int, previous_stage: str
+    ) -> None:
         """The workflow of a claimed generation could not be started: the next request may
-        claim it again (and pay for it then)."""
+        claim it again (and pay for it then). A completed tutorial shows its previous stage
+        again, not a regeneration that will never come; a pending one stays pending (kept: the
+        reconciler starts it)."""
+        contents = TutorialContent.__table__  # type: ignore[attr-defined]
+        completed = contents.c.status == TutorialStatus.COMPLETED.value
+        with session_scope(self.engine) as session:
+            session.execute(
+                sa.update(contents)
+                .where(
+                    contents.c.id == tutorial_id,
+                    contents.c.requested_generation == target,
+                    contents.c.stage == "queued",
+                )
+                .values(
+                    requested_generation=previous,
+                    stage=sa.case((completed, previous_stage), else_=contents.c.stage),
+                )
+            )
+
+    def settle_stage(self, tutorial_id: uuid.UUID) -> None:
+        """A completed tutorial shown as queued or regenerating, with no run doing it (the
+        reconciler checked): it shows as done again."""
         with session_scope(self.engine) as session:
             session.execute(
                 sa.update(TutorialContent)
                 .where(
                     col(TutorialContent.id) == tutorial_id,
-                    col(TutorialContent.requested_generation) == target,
-                    col(TutorialContent.stage) == "queued",
+                    col(TutorialContent.status) == TutorialStatus.COMPLETED,
+                    col(TutorialContent.stage).not_in(("done", "failed")),
                 )
-                .values(requested_generation=previous)
+                .values(stage="done", updated_at=utcnow())
             )
+
+    # -- regeneration limits -------------------------------------------------------------
+
+    def claim_regeneration(
+        self, tutorial_id: uuid.UUID, *, cooldown: timedelta, daily_limit: int
+    ) -> RegenerationClaim:
+        """Counts a regeneration request against the tutorial's limits, in one statement so
+        that concurrent requests cannot both slip through: at most one per `cooldown`, and at
+        most `daily_limit` in the 24 hours from the first of a window."""
+        now = utcnow()
+        day_ago = now - timedelta(days=1)
+        table = RegenerationLimit.__table__  # type: ignore[attr-defined]
+        new_window = table.c.window_started_at <= day_ago
+        insert = _dialect_insert(self.engine)(table).values(
+            tutorial_id=tutorial_id, requested_at=now, window_started_at=now, window_count=1
+        )
+        claim = insert.on_conflict_do_update(
+            index_elements=["tutorial_id"],
+            set_={
+                "requested_at": now,
+                "window_started_at": sa.case((new_window, now), else_=table.c.window_started_at),
+                "window_count": sa.case((new_window, 1), else_=table.c.window_count + 1),
+            },
+            where=sa.and_(
+                sa.or_(table.c.requested_at.is_(None), table.c.requested_at <= now - cooldown),
+                sa.or_(new_window, table.c.window_count < daily_limit),
+            ),
+        ).returning(table.c.tutorial_id)  # a row back: inserted or updated, i.e. allowed
+        with session_scope(self.engine) as session:
+            if session.execute(claim).first() is not None:
+                return RegenerationClaim(True, now)
+            limit = session.get(RegenerationLimit, tutorial_id)
+        assert limit is not None
+        waits: list[tuple[float, str]] = []
+        if limit.requested_at is not None and limit.requested_at > now - cooldown:
+            left = (limit.requested_at + cooldown - now).total_seconds()
+            waits.append((left, f"regenerated less than {_minutes(cooldown)} ago"))
+        if limit.window_started_at > day_ago and limit.window_count >= daily_limit:
+            left = (limit.window_started_at + timedelta(days=1) - now).total_seconds()
+            waits.append((left, f"regenerated {limit.window_count} times in 24 hours"))
+        seconds, reason = max(waits) if waits else (1.0, "regenerated just now")
+        return RegenerationClaim(False, now, max(1, math.ceil(seconds)), reason)
+
+    def refund_regeneration(self, tutorial_id: uuid.UUID, claimed_at: datetime) -> None:
+        """Gives a claim back when its regeneration could not be started; a later claim, if
+        any, keeps its own place."""
+        table = RegenerationLimit.__table__  # type: ignore[attr-defined]
+        with session_scope(self.engine) as session:
+            session.execute(
+                sa.update(table)
+                .where(table.c.tutorial_id == tutorial_id, table.c.requested_at == claimed_at)
+                .values(requested_at=None, window_count=table.c.window_count - 1)
+            )
+
+    # -- what the reconciler looks at ------------------------------------------------------
+
+    def stuck_tutorials(self, *, older_than: datetime, limit: int) -> list[StuckTutorial]:
+        """Pending tutorials, and completed ones whose row says a new run is queued or under
+        way, untouched since `older_than`: each should have a running workflow."""
+        stmt = (
+            select(GitHubIssue.issue_key, TutorialContent.status, TutorialContent.stage)
+            .join(GitHubIssue, col(GitHubIssue.id) == col(TutorialContent.issue_id))
+            .where(
+                sa.or_(
+                    col(TutorialContent.status) == TutorialStatus.PENDING,
+                    sa.and_(
+                        col(TutorialContent.status) == TutorialStatus.COMPLETED,
+                        col(TutorialContent.stage).not_in(("done", "failed")),
+                    ),
+                ),
+                col(TutorialContent.updated_at) < older_than,
+            )
+            .order_by(col(TutorialContent.updated_at))
+            .limit(limit)
+        )
+        with Session(self.engine) as session:
+            return [
+                StuckTutorial(key, TutorialStatus(status), stage)
+                for key, status, stage in session.exec(stmt).all()
+            ]
+
 
     # -- the generation's steps ----------------------------------------------------------
 
-    def begin_generation(
-        self, tutorial_id: uuid.UUID, target_generation: int
-    ) -> tuple[bool, int, str | None]:
-        """Marks a run as started. Returns (already_current, generation, fingerprint of what the
-        current tutorial was generated from): a tutorial that has reached the wanted generation
-        is not generated again, whichever run asks."""
+    def begin_generation(self, tutorial_id: uuid.UUID, target_generation: int) -> Begun:
+        """Marks a run as started. A tutorial that has reached the wanted generation is not
+        generated again, whichever run asks."""
         with session_scope(self.engine) as session:
             content = session.get(TutorialContent, tutorial_id)
             if content is None:
@@ -268,7 +401,9 @@ class Store:
                 content.status == TutorialStatus.COMPLETED
                 and content.generation >= target_generation
             ):
-                return True, content.generation, content.context_fingerprint
+                return Begun(
+                    True, content.generation, content.context_fingerprint, content.completed_at
+                )
             if content.status == TutorialStatus.FAILED:
                 content.status = TutorialStatus.PENDING
             content.stage = "fetching_context"
@@ -277,7 +412,7 @@ class Store:
             content.updated_at = utcnow()
             session.add(content)
             fingerprint = content.context_fingerprint if content.generation else None
-            return False, content.generation, fingerprint
+            return Begun(False, content.generation, fingerprint, content.completed_at)
 
     def finish_unchanged(self, tutorial_id: uuid.UUID) -> None:
         """A refresh found the same inputs: the tutorial is current, nothing was generated."""
@@ -334,9 +469,15 @@ class Store:
             row.state = str(issue.get("state") or "")[:20] or None
             row.is_pull_request = bool(issue.get("pull_request"))
             row.raw_data = issue
-            row.source_updated_at = parse_time(issue.get("updated_at"))
+            fetched = parse_time(issue.get("updated_at"))
+            if fetched is not None:
+                # This run reads that version: its change is being handled. Neither column goes
+                # back in time (a sync or webhook may have recorded a newer one meanwhile).
+                row.source_updated_at = max(fetched, row.source_updated_at or fetched)
+                row.handled_updated_at = max(fetched, row.handled_updated_at or fetched)
             row.last_synced_at = now
             session.add(row)
+
 
             content = session.get(TutorialContent, ref.tutorial_id)
             assert content is not None
@@ -584,3 +725,20 @@ class Store:
             conflict=["parent_id", "child_id", "rel_type"],
         )
         return list(dict.fromkeys(stored[c.slug].id for c in concepts))
+
+
+def _dialect_insert(engine: Engine) -> Callable[..., Any]:
+    """INSERT with ON CONFLICT for the engine's dialect (both spell it the same way)."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = round(span.total_seconds() / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+

@@ -3,6 +3,7 @@ by a sync, webhook deliveries and archiving. Synchronous, like Store."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +27,13 @@ from issuesight.refs import make_ref
 
 DEFAULT_LABELS = ("good first issue", "help wanted")
 SINCE_ADVANCE_AFTER_PAGES = 3
+_TRACK_LOCK = 0x1551_7E_01  # pg_advisory_xact_lock key serializing new trackings
+
+
+class TrackingLimitReached(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} repositories are tracked already (MAX_TRACKED_REPOSITORIES)")
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -38,11 +46,30 @@ class ProjectView:
 
 @dataclass(frozen=True)
 class SeenIssue:
-    """What a sync learned about one listed issue."""
+    """What a sync or a webhook learned about one issue.
+
+    `changed`: this version's tutorial work has not started yet (its `updated_at` is not the
+    handled one). `outdated`: older than the version already stored (an out-of-order or
+    replayed delivery, a listing read before a newer delivery); nothing was written."""
 
     issue_key: str
     watched: bool
     changed: bool
+    has_tutorial: bool
+    updated_at: datetime | None = None
+    outdated: bool = False
+
+    @property
+    def needs_job(self) -> bool:
+        return self.watched and not self.outdated and (self.changed or not self.has_tutorial)
+
+
+@dataclass(frozen=True)
+class PendingIssue:
+    """A watched issue of a tracked repository whose tutorial work has not started."""
+
+    issue_key: str
+    updated_at: datetime | None
     has_tutorial: bool
 
 
@@ -52,11 +79,32 @@ class TrackingStore:
 
     # -- projects ------------------------------------------------------------------------
 
-    def track(self, owner: str, repo: str, labels: list[str], interval_minutes: int) -> Project:
+    def track(
+        self,
+        owner: str,
+        repo: str,
+        labels: list[str],
+        interval_minutes: int,
+        *,
+        max_tracked: int | None = None,
+    ) -> Project:
+        """Tracks a repository, or updates one already tracked. Raises TrackingLimitReached
+        if it is not tracked yet and `max_tracked` repositories already are."""
         full_name = f"{owner}/{repo}"
         now = utcnow()
         with session_scope(self.engine) as session:
+            if max_tracked is not None and session.get_bind().dialect.name == "postgresql":
+                # Two concurrent requests must not both take the last place.
+                session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _TRACK_LOCK})
             project = session.exec(select(Project).where(Project.full_name == full_name)).first()
+            if max_tracked is not None and (project is None or not project.tracked):
+                tracked = session.exec(
+                    select(sa.func.count())
+                    .select_from(Project)
+                    .where(col(Project.tracked).is_(True))
+                ).one()
+                if tracked >= max_tracked:
+                    raise TrackingLimitReached(max_tracked)
             if project is None:
                 project = Project(owner_handle=owner, repo_name=repo, full_name=full_name)
             project.tracked = True
@@ -136,7 +184,10 @@ class TrackingStore:
     # -- issues seen by a sync or a webhook ----------------------------------------------
 
     def record_issue(self, full_name: str, issue: dict[str, Any], labels: list[str]) -> SeenIssue:
-        """Upserts a listed issue with its raw JSON; says whether a tutorial job is due."""
+        """Upserts a listed or delivered issue with its raw JSON, unless a newer version is
+        stored; says whether a tutorial job is due. It does not mark the version handled:
+        `mark_handled` does, once the job has started, so a job that never started is found
+        again (by the next sync or webhook, or by the reconciler)."""
         owner, _, repo = full_name.partition("/")
         ref = make_ref(owner, repo, int(issue["number"]))
         updated = parse_time(issue.get("updated_at"))
@@ -152,7 +203,20 @@ class TrackingStore:
             row = session.exec(select(GitHubIssue).where(GitHubIssue.issue_key == ref.key)).first()
             if row is None:
                 row = GitHubIssue(project_id=project.id, issue_number=ref.number, issue_key=ref.key)
-            changed = row.source_updated_at != updated
+            elif (
+                updated is not None
+                and row.source_updated_at is not None
+                and updated < row.source_updated_at
+            ):
+                return SeenIssue(
+                    ref.key,
+                    watched=row.watched,
+                    changed=False,
+                    has_tutorial=self._has_tutorial(session, row.id),
+                    updated_at=row.source_updated_at,
+                    outdated=True,
+                )
+            changed = row.handled_updated_at != updated
             gh_id = issue.get("id")
             if isinstance(gh_id, int) and row.gh_issue_id is None:
                 taken = session.exec(
@@ -165,24 +229,94 @@ class TrackingStore:
             row.is_pull_request = False
             row.raw_data = issue
             row.source_updated_at = updated
+            row.watched = watched
             row.closed_at = closed
             row.last_synced_at = utcnow()
             session.add(row)
             session.flush()
-            tutorial = session.exec(
-                select(TutorialContent.status).where(TutorialContent.issue_id == row.id)
-            ).first()
-            has_tutorial = tutorial == TutorialStatus.COMPLETED
-            return SeenIssue(ref.key, watched=watched, changed=changed, has_tutorial=has_tutorial)
+            return SeenIssue(
+                ref.key,
+                watched=watched,
+                changed=changed,
+                has_tutorial=self._has_tutorial(session, row.id),
+                updated_at=updated,
+            )
 
-    def forget_update(self, issue_key: str) -> None:
-        """The next sync sees the issue as changed (its work was deferred, not done)."""
+    def mark_handled(self, issue_key: str, updated_at: datetime | None) -> None:
+        """The tutorial work for this version of the issue has started. Never goes back."""
+        if updated_at is None:
+            return
+        handled = col(GitHubIssue.handled_updated_at)
         with session_scope(self.engine) as session:
             session.execute(
                 sa.update(GitHubIssue)
-                .where(col(GitHubIssue.issue_key) == issue_key)
-                .values(source_updated_at=None)
+                .where(
+                    col(GitHubIssue.issue_key) == issue_key,
+                    sa.or_(handled.is_(None), handled < updated_at),
+                )
+                .values(handled_updated_at=updated_at)
             )
+
+    def pending_watched_issues(self, *, limit: int) -> list[PendingIssue]:
+        """Watched, open issues of tracked, running (not paused) repositories that have no
+        tutorial, or whose latest version no tutorial work has started for. Pending and
+        running tutorials are the reconciler's other query (Store.stuck_tutorials)."""
+        handled = col(GitHubIssue.handled_updated_at)
+        source = col(GitHubIssue.source_updated_at)
+        status = col(TutorialContent.status)
+        unhandled = sa.and_(source.is_not(None), sa.or_(handled.is_(None), handled < source))
+        stmt = (
+            select(GitHubIssue.issue_key, GitHubIssue.source_updated_at, TutorialContent.status)
+            .join(Project, col(Project.id) == col(GitHubIssue.project_id))
+            .outerjoin(TutorialContent, col(TutorialContent.issue_id) == col(GitHubIssue.id))
+            .where(
+                col(Project.tracked).is_(True),
+                col(Project.paused).is_(False),
+                col(GitHubIssue.watched).is_(True),
+                col(GitHubIssue.state) == "open",
+                col(GitHubIssue.deleted).is_(False),
+                col(GitHubIssue.archived_at).is_(None),
+                sa.or_(status.is_(None), sa.and_(status != TutorialStatus.PENDING, unhandled)),
+            )
+            .order_by(col(GitHubIssue.last_synced_at))
+            .limit(limit)
+        )
+        with Session(self.engine) as session:
+            return [
+                PendingIssue(key, updated, found == TutorialStatus.COMPLETED)
+                for key, updated, found in session.exec(stmt).all()
+            ]
+
+    def stale_past_cooldown(self, *, completed_before: datetime, limit: int) -> list[str]:
+        """Issue keys of watched issues whose completed tutorial is stale (its inputs changed
+        inside the refresh cooldown) and was generated before `completed_before`."""
+        stmt = (
+            select(GitHubIssue.issue_key)
+            .join(TutorialContent, col(TutorialContent.issue_id) == col(GitHubIssue.id))
+            .join(Project, col(Project.id) == col(GitHubIssue.project_id))
+            .where(
+                col(Project.tracked).is_(True),
+                col(Project.paused).is_(False),
+                col(GitHubIssue.watched).is_(True),
+                col(GitHubIssue.state) == "open",
+                col(GitHubIssue.deleted).is_(False),
+                col(TutorialContent.status) == TutorialStatus.COMPLETED,
+                col(TutorialContent.stage) == "done",
+                col(TutorialContent.stale).is_(True),
+                col(TutorialContent.completed_at) < completed_before,
+            )
+            .order_by(col(TutorialContent.completed_at))
+            .limit(limit)
+        )
+        with Session(self.engine) as session:
+            return list(session.exec(stmt).all())
+
+    @staticmethod
+    def _has_tutorial(session: Session, issue_id: uuid.UUID) -> bool:
+        status = session.exec(
+            select(TutorialContent.status).where(TutorialContent.issue_id == issue_id)
+        ).first()
+        return status == TutorialStatus.COMPLETED
 
     def mark_deleted(self, issue_key: str) -> None:
         with session_scope(self.engine) as session:
@@ -194,20 +328,20 @@ class TrackingStore:
 
     # -- webhooks ------------------------------------------------------------------------
 
-    def first_delivery(self, delivery: WebhookDelivery) -> bool:
-        """Records a delivery; False when its id was handled before (a redelivery)."""
+    def delivery_seen(self, delivery_id: str) -> bool:
+        """Whether this delivery id was handled before (GitHub's redeliveries keep it)."""
+        with Session(self.engine) as session:
+            return session.get(WebhookDelivery, delivery_id) is not None
+
+    def record_delivery(self, delivery: WebhookDelivery) -> bool:
+        """Records a delivery once its work has started (or needed none); False when the same
+        id was recorded meanwhile by a concurrent copy of it, whose work is the same."""
         try:
             with session_scope(self.engine) as session:
                 session.add(delivery)
         except IntegrityError:
             return False
         return True
-
-    def forget_delivery(self, delivery_id: str) -> None:
-        with session_scope(self.engine) as session:
-            session.execute(
-                sa.delete(WebhookDelivery).where(col(WebhookDelivery.delivery_id) == delivery_id)
-            )
 
     # -- archiving -----------------------------------------------------------------------
 
@@ -257,4 +391,11 @@ class TrackingStore:
         )
 
 
-__all__ = ["DEFAULT_LABELS", "ProjectView", "SeenIssue", "TrackingStore"]
+__all__ = [
+    "DEFAULT_LABELS",
+    "PendingIssue",
+    "ProjectView",
+    "SeenIssue",
+    "TrackingLimitReached",
+    "TrackingStore",
+]

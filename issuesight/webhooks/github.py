@@ -32,14 +32,20 @@ SIGNATURE_PREFIX: Final = "sha256="
 # a signed but pathological body cannot push megabytes into rows and logs.
 MAX_TEXT_CHARS: Final = 1024
 
+# The longest values the parser accepts; the webhook_deliveries columns are declared from these,
+# so anything that parses also fits (PostgreSQL would refuse a longer value with an error).
+MAX_EVENT_CHARS: Final = 64
+MAX_ACTION_CHARS: Final = 64
+MAX_DELIVERY_ID_CHARS: Final = 128
+
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 # Event names and actions are lower-case identifiers; new ones appear over time, so the shape is
 # checked, not a list.
-_EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
-_ACTION = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_EVENT_NAME = re.compile(rf"[a-z][a-z0-9_]{{0,{MAX_EVENT_CHARS - 1}}}")
+_ACTION = re.compile(rf"[a-z][a-z0-9_]{{0,{MAX_ACTION_CHARS - 1}}}")
 # GitHub sends a GUID; any short token of these characters is accepted so that GitHub Enterprise
 # and test senders work, while keeping the stored key printable and bounded.
-_DELIVERY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_DELIVERY_ID = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._:-]{{0,{MAX_DELIVERY_ID_CHARS - 1}}}")
 _ERROR_ECHO_CHARS = 80
 
 

@@ -28,9 +28,11 @@ class ActivityName(StrEnum):
     SYNC_BEGIN = "begin_repo_sync"
     SYNC_PAGE = "sync_issue_page"
     SYNC_FINISH = "finish_repo_sync"
+    SYNC_PAGE_DONE = "remember_issue_page"
     RUN_TUTORIAL_JOB = "run_tutorial_job"
     ARCHIVE_CLOSED = "archive_closed_issues"
     LLM_BUDGET = "check_llm_budget"
+    RECONCILE = "reconcile_tutorials"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class BeginResult:
     already_current: bool
     generation: int
     fingerprint: str | None = None
+    # The tutorial was generated within the refresh cooldown: a refresh that finds new inputs
+    # marks it stale and leaves the regeneration to the reconciler, once the cooldown is over.
+    refresh_deferred: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,12 +167,16 @@ class SyncPageInput:
     repo: str
     url: str
     labels: list[str] = field(default_factory=list)
+    # The page's ETag is returned for the workflow to remember once the page's jobs have
+    # started (SYNC_PAGE_DONE), not remembered by the page activity itself.
+    defer_etag: bool = False
 
 
 @dataclass(frozen=True)
 class SyncCandidate:
     issue_key: str
     refresh: bool
+    updated_at: str | None = None  # the version whose job this is (ISO 8601)
 
 
 @dataclass(frozen=True)
@@ -180,6 +189,14 @@ class SyncPageResult:
     rate_reset: int | None
     issues_seen: int = 0
     pull_requests_skipped: int = 0
+    etag: str | None = None  # set when the page activity left remembering it to the workflow
+
+
+@dataclass(frozen=True)
+class SyncPageDone:
+    url: str
+    etag: str
+    next_url: str | None
 
 
 @dataclass(frozen=True)
@@ -203,6 +220,8 @@ class TutorialJobInput:
     regenerate_stale: bool
     llm_max_attempts: int
     llm_timeout_seconds: float
+    # The version of the issue the job is for: marked handled once the job has started.
+    updated_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,3 +253,20 @@ class ArchiveInput:
 class ArchiveResult:
     issues: int
     tutorials: int
+
+
+@dataclass(frozen=True)
+class ReconcileRequest:
+    # Rows touched more recently than this are left alone: their submission may be under way.
+    grace_seconds: int = 30
+    batch: int = 200
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    restarted: int = 0  # pending tutorials whose workflow had never started or had been lost
+    terminated: int = 0  # pending tutorials whose workflow an operator ended: marked FAILED
+    stages_reset: int = 0  # completed tutorials shown as regenerating with no run under way
+    rechecked: int = 0  # watched issues without a tutorial, or with an unhandled change
+    refreshed: int = 0  # stale tutorials whose refresh cooldown is over
+    running: int = 0  # candidates left alone because their workflow is running

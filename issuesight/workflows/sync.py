@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         SyncCandidate,
         SyncFinishInput,
         SyncOutcome,
+        SyncPageDone,
         SyncPageInput,
         SyncPageResult,
         SyncRequest,
@@ -33,7 +34,16 @@ with workflow.unsafe.imports_passed_through():
 PAGES_PER_RUN = 10
 # Runs recorded before the LLM budget gate replay without it.
 LLM_BUDGET_PATCH = "llm-budget-gate-v1"
-JOB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=3)
+# A job costs nothing to retry (the issue-keyed workflow ID attaches, the tutorial workflow
+# never generates twice), so it is retried through worker crashes and database restarts.
+JOB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=10,
+)
+# A page's ETag is remembered only once its jobs have started: remembered first, a page whose
+# jobs never started answered 304 to every later sync and its issues were never seen again.
+ETAG_AFTER_JOBS_PATCH = "sync-etag-after-jobs-v1"
 
 
 @workflow.defn
@@ -51,12 +61,14 @@ class RepoSyncWorkflow:
             )
             url, labels = begin.first_url, begin.labels
         newest, pages, jobs = request.newest_seen, request.pages_done, request.jobs_started
+        etag_after_jobs = workflow.patched(ETAG_AFTER_JOBS_PATCH)
         while url is not None:
             page: SyncPageResult = await workflow.execute_activity(
                 ActivityName.SYNC_PAGE,
-                SyncPageInput(request.repo, url, labels),
+                SyncPageInput(request.repo, url, labels, defer_etag=etag_after_jobs),
                 result_type=SyncPageResult,
                 start_to_close_timeout=timedelta(minutes=2),
+                heartbeat_timeout=timedelta(seconds=30),
                 schedule_to_close_timeout=timedelta(hours=2),
                 retry_policy=GITHUB_RETRY,
             )
@@ -66,6 +78,13 @@ class RepoSyncWorkflow:
             if page.candidates and workflow.patched(LLM_BUDGET_PATCH):
                 await self._wait_for_llm_budget(request)
             jobs += await self._run_jobs(page.candidates, request)
+            if page.etag is not None:
+                await workflow.execute_activity(
+                    ActivityName.SYNC_PAGE_DONE,
+                    SyncPageDone(url, page.etag, page.next_url),
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=DATABASE_RETRY,
+                )
             await self._respect_rate_limit(page, request.rate_limit_floor)
             url = page.next_url
             if url is not None and (
@@ -104,6 +123,7 @@ class RepoSyncWorkflow:
                         regenerate_stale=request.regenerate_stale,
                         llm_max_attempts=request.llm_max_attempts,
                         llm_timeout_seconds=request.llm_timeout_seconds,
+                        updated_at=candidate.updated_at,
                     ),
                     result_type=TutorialJobResult,
                     start_to_close_timeout=timedelta(hours=1),

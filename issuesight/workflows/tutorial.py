@@ -139,10 +139,11 @@ class TutorialWorkflow:
                 await self._store_step(ActivityName.MARK_UNCHANGED, request.issue_key)
                 return None
             self._stale = True
+            regenerate = request.regenerate_stale and not begin.refresh_deferred
             await self._store_step(
-                ActivityName.MARK_STALE, MarkStaleInput(request.issue_key, request.regenerate_stale)
+                ActivityName.MARK_STALE, MarkStaleInput(request.issue_key, regenerate)
             )
-            if not request.regenerate_stale:
+            if not regenerate:
                 return None
         self._stage = Stage.GENERATING
         try:

@@ -8,15 +8,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response, status
 from pydantic import BaseModel, Field, field_validator
+from temporalio.service import RPCError
 
 from issuesight import schedules
 from issuesight.accounts.principal import Principal
 from issuesight.accounts.store import Actor
 from issuesight.api.deps import AdminDep, ResourcesDep, TemporalDep
-from issuesight.db.tracking import DEFAULT_LABELS, ProjectView, TrackingStore
+from issuesight.db.tracking import (
+    DEFAULT_LABELS,
+    ProjectView,
+    TrackingLimitReached,
+    TrackingStore,
+)
 from issuesight.refs import parse_repo_name
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+# Each sync costs GitHub requests and may start paid generations: not more often than this.
+MIN_INTERVAL_MINUTES = 15
 Owner = Annotated[str, Path(max_length=100)]
 Repo = Annotated[str, Path(max_length=100)]
 
@@ -26,7 +34,7 @@ class ProjectTrack(BaseModel):
     labels: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=lambda: list(DEFAULT_LABELS), max_length=20
     )
-    interval_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    interval_minutes: int = Field(default=60, ge=MIN_INTERVAL_MINUTES, le=7 * 24 * 60)
 
     @field_validator("labels")
     @classmethod
@@ -105,7 +113,15 @@ async def _audit(
     )
 
 
-@router.post("", response_model=ProjectPublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=ProjectPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        409: {"description": "MAX_TRACKED_REPOSITORIES are tracked already"},
+        422: {"description": "Not owner/repo, or interval_minutes under 15"},
+    },
+)
 async def track_project(
     admin: AdminDep,
     body: ProjectTrack,
@@ -119,12 +135,40 @@ async def track_project(
         raise HTTPException(status_code=422, detail=str(exc)) from exc
     tracking = _tracking(resources)
     existing = await asyncio.to_thread(tracking.get_project, f"{owner}/{repo}")
-    project = await asyncio.to_thread(
-        tracking.track, owner, repo, body.labels, body.interval_minutes
-    )
-    await schedules.upsert_sync_schedule(
-        temporal, resources.settings, project.full_name, body.interval_minutes, project.paused
-    )
+    limit = resources.settings.max_tracked_repositories
+    try:
+        project = await asyncio.to_thread(
+            tracking.track, owner, repo, body.labels, body.interval_minutes, max_tracked=limit
+        )
+    except TrackingLimitReached as exc:
+        raise HTTPException(
+            status_code=409,
+            detail=f"{exc.limit} repositories are tracked, the most this service allows "
+            "(MAX_TRACKED_REPOSITORIES); untrack one first.",
+        ) from exc
+    try:
+        await schedules.upsert_sync_schedule(
+            temporal, resources.settings, project.full_name, body.interval_minutes, project.paused
+        )
+    except RPCError as exc:
+        # No schedule, no tracking: put the row back as it was, so nothing half-done remains.
+        if existing is None:
+            await asyncio.to_thread(tracking.untrack, project.full_name)
+        else:
+            previous = existing.project
+            await asyncio.to_thread(
+                tracking.track,
+                previous.owner_handle,
+                previous.repo_name,
+                list(previous.watch_labels or DEFAULT_LABELS),
+                previous.interval_minutes or body.interval_minutes,
+            )
+        raise HTTPException(
+            status_code=503,
+            detail="The job service (Temporal) could not create the sync schedule; nothing was "
+            "changed. Retry in a moment.",
+            headers={"Retry-After": "30"},
+        ) from exc
     if existing is not None:
         response.status_code = status.HTTP_200_OK
     await _audit(

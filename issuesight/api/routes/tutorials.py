@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import Client
 from temporalio.service import RPCError
 
 from issuesight.accounts.principal import Principal, Requester
@@ -24,7 +25,6 @@ from issuesight.api.deps import (
     TutorialReaderDep,
     TutorialSearchDep,
     WriterDep,
-    get_temporal,
 )
 from issuesight.api.schemas import (
     TutorialAccepted,
@@ -39,9 +39,11 @@ from issuesight.db.search import Sort, TutorialQuery
 from issuesight.db.store import TutorialView
 from issuesight.refs import InvalidIssueReference, IssueRef, make_ref, parse_issue_ref
 from issuesight.submission import submit_issue
+from issuesight.temporal_client import TemporalUnavailable
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["tutorials"])
+RETRY_AFTER_SECONDS = 30
 
 
 def _status_url(request: Request, tutorial_id: uuid.UUID) -> str:
@@ -56,16 +58,14 @@ async def _submit(
     *,
     regenerate: bool,
 ) -> Response:
-    # Recorded before Temporal is reached: an outage loses no submission.
-    temporal: Client | None = None
+    # The row is recorded before Temporal is reached: an outage loses no submission.
     requester = Requester.user(principal, default_limit=resources.settings.daily_generation_limit)
     try:
-        temporal = await get_temporal(resources)
         result = await submit_issue(
             ref,
             store=resources.store,
             accounts=resources.accounts,
-            client=temporal,
+            client=resources.temporal,
             settings=resources.settings,
             requester=requester,
             regenerate=regenerate,
@@ -92,13 +92,11 @@ async def _submit(
         ) from exc
     except UnknownUser as exc:
         raise unauthenticated("The account behind this key no longer exists.") from exc
-    except RPCError as exc:
-        log.warning("workflow start failed", extra={"issue_key": ref.key, "error": exc.status.name})
-        raise HTTPException(
-            status_code=503,
-            detail="The job service (Temporal) refused the start; the submission is recorded, "
-            "retry in a moment.",
-        ) from exc
+    except (TemporalUnavailable, RPCError) as exc:
+        log.warning(
+            "workflow not started", extra={"issue_key": ref.key, "error": type(exc).__name__}
+        )
+        return await _temporal_unavailable(request, resources, ref)
     log.info(
         "tutorial submitted",
         extra={
@@ -122,6 +120,35 @@ async def _submit(
     return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
 
 
+async def _temporal_unavailable(request: Request, resources: Resources, ref: IssueRef) -> Response:
+    """503 that says exactly what was kept. A new or failed tutorial stays PENDING and the
+    reconciler starts it once Temporal answers; a regeneration of a completed tutorial is not
+    kept (the tutorial is unchanged, the request not counted)."""
+    view = await asyncio.to_thread(resources.store.get_tutorial, ref.tutorial_id)
+    minutes = resources.settings.reconcile_interval_minutes
+    body: dict[str, object] = {"issue": ref.key, "kept": False}
+    if view is not None and view.content.status == TutorialStatus.PENDING:
+        body.update(
+            kept=True,
+            id=str(view.content.id),
+            status=view.content.status.value,
+            status_url=_status_url(request, view.content.id),
+            detail=(
+                "The job service (Temporal) is unreachable. Your request is kept: the tutorial "
+                f"is recorded as PENDING and is started automatically within {minutes} "
+                "minutes of the job service answering again. Poll status_url; submitting "
+                "again is safe and starts nothing twice."
+            ),
+        )
+    else:
+        body["detail"] = (
+            "The job service (Temporal) is unreachable. Nothing was kept: the tutorial is "
+            "unchanged, no regeneration is pending and this request did not count against "
+            "its limits. Retry later."
+        )
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 @router.post(
     "/tutorials",
     status_code=status.HTTP_202_ACCEPTED,
@@ -129,8 +156,10 @@ async def _submit(
         200: {"model": TutorialPublic, "description": "The tutorial already exists"},
         202: {"model": TutorialAccepted, "description": "Generation started or in progress"},
         401: {"description": "No valid API key (keys mode)"},
+        413: {"description": "The body is larger than MAX_REQUEST_BODY_BYTES"},
         422: {"description": "Not a valid issue reference"},
         429: {"description": "Quota, write rate or LLM budget spent; see Retry-After"},
+        503: {"description": "Temporal is unreachable; the answer says what was kept"},
     },
 )
 async def submit_tutorial(
@@ -186,6 +215,10 @@ async def get_tutorial_by_issue(
     "/tutorials/{tutorial_id}/regenerate",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TutorialAccepted,
+    responses={
+        429: {"description": "Regenerated too recently or too often today (Retry-After)"},
+        503: {"description": "Temporal is unreachable; nothing was kept or counted"},
+    },
 )
 async def regenerate_tutorial(
     tutorial_id: uuid.UUID, admin: AdminDep, request: Request, resources: ResourcesDep
@@ -194,8 +227,34 @@ async def regenerate_tutorial(
     view = await resources.tutorials.get(tutorial_id)
     if view is None:
         raise HTTPException(status_code=404, detail=f"No tutorial {tutorial_id}")
+    settings = resources.settings
+    cooldown = timedelta(minutes=settings.regenerate_cooldown_minutes)
+    claim = await asyncio.to_thread(
+        resources.store.claim_regeneration,
+        tutorial_id,
+        cooldown=cooldown,
+        daily_limit=settings.regenerate_daily_limit,
+    )
+    if not claim.allowed:
+        raise HTTPException(
+            status_code=429,
+            detail=(
+                f"This tutorial was {claim.reason}. Each tutorial can be regenerated once every "
+                f"{settings.regenerate_cooldown_minutes} minutes and "
+                f"{settings.regenerate_daily_limit} times a day; retry in "
+                f"{claim.retry_after_seconds} seconds."
+            ),
+            headers={"Retry-After": str(claim.retry_after_seconds)},
+        )
     ref = parse_issue_ref(view.issue_key)
-    return await _submit(request, resources, ref, admin, regenerate=True)
+    try:
+        response = await _submit(request, resources, ref, admin, regenerate=True)
+    except HTTPException:  # refused (quota, LLM budget): nothing started, nothing counted
+        await asyncio.to_thread(resources.store.refund_regeneration, tutorial_id, claim.claimed_at)
+        raise
+    if response.status_code == 503:  # nothing started: the request does not count
+        await asyncio.to_thread(resources.store.refund_regeneration, tutorial_id, claim.claimed_at)
+    return response
 
 
 @router.get("/tutorials", response_model=TutorialPage)

@@ -1,7 +1,10 @@
 """GitHub webhooks: verified before parsing, answered at once, the work done in workflows.
 
 GitHub does not redeliver on its own, and a manual redelivery keeps its X-GitHub-Delivery, so the
-delivery id is recorded and a redelivery changes nothing.
+delivery id is recorded and a redelivery changes nothing. It is recorded once the delivery's
+work has started, so a delivery answered 503 (Temporal unreachable) is done when redelivered;
+and an issue older than the version already stored (an out-of-order or replayed delivery) is
+ignored rather than written over it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from issuesight.db.models import WebhookDelivery
 from issuesight.db.tracking import DEFAULT_LABELS, TrackingStore
 from issuesight.refs import parse_issue_ref
 from issuesight.submission import submit_issue
+from issuesight.temporal_client import TemporalUnavailable
 from issuesight.webhooks.github import (
     IssueEvent,
     PayloadError,
@@ -32,6 +36,7 @@ from issuesight.webhooks.github import (
 )
 
 log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 60
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 
@@ -63,63 +68,84 @@ async def github_webhook(request: Request, resources: ResourcesDep) -> JSONRespo
     if event is None:
         return _answer(202, status="ignored", reason="only issues and ping events are handled")
     tracking = TrackingStore(resources.engine)
-    first = await asyncio.to_thread(tracking.first_delivery, _delivery_row(event, body))
-    if not first:
+    if await asyncio.to_thread(tracking.delivery_seen, event.delivery_id):
         return _answer(200, status="duplicate", delivery=event.delivery_id)
     if isinstance(event, PingEvent):
-        return _answer(200, status="pong", zen=event.zen)
-    try:
-        return await _handle_issue_event(event, body, resources, tracking)
-    except RPCError as exc:
-        # Forget the delivery so that GitHub's (manual) redelivery can do the work.
-        await asyncio.to_thread(tracking.forget_delivery, event.delivery_id)
-        log.warning("webhook work not started", extra={"error": exc.status.name})
-        return _answer(503, detail="the job service (Temporal) is unavailable; redeliver later")
+        answer, outcome = _answer(200, status="pong", zen=event.zen), "pong"
+    else:
+        try:
+            answer, outcome = await _handle_issue_event(event, body, resources, tracking)
+        except (TemporalUnavailable, RPCError) as exc:
+            log.warning("webhook work not started", extra={"error": type(exc).__name__})
+            return JSONResponse(
+                {"detail": TEMPORAL_DOWN},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+    # Recorded only now that its work has started (or needed none): a delivery whose work
+    # could not start is not a "duplicate" when GitHub delivers it again.
+    await asyncio.to_thread(tracking.record_delivery, _delivery_row(event, body, outcome))
+    return answer
+
+
+TEMPORAL_DOWN = (
+    "The job service (Temporal) is unreachable. The issue's new state is recorded and its "
+    "tutorial job is started by the reconciler once Temporal answers again; this delivery is "
+    "not marked handled, so redelivering it is safe."
+)
 
 
 async def _handle_issue_event(
     event: IssueEvent, body: bytes, resources: Resources, tracking: TrackingStore
-) -> JSONResponse:
+) -> tuple[JSONResponse, str]:
     project = await asyncio.to_thread(tracking.get_project, event.repo_full_name)
     if project is None:
-        return _answer(202, status="ignored", reason=f"{event.repo_full_name} is not tracked")
+        reason = f"{event.repo_full_name} is not tracked"
+        return _answer(202, status="ignored", reason=reason), "ignored: not tracked"
     if event.is_pull_request:
-        return _answer(202, status="ignored", reason="pull requests have no tutorials")
+        reason = "pull requests have no tutorials"
+        return _answer(202, status="ignored", reason=reason), "ignored: pull request"
     ref = parse_issue_ref(f"{event.repo_full_name}#{event.issue_number}")
     if event.action == "deleted":
         await asyncio.to_thread(tracking.mark_deleted, ref.key)
-        return _answer(202, status="recorded", action=event.action)
+        return _answer(202, status="recorded", action=event.action), "deleted"
     issue = json.loads(body)["issue"]
     labels = list(project.project.watch_labels or DEFAULT_LABELS)
     seen = await asyncio.to_thread(tracking.record_issue, event.repo_full_name, issue, labels)
-    if not seen.watched or not (seen.changed or not seen.has_tutorial):
-        return _answer(202, status="recorded", action=event.action)
+    if seen.outdated:
+        # An out-of-order or replayed delivery: a newer version of the issue is stored.
+        reason = "older than the version of the issue already recorded"
+        return _answer(202, status="ignored", reason=reason), "ignored: outdated"
+    if not seen.needs_job:
+        return _answer(202, status="recorded", action=event.action), "recorded"
     budget = resources.settings.llm_daily_token_budget
     if budget and (await asyncio.to_thread(resources.accounts.llm_budget, budget)).spent:
-        # No generation while the LLM budget is spent. The issue is left looking changed, so
-        # the repository's next sync picks it up, and waits for the budget (durably) itself.
-        await asyncio.to_thread(tracking.forget_update, ref.key)
-        return _answer(
+        # No generation while the LLM budget is spent. The version is not marked handled, so
+        # the repository's next sync (which waits for the budget, durably) or the reconciler
+        # (which starts nothing while it is spent) picks it up.
+        answer = _answer(
             202,
             status="deferred",
             issue=ref.key,
             reason="the LLM token budget is spent; the next sync of the repository generates "
             "this tutorial once the budget allows",
         )
-    client = await resources.temporal()
+        return answer, "deferred: LLM budget"
     await submit_issue(
         ref,
         store=resources.store,
         accounts=resources.accounts,
-        client=client,
+        client=resources.temporal,
         settings=resources.settings,
         refresh=seen.has_tutorial,
         requester=WEBHOOK,
     )
-    return _answer(202, status="started", issue=ref.key, refresh=seen.has_tutorial)
+    await asyncio.to_thread(tracking.mark_handled, ref.key, seen.updated_at)
+    answer = _answer(202, status="started", issue=ref.key, refresh=seen.has_tutorial)
+    return answer, "started"
 
 
-def _delivery_row(event: IssueEvent | PingEvent, body: bytes) -> WebhookDelivery:
+def _delivery_row(event: IssueEvent | PingEvent, body: bytes, outcome: str) -> WebhookDelivery:
     issue = isinstance(event, IssueEvent)
     return WebhookDelivery(
         delivery_id=event.delivery_id,
@@ -128,4 +154,5 @@ def _delivery_row(event: IssueEvent | PingEvent, body: bytes) -> WebhookDelivery
         body_sha256=delivery_fingerprint(body),
         repo_full_name=event.repo_full_name if isinstance(event, IssueEvent) else None,
         issue_number=event.issue_number if isinstance(event, IssueEvent) else None,
+        outcome=outcome,
     )
