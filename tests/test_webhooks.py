@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from issuesight.db.models import WebhookDelivery
+from issuesight.db.models import GitHubIssue, WebhookDelivery
+from issuesight.webhooks.github import MAX_ACTION_CHARS, MAX_DELIVERY_ID_CHARS, MAX_EVENT_CHARS
 from tests.conftest import WEBHOOK_SECRET, assert_eventually
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world, wait_finished
@@ -187,3 +188,63 @@ async def test_a_spent_llm_budget_defers_webhook_work_to_the_next_sync(
         f"octo-org/{repo_name.lower()}", _current_issue(github, repo_name), ["good first issue"]
     )
     assert seen.changed
+
+
+async def test_an_older_delivery_does_not_overwrite_a_newer_issue(
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """Deliveries can arrive out of order, and a redelivery from GitHub's UI can replay an old
+    one: what is stored is compared by the issue's updated_at, never moved back."""
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(database_url, refresh_cooldown_minutes=0)
+    await stack.api.post("/api/v1/projects", json={"repo": f"octo-org/{repo_name}"})
+    old = issue_delivery(github, repo_name)  # "opened", with the original title
+    github.edit_issue(f"Octo-Org/{repo_name}", 1, title="A newer, clearer title")
+    new = issue_delivery(github, repo_name, "edited")
+    assert (await deliver(stack, new)).json()["status"] == "started"
+    url = f"/api/v1/issues/octo-org/{repo_name.lower()}/1/tutorial"
+    await assert_eventually(lambda: _status(stack, url, "COMPLETED"), within=30)
+
+    late = await deliver(stack, old)
+    assert late.status_code == 202
+    assert late.json()["status"] == "ignored"
+    assert "older than" in late.json()["reason"]
+    with stack.store.engine.connect() as connection:
+        title, raw_title = connection.execute(
+            sa.select(GitHubIssue.title, GitHubIssue.raw_data).where(
+                GitHubIssue.issue_key == f"octo-org/{repo_name.lower()}#1"
+            )
+        ).one()
+    assert title == "A newer, clearer title"
+    assert raw_title["title"] == "A newer, clearer title"
+    assert llm.count() == 1  # the old version started nothing
+
+
+async def test_delivery_ids_and_actions_as_long_as_the_parser_allows_are_stored(
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """128-character delivery ids and 64-character actions pass the parser; the columns used
+    to hold 100 and 60, and PostgreSQL refused the insert with a 500."""
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(database_url, worker=False)
+    await stack.api.post("/api/v1/projects", json={"repo": f"octo-org/{repo_name}"})
+    payload = json.loads(issue_delivery(github, repo_name))
+    payload["action"] = "a" * MAX_ACTION_CHARS
+    payload["issue"]["labels"] = []  # not watched: recorded, nothing started
+    delivery = "d" * MAX_DELIVERY_ID_CHARS
+    response = await deliver(stack, json.dumps(payload).encode(), delivery=delivery)
+    assert response.status_code == 202, response.text
+    with stack.store.engine.connect() as connection:
+        action = connection.execute(
+            sa.select(WebhookDelivery.action).where(WebhookDelivery.delivery_id == delivery)
+        ).scalar_one()
+    assert action == "a" * MAX_ACTION_CHARS
+    again = await deliver(stack, json.dumps(payload).encode(), delivery=delivery)
+    assert again.json()["status"] == "duplicate"
+
+
+def test_delivery_columns_are_declared_from_the_parser_limits() -> None:
+    columns = WebhookDelivery.__table__.c  # type: ignore[attr-defined]
+    assert columns.delivery_id.type.length == MAX_DELIVERY_ID_CHARS == 128
+    assert columns.action.type.length == MAX_ACTION_CHARS == 64
+    assert columns.event.type.length == MAX_EVENT_CHARS == 64
