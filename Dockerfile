@@ -1,5 +1,6 @@
 # The IssueSight application image: the API, the worker and migrations use it alike.
-FROM python:3.11-slim
+# Pinned by version (pin the digest where you build: see docker-compose.yml).
+FROM python:3.11.13-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -9,11 +10,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     RETRIEVAL_CACHE_DIR=/home/issuesight/.cache/issuesight/archives
 
 WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml constraints.txt README.md alembic.ini ./
 COPY issuesight ./issuesight
 COPY migrations ./migrations
 # Editable: `issuesight migrate` finds migrations/ beside the package.
-RUN pip install --no-cache-dir -e . \
+# Every transitive dependency at the version tested (constraints.txt).
+RUN pip install --no-cache-dir -c constraints.txt -e . \
     && useradd --create-home --uid 10001 issuesight
 USER issuesight
 

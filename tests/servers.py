@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -100,13 +101,15 @@ class PrivatePostgres:
     socket directory beside it. PostgreSQL refuses to run as root, so it runs as the `postgres`
     OS user when the tests run as root."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self) -> None:
         binaries = postgres_bin()
         if binaries is None:
             raise FileNotFoundError("no initdb under /usr/lib/postgresql/*/bin")
         self.bin = binaries
-        self.base = base
-        self.data = base / "data"
+        # Not under pytest's tmp_path: its parents are private to root, and the server runs as
+        # the postgres user.
+        self.base = Path(tempfile.mkdtemp(prefix="issuesight-pg-"))
+        self.data = self.base / "data"
         self.port = free_port()
         self.admin_url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
         self._user = "postgres" if os.geteuid() == 0 else None
@@ -140,7 +143,6 @@ class PrivatePostgres:
         return demote
 
     def init(self) -> None:
-        self.base.mkdir(parents=True, exist_ok=True)
         if self._user is not None:
             entry = pwd.getpwnam(self._user)
             os.chown(self.base, entry.pw_uid, entry.pw_gid)

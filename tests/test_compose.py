@@ -16,7 +16,13 @@ from issuesight.worker import GRACEFUL_SHUTDOWN
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
-REQUIRED = ("POSTGRES_PASSWORD", "OPENAI_API_KEY", "GITHUB_WEBHOOK_SECRET")
+REQUIRED = (
+    "POSTGRES_PASSWORD",
+    "ISSUESIGHT_OWNER_DB_PASSWORD",
+    "ISSUESIGHT_APP_DB_PASSWORD",
+    "OPENAI_API_KEY",
+    "GITHUB_WEBHOOK_SECRET",
+)
 
 
 def _compose() -> dict[str, Any]:
@@ -49,6 +55,49 @@ def test_required_secrets_must_be_set() -> None:
     text = COMPOSE.read_text()
     for name in REQUIRED:
         assert f"${{{name}:?" in text, name
+
+
+def test_the_temporal_web_ui_is_local_and_read_only_by_default() -> None:
+    ui = _compose()["services"]["temporal-ui"]
+    assert ui["ports"] == ["127.0.0.1:8233:8080"]
+    assert ui["environment"]["TEMPORAL_DISABLE_WRITE_ACTIONS"] == (
+        "${TEMPORAL_UI_WRITE_ACTIONS_DISABLED:-true}"
+    )
+
+
+def test_the_app_uses_its_own_roles_never_the_superuser() -> None:
+    services = _compose()["services"]
+    for name in ("api", "worker"):
+        url = services[name]["environment"]["DATABASE_URL"]
+        assert url.startswith("postgresql+psycopg://issuesight_app:"), name
+    assert services["migrate"]["environment"]["DATABASE_URL"].startswith(
+        "postgresql+psycopg://issuesight_owner:"
+    )
+    postgres = services["postgres"]
+    assert postgres["environment"]["POSTGRES_USER"] == "postgres"
+    assert services["temporal"]["environment"]["POSTGRES_USER"] == "postgres"
+    mounted = [v for v in postgres["volumes"] if "docker-entrypoint-initdb.d" in v]
+    source = mounted[0].split(":")[0]
+    assert (ROOT / source).is_file()
+
+
+def test_metrics_and_docs_stay_off_the_published_port() -> None:
+    api = _compose()["services"]["api"]
+    assert api["ports"] == ["8000:8000"]
+    assert api["environment"]["API_INTERNAL_PORT"] == "9000"
+    assert api["expose"] == ["9000"]
+
+
+def test_images_are_pinned_by_version() -> None:
+    services = _compose()["services"]
+    images = [s["image"] for s in services.values() if "image" in s]
+    for image in images:
+        tag = image.partition(":")[2]
+        assert tag not in ("", "latest"), image
+        assert any(ch.isdigit() for ch in tag.split("@")[0]), image
+    base = (ROOT / "Dockerfile").read_text().split("FROM ", 1)[1].split()[0]
+    assert base.count(".") >= 2, f"{base} is not pinned to a patch version"
+    assert "constraints.txt" in (ROOT / "Dockerfile").read_text()
 
 
 def _compose_cli() -> list[str] | None:

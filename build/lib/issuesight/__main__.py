@@ -1,0 +1,5 @@
+import sys
+
+from issuesight.cli import main
+
+sys.exit(main())

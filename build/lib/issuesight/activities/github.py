@@ -1,0 +1,65 @@
+"""Reading an issue and its repository from GitHub, and keeping what a generation needs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from issuesight.activities._failures import to_application_error
+from issuesight.context.bundle import build_bundle
+from issuesight.context.gather import gather_context
+from issuesight.db.store import Store
+from issuesight.github.cache import SharedReads
+from issuesight.github.errors import GitHubError
+from issuesight.refs import InvalidIssueReference, parse_issue_ref
+from issuesight.workflows.contracts import ActivityName, FetchContextInput, FetchContextResult
+from issuesight.workflows.failures import INVALID_REFERENCE
+
+
+class GitHubActivities:
+    def __init__(
+        self, github: SharedReads, store: Store, *, budget_chars: int, secrets: Sequence[str]
+    ) -> None:
+        self._github = github
+        self._store = store
+        self._budget = budget_chars
+        self._secrets = tuple(secrets)
+
+    @activity.defn(name=ActivityName.FETCH_CONTEXT)
+    async def fetch_issue_context(self, request: FetchContextInput) -> FetchContextResult:
+        try:
+            ref = parse_issue_ref(request.issue_key)
+        except InvalidIssueReference as exc:
+            raise ApplicationError(str(exc), type=INVALID_REFERENCE, non_retryable=True) from exc
+        try:
+            raw = await gather_context(self._github, ref)
+        except GitHubError as exc:
+            raise to_application_error(exc) from exc
+        bundle = build_bundle(raw, ref, budget_chars=self._budget, secrets=self._secrets)
+        await asyncio.to_thread(
+            self._store.save_context,
+            ref,
+            repo=raw.repo,
+            issue=raw.issue,
+            bundle=bundle.model_dump(mode="json"),
+            commit_sha=raw.commit_sha,
+            fingerprint=bundle.fingerprint,
+            run_id=request.run_id,
+        )
+        return FetchContextResult(
+            commit_sha=raw.commit_sha,
+            fingerprint=bundle.fingerprint,
+            title=bundle.issue_title[:200],
+            comments_kept=len(bundle.comments),
+            comments_total=bundle.comments_total,
+            files=[f.path for f in bundle.files],
+        )
+
+
+def heartbeat_if_in_activity() -> None:
+    """GitHubClient's per-request hook: long paginations keep the activity visibly alive."""
+    if activity.in_activity():
+        activity.heartbeat()

@@ -1,0 +1,118 @@
+"""Generating the draft with the LLM: bounded, heartbeating, paid for at most once per run."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import openai
+from temporalio import activity
+
+from issuesight import metrics
+from issuesight.activities._failures import to_application_error
+from issuesight.context.bundle import ContextBundle
+from issuesight.db.store import Store
+from issuesight.llm.errors import LLM_OUTPUT_TRUNCATED, LLMError
+from issuesight.llm.generate import OutputCapField, generate_draft
+from issuesight.llm.prompt import build_prompt
+from issuesight.refs import tutorial_id_for
+from issuesight.workflows.contracts import ActivityName, GenerateInput, GenerateResult
+
+HEARTBEAT_EVERY = 2.0
+
+
+class LLMActivities:
+    def __init__(
+        self,
+        llm: openai.AsyncOpenAI,
+        store: Store,
+        *,
+        model: str,
+        max_output_tokens: int,
+        cap_field: OutputCapField = "max_completion_tokens",
+        max_concurrency: int = 8,
+    ) -> None:
+        self._llm = llm
+        self._store = store
+        self._model = model
+        self._max_output_tokens = max_output_tokens
+        self._cap_field: OutputCapField = cap_field
+        # LLM providers limit concurrent requests: this worker never exceeds its share.
+        self._slots = asyncio.Semaphore(max_concurrency)
+
+    @activity.defn(name=ActivityName.GENERATE)
+    async def generate_tutorial_draft(self, request: GenerateInput) -> GenerateResult:
+        tutorial_id = tutorial_id_for(request.issue_key)
+        context = await asyncio.to_thread(self._store.load_generation, tutorial_id)
+        if context.run_id == request.run_id and context.draft is not None:
+            # A previous attempt got its answer but died before reporting it: don't pay again.
+            usage = context.usage or {}
+            return GenerateResult(
+                prompt_chars=int(usage.get("prompt_chars", 0)),
+                prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                completion_tokens=int(usage.get("completion_tokens", 0)),
+                reused_draft=True,
+            )
+        prompt = build_prompt(ContextBundle.model_validate(context.bundle))
+        # The workflow asks for twice the cap once, after an answer was cut at the cap.
+        cap = self._max_output_tokens * (2 if request.output_cap_doubled else 1)
+        try:
+            async with _heartbeating(), self._slots:
+                await asyncio.to_thread(self._store.count_llm_call, tutorial_id)
+                draft, spent = await generate_draft(
+                    self._llm,
+                    model=self._model,
+                    prompt=prompt,
+                    max_output_tokens=cap,
+                    cap_field=self._cap_field,
+                )
+        except LLMError as exc:
+            if exc.kind == LLM_OUTPUT_TRUNCATED and request.output_cap_doubled:
+                exc.message += ", again on the one retry with twice the cap"
+            metrics.LLM_CALLS.labels(outcome=exc.kind).inc()
+            activity.logger.warning(
+                "generation attempt failed",
+                extra={"issue_key": request.issue_key, "failure_type": exc.kind},
+            )
+            raise to_application_error(exc) from exc
+        metrics.LLM_CALLS.labels(outcome="ok").inc()
+        metrics.LLM_TOKENS.labels(kind="prompt").inc(spent.prompt_tokens)
+        metrics.LLM_TOKENS.labels(kind="completion").inc(spent.completion_tokens)
+        usage_record = {
+            "prompt_chars": prompt.chars,
+            "prompt_tokens": spent.prompt_tokens,
+            "completion_tokens": spent.completion_tokens,
+            "model": spent.model,
+        }
+        await asyncio.to_thread(
+            self._store.save_draft,
+            tutorial_id,
+            request.run_id,
+            draft.model_dump(mode="json"),
+            usage_record,
+        )
+        return GenerateResult(
+            prompt_chars=prompt.chars,
+            prompt_tokens=spent.prompt_tokens,
+            completion_tokens=spent.completion_tokens,
+            reused_draft=False,
+        )
+
+
+@contextlib.asynccontextmanager
+async def _heartbeating() -> AsyncIterator[None]:
+    """Heartbeats while a slow call runs, so a dead worker's attempt is retried in seconds."""
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(HEARTBEAT_EVERY)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

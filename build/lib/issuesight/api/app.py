@@ -1,0 +1,99 @@
+"""The FastAPI application factory, and serving it (with its internal surface, if configured)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from issuesight import __version__
+from issuesight.api import errors, observability
+from issuesight.api.deps import Resources
+from issuesight.api.routes import health, projects, tutorials, webhooks
+from issuesight.processes import serve_api
+from issuesight.settings import Settings, get_settings
+
+TITLE = "IssueSight"
+
+
+def create_app(settings: Settings | None = None, *, temporal: Client | None = None) -> FastAPI:
+    """The public API. With API_INTERNAL_PORT set it serves neither /metrics nor the OpenAPI
+    document and its pages: `create_internal_app` does, on that port only."""
+    resources = Resources(settings or get_settings(), temporal)
+    limits = resources.settings
+    internal_elsewhere = limits.api_internal_port is not None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes run in anyio's threadpool (40 threads by default). Under load, dozens of
+        # threads fighting over the GIL cost more CPU than they overlap database waits.
+        to_thread.current_default_thread_limiter().total_tokens = resources.settings.api_threads
+        yield
+        await resources.close()
+
+    docs = {"docs_url": None, "redoc_url": None, "openapi_url": None} if internal_elsewhere else {}
+    app = FastAPI(
+        title=TITLE,
+        version=__version__,
+        description="Context bridges from GitHub issues for first-time contributors.",
+        lifespan=lifespan,
+        # Enforced while the body is read (Starlette's RequestBodyLimitMiddleware): a declared
+        # Content-Length over the cap is refused before anything is read, a chunked or
+        # mislabelled body as soon as the bytes received pass it. 413 either way.
+        max_body_size=limits.max_request_body_bytes,
+        **docs,  # type: ignore[arg-type]
+    )
+    app.state.resources = resources
+    observability.install(app, serve_metrics=not internal_elsewhere)
+    errors.install(app)
+    app.include_router(tutorials.router)
+    app.include_router(projects.router)
+    app.include_router(webhooks.router, max_body_size=limits.webhook_max_body_bytes)
+    app.include_router(health.router)
+    return app
+
+
+def create_internal_app(public: FastAPI) -> FastAPI:
+    """/metrics, /docs and /openapi.json for operators, describing and measuring `public`."""
+    internal = FastAPI(
+        title=f"{TITLE} (internal)",
+        version=__version__,
+        max_body_size=0,  # it answers GETs only
+    )
+    internal.state.resources = public.state.resources
+    # The document describes the public routes, not this app's own.
+    internal.openapi = public.openapi  # type: ignore[method-assign]
+    internal.include_router(observability.router)
+    return internal
+
+
+async def serve(
+    settings: Settings, app: FastAPI, host: str, port: int, stop: asyncio.Event
+) -> None:
+    """The public app on host:port and, when API_INTERNAL_PORT is set, the internal one on
+    API_INTERNAL_HOST (loopback by default); both stop on `stop`."""
+    servers = [
+        serve_api(
+            app,
+            host,
+            port,
+            stop,
+            limit_concurrency=settings.api_limit_concurrency,
+            keep_alive_seconds=settings.api_keep_alive_seconds,
+        )
+    ]
+    if settings.api_internal_port is not None:
+        servers.append(
+            serve_api(
+                create_internal_app(app),
+                settings.api_internal_host,
+                settings.api_internal_port,
+                stop,
+                limit_concurrency=64,
+            )
+        )
+    await asyncio.gather(*servers)

@@ -1,0 +1,210 @@
+"""Tracked repositories: each one is a row and a Temporal Schedule that syncs it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Response, status
+from pydantic import BaseModel, Field, field_validator
+from temporalio.service import RPCError
+
+from issuesight import schedules
+from issuesight.api.deps import ResourcesDep, TemporalDep
+from issuesight.db.tracking import (
+    DEFAULT_LABELS,
+    ProjectView,
+    TrackingLimitReached,
+    TrackingStore,
+)
+from issuesight.refs import parse_repo_name
+
+router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
+# Each sync costs GitHub requests and may start paid generations: not more often than this.
+MIN_INTERVAL_MINUTES = 15
+Owner = Annotated[str, Path(max_length=100)]
+Repo = Annotated[str, Path(max_length=100)]
+
+
+class ProjectTrack(BaseModel):
+    repo: str = Field(max_length=300, examples=["pallets/flask"])
+    labels: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=lambda: list(DEFAULT_LABELS), max_length=20
+    )
+    interval_minutes: int = Field(default=60, ge=MIN_INTERVAL_MINUTES, le=7 * 24 * 60)
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct(cls, labels: list[str]) -> list[str]:
+        seen: dict[str, str] = {}
+        for label in labels:
+            seen.setdefault(label.strip().lower(), label.strip())
+        return list(seen.values())
+
+
+class ProjectPatch(BaseModel):
+    paused: bool
+
+
+class ScheduleState(BaseModel):
+    schedule_id: str
+    paused: bool
+    interval_minutes: int | None
+    next_run: datetime | None
+    recent_runs: int
+
+
+class ProjectPublic(BaseModel):
+    repo: str
+    labels: list[str]
+    interval_minutes: int | None
+    paused: bool
+    last_synced_at: datetime | None
+    issues: int
+    open_issues: int
+    tutorials: int
+    schedule: ScheduleState | None
+
+
+async def _public(view: ProjectView, temporal: TemporalDep) -> ProjectPublic:
+    info = await schedules.describe(temporal, view.project.full_name)
+    p = view.project
+    return ProjectPublic(
+        repo=p.full_name,
+        labels=list(p.watch_labels or DEFAULT_LABELS),
+        interval_minutes=p.interval_minutes,
+        paused=info.paused if info else p.paused,
+        last_synced_at=p.last_synced_at,
+        issues=view.issues,
+        open_issues=view.open_issues,
+        tutorials=view.tutorials,
+        schedule=ScheduleState(**info.__dict__) if info else None,
+    )
+
+
+def _repo(owner: str, repo: str) -> str:
+    try:
+        parsed_owner, parsed_repo = parse_repo_name(f"{owner}/{repo}")
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return f"{parsed_owner}/{parsed_repo}"
+
+
+async def _tracked(tracking: TrackingStore, repo: str) -> ProjectView:
+    view = await asyncio.to_thread(tracking.get_project, repo)
+    if view is None:
+        raise HTTPException(status_code=404, detail=f"{repo} is not tracked")
+    return view
+
+
+def _tracking(resources: ResourcesDep) -> TrackingStore:
+    return TrackingStore(resources.engine)
+
+
+@router.post(
+    "",
+    response_model=ProjectPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        409: {"description": "MAX_TRACKED_REPOSITORIES are tracked already"},
+        422: {"description": "Not owner/repo, or interval_minutes under 15"},
+    },
+)
+async def track_project(
+    body: ProjectTrack, response: Response, resources: ResourcesDep, temporal: TemporalDep
+) -> ProjectPublic:
+    try:
+        owner, repo = parse_repo_name(body.repo)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    tracking = _tracking(resources)
+    existing = await asyncio.to_thread(tracking.get_project, f"{owner}/{repo}")
+    limit = resources.settings.max_tracked_repositories
+    try:
+        project = await asyncio.to_thread(
+            tracking.track, owner, repo, body.labels, body.interval_minutes, max_tracked=limit
+        )
+    except TrackingLimitReached as exc:
+        raise HTTPException(
+            status_code=409,
+            detail=f"{exc.limit} repositories are tracked, the most this service allows "
+            "(MAX_TRACKED_REPOSITORIES); untrack one first.",
+        ) from exc
+    try:
+        await schedules.upsert_sync_schedule(
+            temporal, resources.settings, project.full_name, body.interval_minutes, project.paused
+        )
+    except RPCError as exc:
+        # No schedule, no tracking: put the row back as it was, so nothing half-done remains.
+        if existing is None:
+            await asyncio.to_thread(tracking.untrack, project.full_name)
+        else:
+            previous = existing.project
+            await asyncio.to_thread(
+                tracking.track,
+                previous.owner_handle,
+                previous.repo_name,
+                list(previous.watch_labels or DEFAULT_LABELS),
+                previous.interval_minutes or body.interval_minutes,
+            )
+        raise HTTPException(
+            status_code=503,
+            detail="The job service (Temporal) could not create the sync schedule; nothing was "
+            "changed. Retry in a moment.",
+            headers={"Retry-After": "30"},
+        ) from exc
+    if existing is not None:
+        response.status_code = status.HTTP_200_OK
+    return await _public(await _tracked(tracking, project.full_name), temporal)
+
+
+@router.get("", response_model=list[ProjectPublic])
+async def list_projects(resources: ResourcesDep, temporal: TemporalDep) -> list[ProjectPublic]:
+    views = await asyncio.to_thread(_tracking(resources).list_projects)
+    return list(await asyncio.gather(*(_public(v, temporal) for v in views)))
+
+
+@router.get("/{owner}/{repo}", response_model=ProjectPublic)
+async def get_project(
+    owner: Owner, repo: Repo, resources: ResourcesDep, temporal: TemporalDep
+) -> ProjectPublic:
+    return await _public(await _tracked(_tracking(resources), _repo(owner, repo)), temporal)
+
+
+@router.post("/{owner}/{repo}/sync", status_code=status.HTTP_202_ACCEPTED)
+async def sync_now(
+    owner: Owner, repo: Repo, resources: ResourcesDep, temporal: TemporalDep
+) -> dict[str, str]:
+    name = _repo(owner, repo)
+    await _tracked(_tracking(resources), name)
+    await schedules.trigger(temporal, name)
+    return {"repo": name, "status": "sync started"}
+
+
+@router.patch("/{owner}/{repo}", response_model=ProjectPublic)
+async def patch_project(
+    owner: Owner,
+    repo: Repo,
+    body: ProjectPatch,
+    resources: ResourcesDep,
+    temporal: TemporalDep,
+) -> ProjectPublic:
+    name = _repo(owner, repo)
+    tracking = _tracking(resources)
+    await _tracked(tracking, name)
+    await schedules.set_paused(temporal, name, body.paused)
+    await asyncio.to_thread(tracking.set_paused, name, body.paused)
+    return await _public(await _tracked(tracking, name), temporal)
+
+
+@router.delete("/{owner}/{repo}", status_code=status.HTTP_204_NO_CONTENT)
+async def untrack_project(
+    owner: Owner, repo: Repo, resources: ResourcesDep, temporal: TemporalDep
+) -> Response:
+    name = _repo(owner, repo)
+    tracking = _tracking(resources)
+    await _tracked(tracking, name)
+    await schedules.delete(temporal, name)
+    await asyncio.to_thread(tracking.untrack, name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

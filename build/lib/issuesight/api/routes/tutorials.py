@@ -1,0 +1,262 @@
+"""Submitting issues and reading their tutorials."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse
+from temporalio.service import RPCError
+
+from issuesight.api.deps import (
+    Resources,
+    ResourcesDep,
+    SettingsDep,
+    StoreDep,
+    TutorialReaderDep,
+)
+from issuesight.api.schemas import (
+    TutorialAccepted,
+    TutorialPage,
+    TutorialPublic,
+    TutorialSubmit,
+    TutorialSummary,
+)
+from issuesight.db.models import TutorialStatus
+from issuesight.db.renderings import RenderedTutorial
+from issuesight.db.store import TutorialView
+from issuesight.refs import InvalidIssueReference, IssueRef, make_ref, parse_issue_ref
+from issuesight.submission import submit_issue
+from issuesight.temporal_client import TemporalUnavailable
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1", tags=["tutorials"])
+RETRY_AFTER_SECONDS = 30
+
+
+def _status_url(request: Request, tutorial_id: uuid.UUID) -> str:
+    return str(request.url_for("get_tutorial", tutorial_id=tutorial_id))
+
+
+async def _submit(
+    request: Request,
+    resources: Resources,
+    ref: IssueRef,
+    *,
+    regenerate: bool,
+) -> Response:
+    # The row is recorded before Temporal is reached: an outage loses no submission.
+    try:
+        result = await submit_issue(
+            ref,
+            store=resources.store,
+            client=resources.temporal,
+            settings=resources.settings,
+            regenerate=regenerate,
+        )
+    except (TemporalUnavailable, RPCError) as exc:
+        log.warning(
+            "workflow not started", extra={"issue_key": ref.key, "error": type(exc).__name__}
+        )
+        return await _temporal_unavailable(request, resources, ref)
+    log.info(
+        "tutorial submitted",
+        extra={
+            "issue_key": ref.key,
+            "workflow_id": ref.workflow_id,
+            "started": result.started,
+            "regenerate": regenerate,
+        },
+    )
+    if not result.started:
+        return _tutorial_response(request, render_tutorial(result.view))
+    content = result.view.content
+    accepted = TutorialAccepted(
+        id=content.id,
+        issue=ref.key,
+        status=content.status,
+        stage=content.stage,
+        status_url=_status_url(request, content.id),
+    )
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+
+
+async def _temporal_unavailable(request: Request, resources: Resources, ref: IssueRef) -> Response:
+    """503 that says exactly what was kept. A new or failed tutorial stays PENDING and the
+    reconciler starts it once Temporal answers; a regeneration of a completed tutorial is not
+    kept (the tutorial is unchanged, the request not counted)."""
+    view = await asyncio.to_thread(resources.store.get_tutorial, ref.tutorial_id)
+    minutes = resources.settings.reconcile_interval_minutes
+    body: dict[str, object] = {"issue": ref.key, "kept": False}
+    if view is not None and view.content.status == TutorialStatus.PENDING:
+        body.update(
+            kept=True,
+            id=str(view.content.id),
+            status=view.content.status.value,
+            status_url=_status_url(request, view.content.id),
+            detail=(
+                "The job service (Temporal) is unreachable. Your request is kept: the tutorial "
+                f"is recorded as PENDING and is started automatically within {minutes} "
+                "minutes of the job service answering again. Poll status_url; submitting "
+                "again is safe and starts nothing twice."
+            ),
+        )
+    else:
+        body["detail"] = (
+            "The job service (Temporal) is unreachable. Nothing was kept: the tutorial is "
+            "unchanged, no regeneration is pending and this request did not count against "
+            "its limits. Retry later."
+        )
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+@router.post(
+    "/tutorials",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        200: {"model": TutorialPublic, "description": "The tutorial already exists"},
+        202: {"model": TutorialAccepted, "description": "Generation started or in progress"},
+        413: {"description": "The body is larger than MAX_REQUEST_BODY_BYTES"},
+        422: {"description": "Not a valid issue reference"},
+        503: {"description": "Temporal is unreachable; the answer says what was kept"},
+    },
+)
+async def submit_tutorial(
+    body: TutorialSubmit, request: Request, resources: ResourcesDep
+) -> Response:
+    try:
+        ref = parse_issue_ref(body.issue)
+    except InvalidIssueReference as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    return await _submit(request, resources, ref, regenerate=False)
+
+
+def render_tutorial(view: TutorialView) -> RenderedTutorial:
+    """The tutorial as JSON, with its ETag. Serialized by pydantic directly: the model is
+    already valid, and FastAPI's response_model pass would validate it a second time on the
+    hottest route. A pure function of the view: the PostgreSQL reader keeps its results."""
+    body = TutorialPublic.from_view(view).model_dump_json().encode()
+    return RenderedTutorial(body, f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"')
+
+
+def _tutorial_response(request: Request, rendered: RenderedTutorial) -> Response:
+    """A poller that sends If-None-Match gets a bodiless 304 until something changes."""
+    headers = {"ETag": rendered.etag, "Cache-Control": "no-cache"}
+    if rendered.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.body, media_type="application/json", headers=headers)
+
+
+@router.get("/tutorials/{tutorial_id}", response_model=TutorialPublic, name="get_tutorial")
+async def get_tutorial(
+    tutorial_id: uuid.UUID, request: Request, tutorials: TutorialReaderDep
+) -> Response:
+    rendered = await tutorials.get_rendered(tutorial_id, render_tutorial)
+    if rendered is None:
+        raise HTTPException(status_code=404, detail=f"No tutorial {tutorial_id}")
+    return _tutorial_response(request, rendered)
+
+
+@router.get("/issues/{owner}/{repo}/{number}/tutorial", response_model=TutorialPublic)
+async def get_tutorial_by_issue(
+    owner: str, repo: str, number: int, request: Request, tutorials: TutorialReaderDep
+) -> Response:
+    ref = _ref_from_path(owner, repo, number)
+    rendered = await tutorials.get_rendered(ref.tutorial_id, render_tutorial)
+    if rendered is None:
+        raise HTTPException(status_code=404, detail=f"No tutorial has been requested for {ref}")
+    return _tutorial_response(request, rendered)
+
+
+@router.post(
+    "/tutorials/{tutorial_id}/regenerate",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TutorialAccepted,
+    responses={
+        429: {"description": "Regenerated too recently or too often today (Retry-After)"},
+        503: {"description": "Temporal is unreachable; nothing was kept or counted"},
+    },
+)
+async def regenerate_tutorial(
+    tutorial_id: uuid.UUID, request: Request, resources: ResourcesDep
+) -> Response:
+    view = await resources.tutorials.get(tutorial_id)
+    if view is None:
+        raise HTTPException(status_code=404, detail=f"No tutorial {tutorial_id}")
+    settings = resources.settings
+    cooldown = timedelta(minutes=settings.regenerate_cooldown_minutes)
+    claim = await asyncio.to_thread(
+        resources.store.claim_regeneration,
+        tutorial_id,
+        cooldown=cooldown,
+        daily_limit=settings.regenerate_daily_limit,
+    )
+    if not claim.allowed:
+        raise HTTPException(
+            status_code=429,
+            detail=(
+                f"This tutorial was {claim.reason}. Each tutorial can be regenerated once every "
+                f"{settings.regenerate_cooldown_minutes} minutes and "
+                f"{settings.regenerate_daily_limit} times a day; retry in "
+                f"{claim.retry_after_seconds} seconds."
+            ),
+            headers={"Retry-After": str(claim.retry_after_seconds)},
+        )
+    response = await _submit(request, resources, parse_issue_ref(view.issue_key), regenerate=True)
+    if response.status_code == 503:  # nothing started: the request does not count
+        await asyncio.to_thread(resources.store.refund_regeneration, tutorial_id, claim.claimed_at)
+    return response
+
+
+@router.get("/tutorials", response_model=TutorialPage)
+def list_tutorials(
+    request: Request,
+    store: StoreDep,
+    settings: SettingsDep,
+    repo: Annotated[str | None, Query(max_length=300, description="owner/repo")] = None,
+    status_: Annotated[TutorialStatus | None, Query(alias="status")] = None,
+    difficulty: Annotated[str | None, Query(pattern="^(beginner|intermediate|advanced)$")] = None,
+    concept: Annotated[str | None, Query(max_length=80)] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    include_archived: bool = False,
+) -> TutorialPage:
+    rows, total = store.list_tutorials(
+        repo=repo,
+        status=status_.value if status_ else None,
+        difficulty=difficulty,
+        concept=concept,
+        query=q,
+        limit=limit,
+        offset=offset,
+        include_archived=include_archived,
+    )
+    items = [
+        TutorialSummary(
+            id=content.id,
+            issue=issue_key,
+            status=content.status,
+            stage=content.stage,
+            title=content.title,
+            difficulty=content.difficulty,
+            junior_friendly=content.junior_friendly,
+            stale=content.stale,
+            updated_at=content.updated_at,
+            url=_status_url(request, content.id),
+        )
+        for content, issue_key in rows
+    ]
+    return TutorialPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def _ref_from_path(owner: str, repo: str, number: int) -> IssueRef:
+    try:
+        return make_ref(owner, repo, number)
+    except InvalidIssueReference as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc

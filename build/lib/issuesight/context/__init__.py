@@ -1,0 +1,1 @@
+"""Context gathering: what of an issue and its repository goes into the prompt."""

@@ -1,0 +1,130 @@
+"""Issue references: parsing, normalization and the keys derived from them.
+
+GitHub owner and repository names are case-insensitive, so the normalized key is lower-cased;
+everything that keys a workflow or a row derives from it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+MAX_REFERENCE_LENGTH = 300
+MAX_ISSUE_NUMBER = 2**31 - 1
+
+# Owner: 1-39 alphanumerics or single hyphens, not starting or ending with one.
+_OWNER = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}"
+# Repository: letters, digits, '.', '-', '_' up to 100; '.' and '..' are refused below.
+_REPO = r"[A-Za-z0-9._-]{1,100}"
+_NUMBER = r"[0-9]{1,10}"
+
+_SHORT = re.compile(rf"(?P<owner>{_OWNER})/(?P<repo>{_REPO})#(?P<number>{_NUMBER})", re.ASCII)
+_URL = re.compile(
+    rf"(?:https?://)?(?:www\.)?github\.com/(?P<owner>{_OWNER})/(?P<repo>{_REPO})"
+    rf"/(?P<kind>issues|pull|pulls)/(?P<number>{_NUMBER})/?(?:[?#][^\s]*)?",
+    # ASCII: with IGNORECASE alone, [A-Za-z] also matches U+017F and U+0131 (they fold to ASCII).
+    re.IGNORECASE | re.ASCII,
+)
+
+VALID_FORMS = "owner/repo#123 or https://github.com/owner/repo/issues/123"
+
+# Stable namespace so every process derives the same tutorial id from an issue key.
+_TUTORIAL_NAMESPACE = uuid.UUID("5b0f6c8e-2f43-4d55-9a8e-6c1d3f9b7a21")
+
+
+class InvalidIssueReference(ValueError):
+    """A reference that names no GitHub issue; the message says why and what is valid."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{reason}; expected {VALID_FORMS}")
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class IssueRef:
+    owner: str
+    repo: str
+    number: int
+
+    @property
+    def repo_full_name(self) -> str:
+        return f"{self.owner}/{self.repo}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.owner}/{self.repo}#{self.number}"
+
+    @property
+    def workflow_id(self) -> str:
+        return tutorial_workflow_id(self.key)
+
+    @property
+    def tutorial_id(self) -> uuid.UUID:
+        return tutorial_id_for(self.key)
+
+    @property
+    def html_url(self) -> str:
+        return f"https://github.com/{self.owner}/{self.repo}/issues/{self.number}"
+
+    def __str__(self) -> str:
+        return self.key
+
+
+def tutorial_workflow_id(issue_key: str) -> str:
+    return f"tutorial:{issue_key}"
+
+
+def tutorial_id_for(issue_key: str) -> uuid.UUID:
+    return uuid.uuid5(_TUTORIAL_NAMESPACE, issue_key)
+
+
+def make_ref(owner: str, repo: str, number: int) -> IssueRef:
+    """Builds a normalized reference from parts (route parameters, webhook payloads)."""
+    return parse_issue_ref(f"{owner}/{repo}#{number}")
+
+
+def parse_repo_name(text: str) -> tuple[str, str]:
+    """Parses and lower-cases `owner/repo`."""
+    candidate = text.strip()
+    match = re.fullmatch(rf"(?P<owner>{_OWNER})/(?P<repo>{_REPO})", candidate)
+    if not match or match["repo"] in {".", ".."} or len(candidate) > MAX_REFERENCE_LENGTH:
+        raise ValueError(f"{text[:80]!r} is not a repository name; expected owner/repo")
+    return match["owner"].lower(), match["repo"].lower()
+
+
+def parse_issue_ref(text: str) -> IssueRef:
+    if not isinstance(text, str):
+        raise InvalidIssueReference("the reference must be a string")
+    candidate = text.strip()
+    if not candidate:
+        raise InvalidIssueReference("the reference is empty")
+    if len(candidate) > MAX_REFERENCE_LENGTH:
+        raise InvalidIssueReference(
+            f"the reference is {len(candidate)} characters long (at most {MAX_REFERENCE_LENGTH})"
+        )
+    match = _SHORT.fullmatch(candidate)
+    if match is None:
+        match = _URL.fullmatch(candidate)
+        if match is None:
+            raise InvalidIssueReference(_explain(candidate))
+        if match["kind"].lower() != "issues":
+            raise InvalidIssueReference("that is a pull request URL, not an issue")
+    repo = match["repo"]
+    if repo in {".", ".."} or repo.lower().endswith(".git"):
+        raise InvalidIssueReference(f"{repo!r} is not a repository name")
+    number = int(match["number"])
+    if number < 1 or number > MAX_ISSUE_NUMBER:
+        raise InvalidIssueReference(f"issue number {number} is out of range")
+    return IssueRef(owner=match["owner"].lower(), repo=repo.lower(), number=number)
+
+
+def _explain(candidate: str) -> str:
+    lowered = candidate.lower()
+    if "://" in lowered and "github.com/" not in lowered:
+        return "only github.com issue URLs are accepted"
+    if re.search(r"#\s*-", candidate) or re.search(r"/issues/-", candidate):
+        return "the issue number must be a positive integer"
+    if "/pull/" in lowered or "/pulls/" in lowered:
+        return "that is a pull request URL, not an issue"
+    return f"{candidate[:80]!r} is not an issue reference"

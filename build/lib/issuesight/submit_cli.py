@@ -1,0 +1,74 @@
+"""`issuesight submit`: a submitter's view through the REST API, with live progress."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any, TextIO
+
+import httpx
+
+STAGES = ["queued", "fetching_context", "generating", "saving", "done"]
+POLL_EVERY = 1.0
+
+
+async def submit_and_follow(
+    issue: str, api_url: str, wait: bool, max_wait: float, out: TextIO = sys.stdout
+) -> int:
+    async with httpx.AsyncClient(base_url=api_url.rstrip("/"), timeout=30) as http:
+        try:
+            response = await http.post("/api/v1/tutorials", json={"issue": issue})
+        except httpx.TransportError as exc:
+            out.write(f"error: cannot reach the IssueSight API at {api_url} ({exc})\n")
+            return 2
+        body = _json(response)
+        if response.status_code == 422:
+            out.write(f"error: {body.get('detail', body)}\n")
+            return 2
+        if response.status_code not in (200, 202):
+            out.write(f"error: the API answered {response.status_code}: {body}\n")
+            return 1
+        if response.status_code == 200:
+            return _finish(body, out)
+        out.write(f"accepted {body['issue']} → {body['status_url']}\n")
+        if not wait:
+            return 0
+        return await _follow(http, str(body["status_url"]), max_wait, out)
+
+
+async def _follow(http: httpx.AsyncClient, url: str, max_wait: float, out: TextIO) -> int:
+    deadline = time.monotonic() + max_wait
+    shown = ""
+    started = time.monotonic()
+    while time.monotonic() < deadline:
+        response = await http.get(url)
+        body = _json(response)
+        stage = str(body.get("stage", "?"))
+        if stage != shown:
+            step = STAGES.index(stage) + 1 if stage in STAGES else 0
+            out.write(f"[{time.monotonic() - started:6.1f}s] {step}/{len(STAGES)} {stage}\n")
+            out.flush()
+            shown = stage
+        if body.get("status") == "FAILED" or body.get("stage") in ("done", "failed"):
+            return _finish(body, out)
+        await asyncio.sleep(POLL_EVERY)
+    out.write(f"still running after {max_wait:.0f}s; follow it at {url}\n")
+    return 3
+
+
+def _finish(body: dict[str, Any], out: TextIO) -> int:
+    if body.get("status") == "FAILED":
+        out.write(f"failed: {body.get('failure_reason')}\n")
+        return 1
+    out.write(body.get("markdown") or "")
+    out.write("\n")
+    return 0
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        return {"detail": response.text[:500]}
+    return data if isinstance(data, dict) else {"detail": data}

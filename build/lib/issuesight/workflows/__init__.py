@@ -1,0 +1,1 @@
+"""Durable workflows. Modules here import nothing with side effects (see contracts.py)."""
