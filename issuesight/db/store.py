@@ -741,4 +741,3 @@ def _dialect_insert(engine: Engine) -> Callable[..., Any]:
 def _minutes(span: timedelta) -> str:
     minutes = round(span.total_seconds() / 60)
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
-

@@ -42,6 +42,7 @@ from issuesight.refs import (
     parse_repo_name,
 )
 from issuesight.submission import submit_issue
+from issuesight.temporal_client import TemporalUnavailable
 from issuesight.web import templating
 from issuesight.web.session import (
     SESSION_COOKIE,
@@ -325,12 +326,12 @@ async def submit(
     settings = resources.settings
     requester = Requester.user(principal, default_limit=settings.daily_generation_limit)
     try:
-        temporal = await resources.temporal()
+        # Connected on demand, after the row is recorded: an outage loses no submission.
         result = await submit_issue(
             ref,
             store=resources.store,
             accounts=resources.accounts,
-            client=temporal,
+            client=resources.temporal,
             settings=settings,
             requester=requester,
         )
@@ -342,10 +343,11 @@ async def submit(
         return _refused(request, 429, ref.key, spent.detail, spent.headers)
     except UnknownUser:
         return _refused(request, 401, ref.key, "The account you used no longer exists.", {})
-    except (RPCError, RuntimeError) as exc:
+    except (RPCError, TemporalUnavailable) as exc:
         log.warning(
             "web submission could not start", extra={"issue_key": ref.key, "error": str(exc)}
         )
+        minutes = resources.settings.reconcile_interval_minutes
         return page(
             request,
             "submit.html",
@@ -353,7 +355,8 @@ async def submit(
             nav="submit",
             value=ref.key,
             error_title="The job service is unreachable.",
-            error="Your request is recorded; send it again in a moment to start it.",
+            error=f"Your request is kept: tutorial /tutorials/{ref.tutorial_id} is pending and "
+            f"starts by itself within {minutes} minutes of the job service answering again.",
         )
     log.info("tutorial submitted from the web", extra={"issue_key": ref.key})
     return RedirectResponse(f"/tutorials/{result.view.content.id}", status_code=303)

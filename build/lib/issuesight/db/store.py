@@ -50,7 +50,13 @@ def _tutorial_read(*, batch: bool) -> sa.Select[Any]:
         .scalar_subquery()
     )
     return (
-        sa.select(contents, col(GitHubIssue.issue_key), concepts.label("concept_slugs"))
+        sa.select(
+            contents,
+            col(GitHubIssue.issue_key),
+            col(GitHubIssue.title).label("issue_title"),
+            col(GitHubIssue.state).label("issue_state"),
+            concepts.label("concept_slugs"),
+        )
         .join(GitHubIssue, col(GitHubIssue.id) == contents.c.issue_id)
         .where(wanted)
     )
@@ -68,6 +74,12 @@ class TutorialView:
     content: TutorialRecord
     issue_key: str
     concepts: list[str]
+    # The issue as GitHub last told us (None until it was first read).
+    issue_title: str | None = None
+    issue_state: str | None = None
+
+
+_VIEW_EXTRAS = frozenset({"issue_key", "issue_title", "issue_state", "concept_slugs"})
 
 
 def tutorial_view_from_row(row: Mapping[Any, Any]) -> TutorialView:
@@ -76,12 +88,14 @@ def tutorial_view_from_row(row: Mapping[Any, Any]) -> TutorialView:
         # The driver hands timestamps back in the session's time zone; the API speaks UTC.
         k: v.astimezone(UTC) if isinstance(v, datetime) else v
         for k, v in row.items()
-        if k not in ("issue_key", "concept_slugs")
+        if k not in _VIEW_EXTRAS
     }
     slugs = row["concept_slugs"]
     return TutorialView(
         content=TutorialRecord.model_validate(fields),
         issue_key=row["issue_key"],
+        issue_title=row["issue_title"],
+        issue_state=row["issue_state"],
         # Slugs are [a-z0-9-]: a comma cannot be part of one.
         concepts=sorted(slugs.split(",")) if slugs else [],
     )
@@ -565,56 +579,6 @@ class Store:
             row = connection.execute(TUTORIAL_READ, {"tutorial_id": tutorial_id}).first()
         return None if row is None else tutorial_view_from_row(row._mapping)
 
-    def list_tutorials(
-        self,
-        *,
-        repo: str | None = None,
-        status: str | None = None,
-        difficulty: str | None = None,
-        concept: str | None = None,
-        query: str | None = None,
-        limit: int = 20,
-        offset: int = 0,
-        include_archived: bool = False,
-    ) -> tuple[list[tuple[TutorialContent, str]], int]:
-        stmt = select(TutorialContent, GitHubIssue.issue_key).join(
-            GitHubIssue, col(GitHubIssue.id) == col(TutorialContent.issue_id)
-        )
-        if repo:
-            stmt = stmt.join(Project, col(Project.id) == col(GitHubIssue.project_id)).where(
-                Project.full_name == repo.lower()
-            )
-        if not include_archived:
-            stmt = stmt.where(col(TutorialContent.archived_at).is_(None))
-        if status:
-            stmt = stmt.where(TutorialContent.status == status.upper())
-        if difficulty:
-            stmt = stmt.where(TutorialContent.difficulty == difficulty.lower())
-        if concept:
-            stmt = stmt.where(
-                col(TutorialContent.id).in_(
-                    select(TutorialConcept.content_id)
-                    .join(Concept, col(Concept.id) == col(TutorialConcept.concept_id))
-                    .where(Concept.slug == concept.lower())
-                )
-            )
-        if query:
-            pattern = f"%{_escape_like(query.lower())}%"
-            stmt = stmt.where(
-                sa.or_(
-                    sa.func.lower(TutorialContent.title).like(pattern, escape="\\"),
-                    sa.func.lower(GitHubIssue.title).like(pattern, escape="\\"),
-                )
-            )
-        with Session(self.engine) as session:
-            total = session.exec(select(sa.func.count()).select_from(stmt.subquery())).one()
-            rows = session.exec(
-                stmt.order_by(col(TutorialContent.updated_at).desc(), col(TutorialContent.id))
-                .limit(limit)
-                .offset(offset)
-            ).all()
-            return [(content, key) for content, key in rows], int(total)
-
     # -- helpers -------------------------------------------------------------------------
 
     def _project_for(self, session: Session, ref: IssueRef) -> Project:
@@ -707,7 +671,3 @@ def _dialect_insert(engine: Engine) -> Callable[..., Any]:
 def _minutes(span: timedelta) -> str:
     minutes = round(span.total_seconds() / 60)
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -121,7 +121,7 @@ class RepoSyncWorkflow:
                     ),
                     result_type=TutorialJobResult,
                     start_to_close_timeout=timedelta(hours=1),
-                    heartbeat_timeout=timedelta(seconds=30),
+                    heartbeat_timeout=timedelta(seconds=15),  # it beats every 5 s
                     retry_policy=JOB_RETRY,
                 )
                 return result

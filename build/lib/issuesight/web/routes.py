@@ -1,0 +1,351 @@
+"""The HTML pages: explore, a tutorial (or its progress), submit, concepts and projects.
+
+Every page reads through the same stores as the JSON API and renders on the server; the little
+JavaScript they have (static/app.js) only improves them (copy button, live progress), so
+reading and submitting work with it off. Query parameters are read leniently: a browser's URL
+is typed and shared by people, so a value that makes no sense is ignored with a notice rather
+than answered with a 422.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from temporalio.service import RPCError
+
+from issuesight.api.deps import (
+    ConceptReadsDep,
+    ResourcesDep,
+    TutorialReaderDep,
+    TutorialSearchDep,
+)
+from issuesight.db.models import TutorialStatus
+from issuesight.db.search import Sort, TutorialQuery
+from issuesight.db.tracking import DEFAULT_LABELS, TrackingStore
+from issuesight.refs import (
+    VALID_FORMS,
+    InvalidIssueReference,
+    make_ref,
+    parse_issue_ref,
+    parse_repo_name,
+)
+from issuesight.submission import submit_issue
+from issuesight.temporal_client import TemporalUnavailable
+from issuesight.web import templating
+from issuesight.web.security import cross_site
+from issuesight.web.tutorial_page import render_tutorial_page
+
+log = logging.getLogger(__name__)
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 20
+MAX_QUERY = 200
+MAX_PAGE = 1_000_000 // PAGE_SIZE
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_REPO = re.compile(r"^[A-Za-z0-9._-]{1,100}/[A-Za-z0-9._-]{1,100}$")
+_DIFFICULTIES = frozenset(templating.DIFFICULTY_LABELS)
+_STATUSES = frozenset(s.value for s in TutorialStatus)
+NO_STORE = {"Cache-Control": "no-cache"}
+
+
+def page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(
+        templating.render(template, **context), status_code=status_code, headers=NO_STORE
+    )
+
+
+def not_found(message: str) -> HTMLResponse:
+    return page("error.html", 404, heading="Not found", message=message)
+
+
+def _page_number(raw: str | None) -> int:
+    try:
+        number = int(raw or "1")
+    except ValueError:
+        return 1
+    return min(max(number, 1), MAX_PAGE)
+
+
+@dataclass
+class ExploreParams:
+    """The explore page's filters, as the URL holds them (only those that make sense)."""
+
+    q: str | None = None
+    repo: str | None = None
+    difficulty: str | None = None
+    concept: str | None = None
+    status: str = "COMPLETED"
+    sort: str | None = None
+    junior: bool = False
+    page: int = 1
+
+    @classmethod
+    def parse(cls, request: Request) -> tuple[ExploreParams, list[str]]:
+        raw = request.query_params
+        notices: list[str] = []
+        params = cls(page=_page_number(raw.get("page")))
+        q = " ".join((raw.get("q") or "").replace("\x00", " ").split())
+        if len(q) > MAX_QUERY:
+            notices.append(f"Only the first {MAX_QUERY} characters of the search were used.")
+            q = q[:MAX_QUERY]
+        params.q = q or None
+        repo = (raw.get("repo") or "").strip()
+        if repo and _REPO.match(repo):
+            params.repo = repo.lower()
+        elif repo:
+            notices.append("The repository filter was not an owner/repo name, so it was left out.")
+        difficulty = raw.get("difficulty") or ""
+        params.difficulty = difficulty if difficulty in _DIFFICULTIES else None
+        concept = (raw.get("concept") or "").strip().lower()
+        if concept and _SLUG.match(concept) and len(concept) <= 80:
+            params.concept = concept
+        elif concept:
+            notices.append("The concept filter was not a concept name, so it was left out.")
+        status = (raw.get("status") or "COMPLETED").upper()
+        params.status = status if status in _STATUSES or status == "ALL" else "COMPLETED"
+        sort = raw.get("sort") or ""
+        params.sort = sort if sort in ("newest", "easiest", "relevance") else None
+        params.junior = raw.get("junior") in ("1", "true", "on")
+        return params, notices
+
+    def query(self) -> TutorialQuery:
+        return TutorialQuery(
+            text=self.q,
+            repo=self.repo,
+            status=None if self.status == "ALL" else self.status,
+            difficulty=self.difficulty,
+            junior_friendly=True if self.junior else None,
+            concept=self.concept,
+            sort=Sort(self.sort) if self.sort else None,
+            limit=PAGE_SIZE,
+            offset=(self.page - 1) * PAGE_SIZE,
+        )
+
+    def url_params(self) -> dict[str, Any]:
+        """What the result links keep (the default status is left out of the URL)."""
+        return {
+            "q": self.q,
+            "repo": self.repo,
+            "difficulty": self.difficulty,
+            "concept": self.concept,
+            "status": None if self.status == "COMPLETED" else self.status.lower(),
+            "sort": self.sort,
+            "junior": "1" if self.junior else None,
+        }
+
+    @property
+    def filtered(self) -> bool:
+        return any(v for v in self.url_params().values())
+
+
+@router.get("/", response_class=HTMLResponse)
+async def explore(request: Request, search: TutorialSearchDep) -> HTMLResponse:
+    params, notices = ExploreParams.parse(request)
+    query = params.query()
+    if params.q and not query.terms:
+        notices.append("The search had no letters or digits to look for, so it was left out.")
+    hits, total = await run_in_threadpool(search.search, query)
+    repositories = await run_in_threadpool(search.repositories)
+    concepts = await run_in_threadpool(search.concepts)
+    return page(
+        "explore.html",
+        nav="explore",
+        params=params.url_params(),
+        selected_status="all" if params.status == "ALL" else params.status,
+        filtered=params.filtered,
+        hits=hits,
+        total=total,
+        limit=PAGE_SIZE,
+        offset=query.offset,
+        repositories=repositories,
+        concepts=concepts,
+        notice=" ".join(notices),
+    )
+
+
+async def _tutorial_response(
+    request: Request, tutorials: TutorialReaderDep, tutorial_id: uuid.UUID
+) -> Response | None:
+    rendered = await tutorials.get_rendered(tutorial_id, render_tutorial_page)
+    if rendered is None:
+        return None
+    headers = {"ETag": rendered.etag, **NO_STORE}
+    if rendered.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.body, media_type="text/html; charset=utf-8", headers=headers)
+
+
+@router.get("/tutorials/{tutorial_id}", name="tutorial_page")
+async def tutorial_page(
+    tutorial_id: str, request: Request, tutorials: TutorialReaderDep
+) -> Response:
+    try:
+        wanted = uuid.UUID(tutorial_id)
+    except ValueError:
+        return not_found("There is no tutorial at this address.")
+    response = await _tutorial_response(request, tutorials, wanted)
+    return response or not_found("There is no tutorial at this address.")
+
+
+@router.get("/issues/{owner}/{repo}/{number}")
+async def issue_page(
+    owner: str, repo: str, number: str, request: Request, tutorials: TutorialReaderDep
+) -> Response:
+    try:
+        ref = make_ref(owner, repo, int(number))
+    except (InvalidIssueReference, ValueError):
+        return not_found("This is not the address of a GitHub issue.")
+    response = await _tutorial_response(request, tutorials, ref.tutorial_id)
+    if response is not None:
+        return response
+    return page(
+        "submit.html",
+        404,
+        nav="submit",
+        value=ref.key,
+        error_title="No tutorial yet.",
+        error=f"Nobody has asked for {ref.key} so far. Write it now:",
+    )
+
+
+@router.get("/submit", response_class=HTMLResponse)
+async def submit_form(request: Request) -> HTMLResponse:
+    value = (request.query_params.get("issue") or "")[:2000]
+    return page("submit.html", nav="submit", value=value, error=None)
+
+
+@router.post("/submit")
+async def submit(
+    request: Request,
+    resources: ResourcesDep,
+    issue: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    if cross_site(request.headers, request.url.netloc):
+        return page(
+            "error.html",
+            403,
+            heading="Refused",
+            message="This form was sent from another site. Open IssueSight and send it from there.",
+        )
+    try:
+        ref = parse_issue_ref(issue)
+    except InvalidIssueReference as exc:
+        return page(
+            "submit.html",
+            422,
+            nav="submit",
+            value=issue,
+            error_title="That is not a GitHub issue.",
+            error=f"{exc.reason[:1].upper()}{exc.reason[1:]}: expected {VALID_FORMS}.",
+        )
+    try:
+        # Connected on demand, after the row is recorded: an outage loses no submission.
+        result = await submit_issue(
+            ref, store=resources.store, client=resources.temporal, settings=resources.settings
+        )
+    except (RPCError, TemporalUnavailable) as exc:
+        log.warning(
+            "web submission could not start", extra={"issue_key": ref.key, "error": str(exc)}
+        )
+        minutes = resources.settings.reconcile_interval_minutes
+        return page(
+            "submit.html",
+            503,
+            nav="submit",
+            value=ref.key,
+            error_title="The job service is unreachable.",
+            error=f"Your request is kept: tutorial /tutorials/{ref.tutorial_id} is pending and "
+            f"starts by itself within {minutes} minutes of the job service answering again.",
+        )
+    log.info("tutorial submitted from the web", extra={"issue_key": ref.key})
+    return RedirectResponse(f"/tutorials/{result.view.content.id}", status_code=303)
+
+
+@router.get("/concepts", response_class=HTMLResponse)
+async def concepts_page(concepts: ConceptReadsDep) -> HTMLResponse:
+    roots = await run_in_threadpool(concepts.tree)
+    return page("concepts.html", nav="concepts", roots=roots)
+
+
+@router.get("/concepts/{slug}", response_class=HTMLResponse)
+async def concept_page(
+    slug: str, request: Request, concepts: ConceptReadsDep, search: TutorialSearchDep
+) -> HTMLResponse:
+    if len(slug) > 80 or not _SLUG.match(slug):
+        return not_found("There is no concept with this name.")
+    detail = await run_in_threadpool(concepts.concept, slug)
+    if detail is None:
+        return not_found("There is no concept with this name.")
+    number = _page_number(request.query_params.get("page"))
+    query = TutorialQuery(
+        concept=slug, sort=Sort.EASIEST, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
+    )
+    hits, total = await run_in_threadpool(search.search, query)
+    return page(
+        "concept.html",
+        nav="concepts",
+        concept=detail,
+        hits=hits,
+        total=total,
+        limit=PAGE_SIZE,
+        offset=query.offset,
+        params={},
+    )
+
+
+@router.get("/projects", response_class=HTMLResponse)
+async def projects_page(resources: ResourcesDep, search: TutorialSearchDep) -> HTMLResponse:
+    tracking = TrackingStore(resources.reader_engine)
+    tracked = await run_in_threadpool(tracking.list_projects)
+    names = {v.project.full_name for v in tracked}
+    others = [f for f in await run_in_threadpool(search.repositories) if f.value not in names]
+    return page("projects.html", nav="projects", tracked=tracked, others=others)
+
+
+@router.get("/projects/{owner}/{repo}", response_class=HTMLResponse)
+async def project_page(
+    owner: str, repo: str, request: Request, resources: ResourcesDep, search: TutorialSearchDep
+) -> HTMLResponse:
+    try:
+        parsed_owner, parsed_repo = parse_repo_name(f"{owner}/{repo}")
+    except ValueError:  # InvalidIssueReference is one too
+        return not_found("This is not the name of a GitHub repository.")
+    full_name = f"{parsed_owner}/{parsed_repo}".lower()
+    tracking = TrackingStore(resources.reader_engine)
+    view = await run_in_threadpool(tracking.get_project, full_name)
+    number = _page_number(request.query_params.get("page"))
+    query = TutorialQuery(repo=full_name, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    hits, total = await run_in_threadpool(search.search, query)
+    if view is None and total == 0 and number == 1:
+        return not_found(f"IssueSight knows nothing about {full_name} yet.")
+    project = view.project if view else None
+    return page(
+        "project.html",
+        nav="projects",
+        full_name=full_name,
+        project=project or _Unknown(),
+        view=view,
+        default_labels=list(DEFAULT_LABELS),
+        hits=hits,
+        total=total,
+        limit=PAGE_SIZE,
+        offset=query.offset,
+        params={},
+    )
+
+
+class _Unknown:
+    """A repository known only through its tutorials: no tracking facts to show."""
+
+    language = None
+    last_synced_at = None
+    paused = False
+    interval_minutes = None
+    watch_labels = None

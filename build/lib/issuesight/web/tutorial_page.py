@@ -1,0 +1,195 @@
+"""The tutorial page: the issue first, then the context bridge, or its progress, or why it
+failed. A pure function of the status read's row (`TutorialView`), so it is rendered once per
+version of a tutorial and kept, exactly as the JSON status route keeps its body
+(db.renderings): a page read while nothing changed costs what the JSON read costs (bench.web).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Hashable
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from issuesight.db.renderings import RenderedTutorial, RenderingCache
+from issuesight.db.store import TutorialView
+from issuesight.web import templating
+
+# Stages of a run in progress (a completed tutorial in one of them is being regenerated).
+RUNNING_STAGES = frozenset({"queued", "fetching_context", "generating", "saving"})
+
+# What a failure type means for the reader, and whether trying again can help.
+FAILURE_EXPLANATIONS: dict[str, tuple[str, bool]] = {
+    "RepositoryNotFound": (
+        "GitHub says this repository does not exist, or it is private. Check the owner and "
+        "the repository name.",
+        False,
+    ),
+    "IssueNotFound": (
+        "GitHub has no issue with this number in this repository. Check the number.",
+        False,
+    ),
+    "NotFound": ("GitHub could not find what this reference points to.", False),
+    "IssueDeleted": ("The issue was deleted on GitHub.", False),
+    "NotAnIssue": (
+        "This number is a pull request, not an issue. IssueSight explains issues.",
+        False,
+    ),
+    "InvalidIssueReference": ("This is not a reference to a GitHub issue.", False),
+    "BadCredentials": (
+        "GitHub refused the server's token (GITHUB_TOKEN). The operator must fix it.",
+        False,
+    ),
+    "Forbidden": ("GitHub refused access to this repository.", False),
+    "InvalidRequest": ("GitHub refused the request as invalid.", False),
+    "LLMAuthenticationFailed": (
+        "The language model refused the server's key (OPENAI_API_KEY). The operator must fix it.",
+        False,
+    ),
+    "LLMRequestRejected": ("The language model refused the request.", False),
+    "GitHubRateLimited": ("GitHub's rate limit was spent. Try again later.", True),
+    "GitHubUnavailable": ("GitHub did not answer properly. Try again in a while.", True),
+    "LLMRateLimited": ("The language model was busy (rate limited). Try again later.", True),
+    "LLMUnavailable": ("The language model did not answer properly. Try again later.", True),
+    "LLMTimeout": ("The language model took too long to answer. Try again later.", True),
+    "LLMInvalidOutput": (
+        "The language model kept answering with something that is not a valid tutorial. "
+        "Trying again may work.",
+        True,
+    ),
+    "Timeout": ("A step took too long. Try again in a while.", True),
+}
+UNKNOWN_FAILURE = ("Something went wrong while writing the tutorial.", True)
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _File(_Loose):
+    path: str
+    why: str = ""
+    url: str = ""
+
+
+class _Prerequisite(_Loose):
+    concept: str
+    why: str = ""
+
+
+class _Flag(_Loose):
+    kind: str = ""
+    detail: str = ""
+
+
+class _Concept(_Loose):
+    slug: str
+    name: str = ""
+    description: str = ""
+
+
+class StoredTutorial(_Loose):
+    """The structured tutorial as stored (tutorial.finalize), read leniently: a field that is
+    missing (an older version) is left out of the page rather than failing it."""
+
+    title: str = ""
+    summary: str = ""
+    junior_friendly_reason: str = ""
+    prerequisites: list[_Prerequisite] = []
+    architecture_overview: str = ""
+    files_to_read: list[_File] = []
+    unverified_paths: list[str] = []
+    implementation_steps: list[str] = []
+    how_to_test: list[str] = []
+    questions_for_maintainers: list[str] = []
+    red_flags: list[_Flag] = []
+    first_comment: str = ""
+    concepts: list[_Concept] = []
+
+
+def _sections(t: StoredTutorial) -> list[tuple[str, str]]:
+    """(anchor, heading) of the sections this tutorial has, in reading order."""
+    present = [
+        ("summary", "Summary", bool(t.summary)),
+        ("good-first-issue", "Is this a good first issue?", bool(t.junior_friendly_reason)),
+        ("red-flags", "Red flags", bool(t.red_flags)),
+        ("learn-first", "Learn these first", bool(t.prerequisites)),
+        ("architecture", "How the project fits together", bool(t.architecture_overview)),
+        ("files", "Files to read first", bool(t.files_to_read or t.unverified_paths)),
+        ("steps", "Implementation steps", bool(t.implementation_steps)),
+        ("testing", "How to test", bool(t.how_to_test)),
+        ("questions", "Questions to ask the maintainers", bool(t.questions_for_maintainers)),
+        ("first-comment", "A first comment you can post", bool(t.first_comment)),
+        ("concepts", "Concepts", bool(t.concepts)),
+    ]
+    return [(anchor, heading) for anchor, heading, shown in present if shown]
+
+
+def page_context(view: TutorialView) -> dict[str, Any]:
+    c = view.content
+    repo, _, number = view.issue_key.partition("#")
+    structured: StoredTutorial | None = None
+    if c.structured is not None:
+        try:
+            structured = StoredTutorial.model_validate(c.structured)
+        except ValidationError:
+            structured = None  # shown from the stored Markdown instead
+    explanation, retry_helps = FAILURE_EXPLANATIONS.get(c.failure_type or "", UNKNOWN_FAILURE)
+    completed = c.status == "COMPLETED"
+    return {
+        "view": view,
+        "c": c,
+        "repo": repo,
+        "number": number,
+        "issue_url": f"https://github.com/{repo}/issues/{number}",
+        "commit_url": f"https://github.com/{repo}/tree/{c.commit_sha}" if c.commit_sha else None,
+        "t": structured,
+        "sections": _sections(structured) if structured else [],
+        "completed": completed,
+        "running": c.stage in RUNNING_STAGES,
+        "regenerating": completed and c.stage in RUNNING_STAGES,
+        "regeneration_failed": completed and c.stage == "failed",
+        "failure_explanation": explanation,
+        "retry_helps": retry_helps,
+        "concept_names": {k.slug: k.name for k in structured.concepts} if structured else {},
+    }
+
+
+def _key(view: TutorialView) -> Hashable:
+    """Everything the page shows that can change without the tutorial being generated anew
+    (which moves `generation` and `updated_at`)."""
+    c = view.content
+    return (
+        c.id,
+        c.generation,
+        c.updated_at,
+        c.status,
+        c.stage,
+        c.stale,
+        c.archived_at,
+        c.failure_type,
+        c.failure_reason,
+        c.commit_sha,
+        view.issue_title,
+        view.issue_state,
+        tuple(view.concepts),
+        templating.asset_version("app.css"),
+        templating.asset_version("app.js"),
+    )
+
+
+_kept = RenderingCache()
+
+
+def render_tutorial_page(view: TutorialView) -> RenderedTutorial:
+    """The whole page and its ETag. Kept by `_key`: on SQLite the status read hands a view,
+    not a row, and rendering Markdown and templates is the page's real cost."""
+    key = _key(view)
+    rendered = _kept.get(key)
+    if rendered is None:
+        body = templating.render("tutorial.html", **page_context(view)).encode()
+        etag = f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+        rendered = RenderedTutorial(body, etag)
+        _kept.put(key, rendered)
+    return rendered
