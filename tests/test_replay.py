@@ -57,6 +57,7 @@ def test_there_are_recorded_sync_histories() -> None:
         "real_with_jobs",
         "v0-real_with_jobs",
         "llm_budget_spent",
+        "etag_after_jobs",
     }
 
 

@@ -26,6 +26,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from issuesight.llm.errors import LLM_OUTPUT_TRUNCATED
 from issuesight.workflows.contracts import (
     ActivityName,
     ArchiveInput,
@@ -43,11 +44,14 @@ from issuesight.workflows.contracts import (
     MarkFailedInput,
     MarkStaleInput,
     Progress,
+    ReconcileRequest,
+    ReconcileResult,
     Stage,
     SyncBeginResult,
     SyncCandidate,
     SyncFinishInput,
     SyncOutcome,
+    SyncPageDone,
     SyncPageInput,
     SyncPageResult,
     SyncRequest,
@@ -56,6 +60,7 @@ from issuesight.workflows.contracts import (
     TutorialOutcome,
     TutorialRequest,
 )
+from issuesight.workflows.reconcile import ReconcileWorkflow
 from issuesight.workflows.sync import PAGES_PER_RUN, ArchiveWorkflow, RepoSyncWorkflow
 from issuesight.workflows.tutorial import TutorialWorkflow
 
@@ -71,6 +76,8 @@ class TutorialScript:
     fingerprint: str = "fp-1"
     fetch_error: ApplicationError | None = None
     generate_error: ApplicationError | None = None
+    # Raised by the first GENERATE calls, one each, before generate_error applies.
+    generate_errors: list[ApplicationError] = field(default_factory=list)
     calls: list[tuple[str, Any]] = field(default_factory=list)
     generate_started: asyncio.Event = field(default_factory=asyncio.Event)
     release_generate: asyncio.Event | None = None
@@ -99,6 +106,8 @@ class TutorialScript:
         self.generate_started.set()
         if self.release_generate is not None:
             await self.release_generate.wait()
+        if self.generate_errors:
+            raise self.generate_errors.pop(0)
         if self.generate_error is not None:
             raise self.generate_error
         return GenerateResult(1000, 250, 400, reused_draft=False)
@@ -177,6 +186,15 @@ class SyncScript:
     async def finish_repo_sync(self, argument: SyncFinishInput) -> None:
         self.calls.append((ActivityName.SYNC_FINISH, argument))
 
+    @activity.defn(name=ActivityName.SYNC_PAGE_DONE)
+    async def remember_issue_page(self, argument: SyncPageDone) -> None:
+        self.calls.append((ActivityName.SYNC_PAGE_DONE, argument))
+
+    @activity.defn(name=ActivityName.RECONCILE)
+    async def reconcile_tutorials(self, argument: ReconcileRequest) -> ReconcileResult:
+        self.calls.append((ActivityName.RECONCILE, argument))
+        return ReconcileResult(restarted=argument.batch, rechecked=argument.grace_seconds)
+
     @activity.defn(name=ActivityName.ARCHIVE_CLOSED)
     async def archive_closed_issues(self, argument: ArchiveInput) -> ArchiveResult:
         self.calls.append((ActivityName.ARCHIVE_CLOSED, argument))
@@ -194,6 +212,8 @@ class SyncScript:
             self.sync_issue_page,
             self.run_tutorial_job,
             self.finish_repo_sync,
+            self.remember_issue_page,
+            self.reconcile_tutorials,
             self.archive_closed_issues,
             self.check_llm_budget,
         ]
@@ -205,7 +225,7 @@ async def mocked_worker(client: Client, activities: list[Callable[..., Any]]) ->
     async with Worker(
         client,
         task_queue=task_queue,
-        workflows=[TutorialWorkflow, RepoSyncWorkflow, ArchiveWorkflow],
+        workflows=[TutorialWorkflow, RepoSyncWorkflow, ArchiveWorkflow, ReconcileWorkflow],
         activities=activities,
     ):
         yield task_queue
@@ -330,6 +350,51 @@ async def test_the_llm_step_gives_up_after_its_attempts(temporal_client: Client)
     assert marked.reason.endswith("(gave up after the maximum number of attempts)")
 
 
+def _truncated() -> ApplicationError:
+    return ApplicationError(
+        "the LLM's answer was cut off at the output cap of 4096 tokens",
+        type=LLM_OUTPUT_TRUNCATED,
+        non_retryable=True,
+    )
+
+
+async def test_an_answer_cut_at_the_cap_is_asked_once_more_with_twice_the_cap(
+    temporal_client: Client,
+) -> None:
+    script = TutorialScript(generate_errors=[_truncated()])
+    key = issue_key()
+    outcome = await run_tutorial(temporal_client, script, TutorialRequest(key, llm_max_attempts=5))
+    assert outcome.generated is True
+    assert [g.output_cap_doubled for g in script.arguments(ActivityName.GENERATE)] == [False, True]
+    assert script.names()[-1] == ActivityName.COMPLETE
+
+
+async def test_an_answer_cut_twice_fails_as_truncated(temporal_client: Client) -> None:
+    script = TutorialScript(generate_error=_truncated())
+    key = issue_key()
+    with pytest.raises(WorkflowFailureError) as failed:
+        await run_tutorial(temporal_client, script, TutorialRequest(key, llm_max_attempts=5))
+    assert isinstance(failed.value.cause, ApplicationError)
+    assert failed.value.cause.type == LLM_OUTPUT_TRUNCATED
+    # Not llm_max_attempts (5) paid calls for each cap: one with the cap, one with twice it.
+    assert script.names().count(ActivityName.GENERATE) == 2
+    [marked] = script.arguments(ActivityName.MARK_FAILED)
+    assert marked.failure_type == LLM_OUTPUT_TRUNCATED
+
+
+async def test_a_change_inside_the_refresh_cooldown_is_only_marked_stale(
+    temporal_client: Client,
+) -> None:
+    script = TutorialScript(
+        begin=BeginResult(True, 2, fingerprint="old", refresh_deferred=True), fingerprint="new"
+    )
+    key = issue_key()
+    outcome = await run_tutorial(temporal_client, script, TutorialRequest(key, refresh=True))
+    assert outcome == TutorialOutcome(key, generated=False, generation=2, stale=True)
+    assert ActivityName.GENERATE not in script.names()
+    assert script.arguments(ActivityName.MARK_STALE) == [MarkStaleInput(key, regenerating=False)]
+
+
 async def test_progress_shows_the_stage_while_it_runs(temporal_client: Client) -> None:
     script = TutorialScript(release_generate=asyncio.Event())
     key = issue_key()
@@ -360,6 +425,7 @@ def page(
     rate_remaining: int | None = 4000,
     rate_reset: int | None = None,
     newest: str | None = None,
+    etag: str | None = None,
 ) -> SyncPageResult:
     return SyncPageResult(
         candidates=[SyncCandidate(k, refresh=False) for k in keys],
@@ -368,6 +434,7 @@ def page(
         newest_updated_at=newest,
         rate_remaining=rate_remaining,
         rate_reset=rate_reset,
+        etag=etag,
     )
 
 
@@ -484,6 +551,42 @@ async def test_a_spent_llm_budget_holds_the_jobs_on_a_durable_timer(
     assert durations == [0.2, 0.2]  # capped by the recheck interval, not a day
     assert len(script.arguments(ActivityName.RUN_TUTORIAL_JOB)) == 2
     record("llm_budget_spent", history)
+
+
+async def test_a_page_is_remembered_only_after_its_jobs_started(temporal_client: Client) -> None:
+    script = SyncScript(
+        [
+            page(0, ["octo-org/r#1", "octo-org/r#2"], etag='W/"p0"'),
+            page(1, [], last=True, etag='W/"p1"'),
+        ]
+    )
+    history = await run_sync(temporal_client, script, SyncRequest("octo-org/r"))
+    assert all(p.defer_etag for p in script.arguments(ActivityName.SYNC_PAGE))
+    order = [name for name, _ in script.calls]
+    first_done = order.index(ActivityName.SYNC_PAGE_DONE)
+    jobs = [i for i, name in enumerate(order) if name == ActivityName.RUN_TUTORIAL_JOB]
+    pages = [i for i, name in enumerate(order) if name == ActivityName.SYNC_PAGE]
+    assert pages[0] < min(jobs)
+    assert max(jobs) < first_done < pages[1]
+    assert script.arguments(ActivityName.SYNC_PAGE_DONE) == [
+        SyncPageDone("page-0", 'W/"p0"', "page-1"),
+        SyncPageDone("page-1", 'W/"p1"', None),
+    ]
+    record("etag_after_jobs", history)
+
+
+async def test_the_reconcile_workflow_runs_its_activity_with_the_request(
+    temporal_client: Client,
+) -> None:
+    script = SyncScript([])
+    async with mocked_worker(temporal_client, script.activities()) as task_queue:
+        result = await temporal_client.execute_workflow(
+            ReconcileWorkflow.run,
+            ReconcileRequest(grace_seconds=7, batch=11),
+            id=f"mocked-reconcile-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+    assert result == ReconcileResult(restarted=11, rechecked=7)
 
 
 async def test_the_archive_workflow_passes_its_age_and_returns_the_counts(

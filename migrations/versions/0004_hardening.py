@@ -44,11 +44,13 @@ def upgrade() -> None:
             existing_nullable=True,
         )
 
-    with op.batch_alter_table("github_issues", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("handled_updated_at", UTCDateTime(), nullable=True))
-        batch_op.add_column(
-            sa.Column("watched", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # Plain ADD COLUMN, not a batch: on SQLite a batch would copy and rename github_issues,
+    # which the full-text search triggers (0003) refer to.
+    op.add_column("github_issues", sa.Column("handled_updated_at", UTCDateTime(), nullable=True))
+    op.add_column(
+        "github_issues",
+        sa.Column("watched", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     # Issues recorded before this revision: their tutorial work was started when they were
     # recorded (the old order), so nothing is pending for them.
     op.execute("UPDATE github_issues SET handled_updated_at = source_updated_at")
@@ -67,9 +69,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Downgrade schema."""
     op.drop_table("regeneration_limits")
-    with op.batch_alter_table("github_issues", schema=None) as batch_op:
-        batch_op.drop_column("watched")
-        batch_op.drop_column("handled_updated_at")
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+): no copy of the table its triggers refer to.
+    op.drop_column("github_issues", "watched")
+    op.drop_column("github_issues", "handled_updated_at")
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.alter_column(
             "action",
