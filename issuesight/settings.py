@@ -105,9 +105,10 @@ class Settings(BaseSettings):
     # When set, /metrics, /docs and /openapi.json leave the public port for this one.
     api_internal_port: int | None = Field(default=None, ge=1, le=65535)
     api_internal_host: str = "127.0.0.1"
-    # A complete tutorial of the schema's usual size is 2-3k tokens; an answer cut at this cap
-    # is retried once with twice the cap, then failed (LLMOutputTruncated).
-    llm_max_output_tokens: int = Field(default=4096, ge=256, le=200_000)
+    # A generous tutorial (every list half full) is about 4 800 tokens, so only a runaway answer
+    # reaches this (tests/test_unit_schema.py sizes it); an answer cut here is retried once with
+    # twice the cap, within gpt-4o-mini's 16 384, then failed (LLMOutputTruncated).
+    llm_max_output_tokens: int = Field(default=6144, ge=256, le=200_000)
     # OpenAI's current name is max_completion_tokens; some compatible servers know max_tokens.
     llm_output_cap_field: Literal["max_completion_tokens", "max_tokens"] = "max_completion_tokens"
     regenerate_cooldown_minutes: int = Field(default=10, ge=0, le=7 * 24 * 60)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from issuesight.settings import Settings
 from issuesight.tutorial.schema import TutorialDraft, tutorial_response_format
 
 TOP_LEVEL = {
@@ -146,3 +147,49 @@ def test_draft_validation_refuses(field: str, value: Any) -> None:
     with pytest.raises(ValidationError) as info:
         TutorialDraft.model_validate(data)
     assert info.value.errors()[0]["loc"][0] == field
+
+
+# English prose runs about four characters a token with OpenAI's tokenizers (their rule of
+# thumb; no tokenizer is installed here, so the sizing below is stated in that unit).
+CHARS_PER_TOKEN = 4
+SENTENCE = "Read how the client retries a request before you change the backoff it uses. "
+
+
+def _text(chars: int) -> str:
+    return (SENTENCE * (chars // len(SENTENCE) + 1))[:chars].strip()
+
+
+def _generous() -> TutorialDraft:
+    """A tutorial well past the usual size: every list half full, 300-character paragraphs."""
+    para = _text(300)
+    return TutorialDraft.model_validate(
+        {
+            "title": _text(80),
+            "summary": _text(1200),
+            "difficulty": "intermediate",
+            "junior_friendly": True,
+            "junior_friendly_reason": para,
+            "prerequisites": [{"concept": _text(30), "why": para}] * 6,
+            "architecture_overview": _text(1500),
+            "files_to_read": [{"path": f"src/pkg/module_{n}.py", "why": para} for n in range(8)],
+            "implementation_steps": [para] * 10,
+            "how_to_test": [para] * 6,
+            "questions_for_maintainers": [para] * 5,
+            "red_flags": [{"kind": "stale", "detail": para}] * 6,
+            "first_comment": _text(600),
+            "concepts": [
+                {"name": f"Concept {n}", "description": para, "parent": "Networking"}
+                for n in range(6)
+            ],
+        }
+    )
+
+
+def test_the_default_output_cap_holds_a_generous_tutorial_and_its_retry_fits_the_model() -> None:
+    """LLM_MAX_OUTPUT_TOKENS' default is sized from the schema: a generous tutorial (about
+    5 000 tokens) fits under it, so only a runaway answer is cut; twice the cap, the one retry,
+    stays within gpt-4o-mini's 16 384 output tokens. The schema's own bounds allow ~100 000."""
+    default = Settings.model_fields["llm_max_output_tokens"].default
+    generous = len(_generous().model_dump_json()) / CHARS_PER_TOKEN
+    assert 4_000 < generous < default
+    assert 2 * default <= 16_384
