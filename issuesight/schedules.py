@@ -130,6 +130,17 @@ async def describe(client: Client, repo: str) -> ScheduleInfo | None:
     )
 
 
+async def sync_running(client: Client, repo: str) -> bool:
+    """Whether the repository's schedule has a sync under way (started by it or triggered)."""
+    try:
+        description = await client.get_schedule_handle(sync_schedule_id(repo)).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return bool(description.info.running_actions)
+
+
 async def ensure_archive_schedule(client: Client, settings: Settings) -> None:
     """Daily archiving of issues closed longer than ARCHIVE_AFTER_DAYS (idempotent)."""
     schedule = Schedule(

@@ -207,3 +207,32 @@ async def test_the_reconciler_schedule_is_created_updated_and_runs(
 
     await assert_eventually(ran, within=30)
     await handle.delete()
+
+
+async def test_the_reconciler_leaves_a_running_sync_s_issues_to_it(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """A sync records a page's issues and then starts their jobs a few at a time: the ones
+    still waiting are not lost, and the reconciler must not start them beside the sync."""
+    repo = repo_name.lower()
+    github.add_repo("Octo-Org", repo_name, files={"README.md": "# R\n"})
+    for number in (1, 2, 3):
+        github.add_issue(
+            f"Octo-Org/{repo_name}", number, title=f"W{number}", body="B", labels=["help wanted"]
+        )
+    llm.latency = 3.0
+    stack = await make_stack(sqlite_url, sync_max_in_flight=1)
+    await stack.api.post("/api/v1/projects", json={"repo": f"octo-org/{repo}"})
+    await stack.api.post(f"/api/v1/projects/octo-org/{repo}/sync")
+    await assert_eventually(lambda: llm.in_flight == 1, within=30)
+    result = await reconcile(stack)
+    # Issue 1's workflow is running; issues 2 and 3 wait for their sync's one slot.
+    assert (result.running, result.rechecked, result.restarted) == (3, 0, 0)
+    assert llm.max_in_flight == 1
+    llm.latency = 0.0
+
+    async def synced() -> bool:
+        body = (await stack.api.get(f"/api/v1/projects/octo-org/{repo}")).json()
+        return bool(body["tutorials"] == 3)
+
+    await assert_eventually(synced, within=60)  # the sync finishes what it started

@@ -21,6 +21,7 @@ from issuesight.db.store import Store, StuckTutorial
 from issuesight.db.tracking import PendingIssue, TrackingStore
 from issuesight.db.types import parse_time, utcnow
 from issuesight.refs import IssueRef, parse_issue_ref
+from issuesight.schedules import sync_running
 from issuesight.settings import Settings
 from issuesight.submission import submit_issue
 from issuesight.workflows.contracts import (
@@ -104,7 +105,7 @@ class TutorialJobActivities:
           workflow: restarted; one whose run an operator terminated is marked FAILED instead;
         - watched issues of tracked repositories without a tutorial, or with a change no job
           has started for (a webhook answered 503, a sync that died between its page and its
-          jobs): started;
+          jobs): started, unless their repository's sync is under way (it starts them);
         - stale tutorials whose refresh cooldown is over: refreshed (STALE_POLICY=regenerate).
 
         Every start goes through the issue-keyed workflow ID, so racing a submission or a sync
@@ -125,6 +126,11 @@ class TutorialJobActivities:
                 completed_before=utcnow() - cooldown,
                 limit=request.batch,
             )
+        # A sync under way starts its repository's jobs itself, within SYNC_MAX_IN_FLIGHT:
+        # starting them here too would only add to its load.
+        repos = {parse_issue_ref(item.issue_key).repo_full_name for item in pending}
+        running = await asyncio.gather(*(sync_running(self._client, repo) for repo in repos))
+        syncing = {repo for repo, busy in zip(repos, running, strict=True) if busy}
         slots = asyncio.Semaphore(RECONCILE_CONCURRENCY)
 
         async def limited(work: Awaitable[str]) -> str:
@@ -134,7 +140,7 @@ class TutorialJobActivities:
 
         outcomes = await asyncio.gather(
             *(limited(self._restart_stuck(row)) for row in stuck),
-            *(limited(self._start_pending(item)) for item in pending),
+            *(limited(self._start_pending(item, syncing)) for item in pending),
             *(limited(self._refresh_stale(key)) for key in stale),
         )
         counts = dict.fromkeys(ReconcileResult.__dataclass_fields__, 0)
@@ -165,8 +171,10 @@ class TutorialJobActivities:
         await asyncio.to_thread(self._store.settle_stage, ref.tutorial_id)
         return "stages_reset"
 
-    async def _start_pending(self, item: PendingIssue) -> str:
+    async def _start_pending(self, item: PendingIssue, syncing: set[str]) -> str:
         ref = parse_issue_ref(item.issue_key)
+        if ref.repo_full_name in syncing:
+            return "running"  # its sync will start it
         if await self._run_status(ref) == WorkflowExecutionStatus.RUNNING:
             return "running"  # its change is looked at again on the next run
         await self._submit(ref, refresh=item.has_tutorial)

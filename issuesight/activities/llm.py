@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import openai
+from sqlalchemy.exc import OperationalError
 from temporalio import activity
 
 from issuesight import metrics
@@ -20,6 +23,8 @@ from issuesight.refs import tutorial_id_for
 from issuesight.workflows.contracts import ActivityName, GenerateInput, GenerateResult
 
 HEARTBEAT_EVERY = 2.0
+# Waits between attempts to save a paid draft (about 15 s in all) before the attempt fails.
+SAVE_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 class LLMActivities:
@@ -89,19 +94,41 @@ class LLMActivities:
             "completion_tokens": spent.completion_tokens,
             "model": spent.model,
         }
-        await asyncio.to_thread(
-            self._store.save_draft,
-            tutorial_id,
-            request.run_id,
-            draft.model_dump(mode="json"),
-            usage_record,
-        )
+        async with _heartbeating():
+            await self._keep_paid_draft(
+                tutorial_id, request.run_id, draft.model_dump(mode="json"), usage_record
+            )
         return GenerateResult(
             prompt_chars=prompt.chars,
             prompt_tokens=spent.prompt_tokens,
             completion_tokens=spent.completion_tokens,
             reused_draft=False,
         )
+
+
+    async def _keep_paid_draft(
+        self,
+        tutorial_id: uuid.UUID,
+        run_id: str,
+        draft: dict[str, Any],
+        usage: dict[str, Any],
+    ) -> None:
+        """Saves an answer already paid for. A database that is briefly away (a restart, a
+        failover) is waited out here, within the attempt: failing the attempt would throw the
+        answer away and pay for it again (the chaos run measured one re-paid call per
+        generation in flight across a PostgreSQL restart)."""
+        for delay in (*SAVE_RETRY_DELAYS, None):
+            try:
+                await asyncio.to_thread(self._store.save_draft, tutorial_id, run_id, draft, usage)
+                return
+            except OperationalError as exc:
+                if delay is None:
+                    raise
+                activity.logger.warning(
+                    "saving a paid draft failed; retrying",
+                    extra={"tutorial_id": str(tutorial_id), "error": type(exc).__name__},
+                )
+                await asyncio.sleep(delay)
 
 
 @contextlib.asynccontextmanager
