@@ -1,8 +1,8 @@
 """hardening: delivery columns as long as the parser allows, issue change tracking, regeneration
 limits
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 from issuesight.db.types import UTCDateTime
 
 # revision identifiers, used by Alembic.
-revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0003"
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
