@@ -130,6 +130,7 @@ def _env(
             "SYNC_MAX_IN_FLIGHT": str(SYNC_MAX_IN_FLIGHT),
             "LOG_FORMAT": "text",
             "LOG_LEVEL": "WARNING",
+            "AUTH_MODE": "open",  # accounts are not the subject here
         }
     )
     return env

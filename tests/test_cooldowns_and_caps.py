@@ -236,3 +236,29 @@ async def test_the_reconciler_leaves_a_running_sync_s_issues_to_it(
         return bool(body["tutorials"] == 3)
 
     await assert_eventually(synced, within=60)  # the sync finishes what it started
+
+
+async def test_the_reconciler_starts_nothing_while_the_llm_budget_is_spent(
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    from sqlmodel import select
+
+    from issuesight.db.engine import session_scope
+    from issuesight.db.models import LLMUsage
+    from tests.test_sync import spend_llm_budget
+
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(database_url, llm_daily_token_budget=1000)
+    ref = make_ref("octo-org", repo_name, 1)
+    await asyncio.to_thread(stack.store.register_submission, ref)  # kept, never started
+    spend_llm_budget(stack, 1000)  # (its spender is another pending tutorial)
+    held = await reconcile(stack)
+    assert (held.deferred, held.restarted) == (2, 0)
+    assert llm.count() == 0
+    with session_scope(stack.store.engine) as session:  # the window rolls
+        for usage in session.exec(select(LLMUsage)).all():
+            usage.at -= timedelta(hours=25)
+            session.add(usage)
+    assert (await reconcile(stack)).restarted == 2
+    await assert_eventually(lambda: _generation(stack, str(ref.tutorial_id), 1), within=30)
+    assert llm.count() == 1

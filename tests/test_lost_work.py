@@ -4,7 +4,6 @@ checks that what was asked for is either done once Temporal is back, or said not
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -305,7 +304,12 @@ async def test_the_reconciler_settles_runs_ended_by_operators_and_lost_stages(
     second = await stack.api.post("/api/v1/tutorials", json={"issue": f"octo-org/{repo_name}#2"})
     await wait_finished(stack.api, second.json()["status_url"])
     ref2 = make_ref("octo-org", repo_name, 2)
-    await asyncio.to_thread(stack.store.mark_queued, ref2.tutorial_id)
+    with stack.store.engine.begin() as connection:  # as a regeneration that never started
+        connection.execute(
+            sa.update(TutorialContent)
+            .where(TutorialContent.id == ref2.tutorial_id)
+            .values(stage="queued")
+        )
 
     result = await reconcile(stack)
     assert (result.terminated, result.stages_reset, result.restarted) == (1, 1, 0)

@@ -108,10 +108,16 @@ class TutorialJobActivities:
           jobs): started, unless their repository's sync is under way (it starts them);
         - stale tutorials whose refresh cooldown is over: refreshed (STALE_POLICY=regenerate).
 
+        Nothing is started while LLM_DAILY_TOKEN_BUDGET is spent (counted as deferred).
+
         Every start goes through the issue-keyed workflow ID, so racing a submission or a sync
         attaches instead of duplicating, and the workflow never generates a generation twice.
         """
         older_than = utcnow() - timedelta(seconds=request.grace_seconds)
+        budget = self._settings.llm_daily_token_budget
+        # While LLM_DAILY_TOKEN_BUDGET is spent nothing is started: the work stays recorded and
+        # a later run starts it. Operators' terminations and lost stages are still settled.
+        spent = bool(budget) and (await asyncio.to_thread(self._accounts.llm_budget, budget)).spent
         stuck = await asyncio.to_thread(
             self._store.stuck_tutorials, older_than=older_than, limit=request.batch
         )
@@ -138,19 +144,23 @@ class TutorialJobActivities:
                 activity.heartbeat()
                 return await work
 
+        deferred = len(pending) + len(stale) if spent else 0
+        if spent:
+            pending, stale = [], []
         outcomes = await asyncio.gather(
-            *(limited(self._restart_stuck(row)) for row in stuck),
+            *(limited(self._restart_stuck(row, start=not spent)) for row in stuck),
             *(limited(self._start_pending(item, syncing)) for item in pending),
             *(limited(self._refresh_stale(key)) for key in stale),
         )
         counts = dict.fromkeys(ReconcileResult.__dataclass_fields__, 0)
         for outcome in outcomes:
             counts[outcome] += 1
+        counts["deferred"] += deferred
         result = ReconcileResult(**counts)
         log.info("reconciled", extra=counts)
         return result
 
-    async def _restart_stuck(self, row: StuckTutorial) -> str:
+    async def _restart_stuck(self, row: StuckTutorial, *, start: bool) -> str:
         ref = parse_issue_ref(row.issue_key)
         status = await self._run_status(ref)
         if status == WorkflowExecutionStatus.RUNNING:
@@ -165,6 +175,8 @@ class TutorialJobActivities:
             )
             return "terminated"
         if row.status == TutorialStatus.PENDING:
+            if not start:
+                return "deferred"
             await self._submit(ref, refresh=False)
             return "restarted"
         # Completed, and shown as regenerating with no run doing it.

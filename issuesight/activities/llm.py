@@ -105,7 +105,6 @@ class LLMActivities:
             reused_draft=False,
         )
 
-
     async def _keep_paid_draft(
         self,
         tutorial_id: uuid.UUID,

@@ -387,7 +387,6 @@ class Store:
                 for key, status, stage in session.exec(stmt).all()
             ]
 
-
     # -- the generation's steps ----------------------------------------------------------
 
     def begin_generation(self, tutorial_id: uuid.UUID, target_generation: int) -> Begun:
@@ -477,7 +476,6 @@ class Store:
                 row.handled_updated_at = max(fetched, row.handled_updated_at or fetched)
             row.last_synced_at = now
             session.add(row)
-
 
             content = session.get(TutorialContent, ref.tutorial_id)
             assert content is not None

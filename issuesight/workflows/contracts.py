@@ -270,3 +270,4 @@ class ReconcileResult:
     rechecked: int = 0  # watched issues without a tutorial, or with an unhandled change
     refreshed: int = 0  # stale tutorials whose refresh cooldown is over
     running: int = 0  # candidates left alone because their workflow is running
+    deferred: int = 0  # work not started because LLM_DAILY_TOKEN_BUDGET is spent
