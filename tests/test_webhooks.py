@@ -73,7 +73,8 @@ async def test_opened_issue_of_a_tracked_repo_gets_a_tutorial_once(
     make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
-    # No refresh cooldown here: a real edit regenerates at once (test_hardening covers it).
+    # No refresh cooldown here: a real edit regenerates at once (test_cooldowns_and_caps
+    # covers the cooldown).
     stack = await make_stack(database_url, refresh_cooldown_minutes=0)
     await stack.api.post("/api/v1/projects", json={"repo": f"octo-org/{repo_name}"})
     body = issue_delivery(github, repo_name)
