@@ -19,8 +19,14 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -32,11 +38,11 @@ from issuesight.db.models import TutorialStatus
 from issuesight.db.store import Store, TutorialView
 from issuesight.refs import IssueRef
 from issuesight.settings import Settings
-from issuesight.workflows.contracts import TutorialRequest
+from issuesight.workflows.contracts import Progress, Stage, TutorialRequest
 from issuesight.workflows.tutorial import TutorialWorkflow
 
 log = logging.getLogger(__name__)
-FAILED_RUN_CLOSE_WAIT = 10.0
+FINISHED_RUN_CLOSE_WAIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -123,9 +129,9 @@ async def _run(
     assert admission.target is not None
     view = admission.view
     client = temporal if isinstance(temporal, Client) else await temporal()
-    if admission.was_failed:
-        await _let_failed_run_close(client, ref)
     completed = view.content.status == TutorialStatus.COMPLETED
+    if admission.was_failed or completed:
+        await _let_finished_run_close(client, ref)
     request = TutorialRequest(
         issue_key=ref.key,
         target_generation=admission.target,
@@ -259,18 +265,35 @@ async def _start(
     )
 
 
-async def _let_failed_run_close(client: Client, ref: IssueRef) -> None:
-    """The failure is recorded a moment before its run closes; a start in that window would
-    attach to the dying run ("use existing") and be lost. Wait for it to close, briefly."""
+async def _let_finished_run_close(client: Client, ref: IssueRef) -> None:
+    """A run records its outcome (COMPLETED or FAILED) a moment before it closes. A new run
+    started in that window would attach to the finishing one ("use existing") and be lost: the
+    row would say a regeneration is queued that no run will do. So when the previous run is
+    still open but done (its progress says so), wait for it to close, briefly; a run still at
+    work is attached to, as intended."""
     handle = client.get_workflow_handle(ref.workflow_id)
     try:
         description = await handle.describe()
-        if description.status == WorkflowExecutionStatus.RUNNING:
-            await asyncio.wait_for(handle.result(), FAILED_RUN_CLOSE_WAIT)
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            return
+        try:
+            progress: Progress = await handle.query(
+                TutorialWorkflow.progress, rpc_timeout=timedelta(seconds=5)
+            )
+        except (RPCError, WorkflowQueryFailedError) as exc:
+            # No worker answered: its state is unknown, so attach as before.
+            log.warning(
+                "could not ask an open run how far it is; attaching to it",
+                extra={"issue_key": ref.key, "error": type(exc).__name__},
+            )
+            return
+        if progress.stage not in (Stage.DONE, Stage.FAILED):
+            return
+        await asyncio.wait_for(handle.result(), FINISHED_RUN_CLOSE_WAIT)
     except WorkflowFailureError:
         return  # it closed, failed, as expected
     except TimeoutError:
-        log.warning("a failed run is still open; attaching to it", extra={"issue_key": ref.key})
+        log.warning("a finished run is still open; attaching to it", extra={"issue_key": ref.key})
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise

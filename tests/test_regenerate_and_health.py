@@ -4,17 +4,24 @@ truth about each dependency."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import httpx
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.worker import Worker
 
 from issuesight.api.app import create_app
 from issuesight.db.engine import make_engine
 from issuesight.db.search import include_name
-from tests.conftest import make_settings
+from issuesight.refs import make_ref
+from issuesight.workflows.contracts import Progress, Stage, TutorialRequest
+from tests.conftest import assert_eventually, make_settings
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world, wait_finished
 
@@ -53,6 +60,70 @@ async def test_regenerate_keeps_serving_the_old_tutorial_until_the_new_one_is_do
         "/api/v1/tutorials/00000000-0000-0000-0000-000000000000/regenerate"
     )
     assert missing.status_code == 404
+
+
+@workflow.defn(name="TutorialWorkflow", sandboxed=False)
+class FinishedButOpen:
+    """A run that has recorded its outcome (its progress says done) and not closed yet: the
+    moment every finishing run goes through."""
+
+    def __init__(self) -> None:
+        self._close = False
+
+    @workflow.run
+    async def run(self, request: TutorialRequest) -> None:
+        await workflow.wait_condition(lambda: self._close)
+
+    @workflow.signal
+    def close(self) -> None:
+        self._close = True
+
+    @workflow.query
+    def progress(self) -> Progress:
+        return Progress("finishing", Stage.DONE)
+
+
+async def test_a_regeneration_asked_while_the_last_run_closes_is_not_lost(
+    make_stack,
+    database_url: str,
+    github: FakeGitHub,
+    llm: FakeOpenAI,
+    repo_name: str,
+    temporal_client: Client,
+) -> None:
+    """Started with "use existing" while the finishing run was still open, the regeneration
+    used to attach to it and never run: 202, a row saying "queued", and no new generation."""
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(database_url)
+    first = await stack.api.post("/api/v1/tutorials", json={"issue": f"octo-org/{repo_name}#1"})
+    done = await wait_finished(stack.api, first.json()["status_url"])
+    ref = make_ref("octo-org", repo_name, 1)
+    await temporal_client.get_workflow_handle(ref.workflow_id).result()  # that run is closed
+    lingering_queue = f"finishing-{uuid.uuid4()}"
+    async with Worker(temporal_client, task_queue=lingering_queue, workflows=[FinishedButOpen]):
+        lingering = await temporal_client.start_workflow(
+            FinishedButOpen.run,
+            TutorialRequest(ref.key),
+            id=ref.workflow_id,
+            task_queue=lingering_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+
+        async def close_soon() -> None:
+            await asyncio.sleep(1.0)
+            await lingering.signal(FinishedButOpen.close)
+
+        closing = asyncio.create_task(close_soon())
+        regenerated = await stack.api.post(f"/api/v1/tutorials/{done['id']}/regenerate")
+        await closing
+    assert regenerated.status_code == 202, regenerated.text
+
+    async def second_generation() -> bool:
+        body = (await stack.api.get(first.json()["status_url"])).json()
+        return bool(body["generation"] == 2 and body["stage"] == "done")
+
+    await assert_eventually(second_generation, within=30)
+    assert llm.count() == 2
 
 
 async def test_health_reports_each_dependency(
