@@ -1,8 +1,8 @@
 """hardening: delivery columns as long as the parser allows, issue change tracking, regeneration
 limits
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 from issuesight.db.types import UTCDateTime
 
 # revision identifiers, used by Alembic.
-revision: str = "0005"
-down_revision: str | Sequence[str] | None = "0004"
+revision: str = "0006"
+down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
