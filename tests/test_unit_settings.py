@@ -495,8 +495,16 @@ def test_an_empty_openai_base_url_means_the_sdk_default(monkeypatch: pytest.Monk
     ],
 )
 def test_sign_in_knobs_are_validated(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError):
+        _settings()
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
         ("MAX_REQUEST_BODY_BYTES", "10"),
         ("WEBHOOK_MAX_BODY_BYTES", str(26 * 1024 * 1024)),
         ("LLM_MAX_OUTPUT_TOKENS", "10"),
