@@ -153,6 +153,12 @@ class Settings(BaseSettings):
             return None
         return value.strip().rstrip("/")
 
+    @field_validator("github_oauth_url")
+    @classmethod
+    def _oauth_url(cls, value: str | None) -> str | None:
+        # The OAuth app's secret and users' codes travel there.
+        return None if value is None else _https_unless_loopback("GITHUB_OAUTH_URL", value)
+
     @model_validator(mode="after")
     def _oauth_pair(self) -> Settings:
         if (self.github_oauth_client_id is None) != (self.github_oauth_client_secret is None):

@@ -438,7 +438,7 @@ def test_github_sign_in_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not _settings().github_sign_in  # blank is unset
 
 
-@pytest.mark.parametrize("name", ["GITHUB_API_URL", "OPENAI_BASE_URL"])
+@pytest.mark.parametrize("name", ["GITHUB_API_URL", "OPENAI_BASE_URL", "GITHUB_OAUTH_URL"])
 @pytest.mark.parametrize(
     "url",
     [
@@ -457,7 +457,7 @@ def test_upstream_urls_are_https_or_loopback(
     assert getattr(settings, name.lower()) == url
 
 
-@pytest.mark.parametrize("name", ["GITHUB_API_URL", "OPENAI_BASE_URL"])
+@pytest.mark.parametrize("name", ["GITHUB_API_URL", "OPENAI_BASE_URL", "GITHUB_OAUTH_URL"])
 @pytest.mark.parametrize(
     ("url", "says"),
     [
