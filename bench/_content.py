@@ -9,7 +9,7 @@ from issuesight.activities.store import StoreActivities
 from issuesight.context.bundle import build_bundle
 from issuesight.context.gather import FetchedFile, RawContext
 from issuesight.db.store import Store
-from issuesight.refs import IssueRef, make_ref
+from issuesight.domain.refs import IssueRef, make_ref
 from issuesight.workflows.contracts import CompleteInput
 from tests.fakes import FakeOpenAI
 from tests.helpers import APP_SOURCE, CONTRIBUTING, README

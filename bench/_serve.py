@@ -17,8 +17,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from issuesight.api.app import create_app
-from issuesight.processes import freeze_startup_heap
-from issuesight.settings import Settings
+from issuesight.core.settings import Settings
+from issuesight.runtime.processes import freeze_startup_heap
 
 BARE_PATH = "/bench/constant"
 # A plain `def`, run in the threadpool, as the status routes read on SQLite (not on PostgreSQL).
@@ -49,7 +49,7 @@ def main() -> None:
     sock.bind(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 0))
     print(sock.getsockname()[1], flush=True)
     # The same configuration as `issuesight api`: its heap frozen once built, served as
-    # issuesight.processes.serve_api serves it.
+    # issuesight.runtime.processes.serve_api serves it.
     freeze_startup_heap()
     config = uvicorn.Config(app, log_config=None, access_log=False)
     uvicorn.Server(config).run(sockets=[sock])

@@ -25,14 +25,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from issuesight.accounts.principal import Requester
 from issuesight.accounts.store import AccountStore
+from issuesight.core.settings import Settings
 from issuesight.db.migrate import upgrade
 from issuesight.db.store import Store
-from issuesight.dev import temporal_binary
-from issuesight.refs import IssueRef, make_ref
-from issuesight.search_attributes import ALL as SEARCH_ATTRIBUTES
-from issuesight.settings import Settings
-from issuesight.submission import submit_issue
+from issuesight.domain.refs import IssueRef, make_ref
+from issuesight.orchestration.submission import submit_issue
+from issuesight.runtime.dev import temporal_binary
 from issuesight.workflows.contracts import TutorialOutcome
+from issuesight.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from tests.fakes import BackgroundServer, FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world
 

@@ -14,12 +14,12 @@ import sys
 
 import temporalio.worker
 
-import issuesight.worker
-from issuesight.cli import main
+import issuesight.runtime.worker
+from issuesight.cli.main import main
 
 slots = os.environ.get("BENCH_MAX_CONCURRENT_ACTIVITIES")
 if slots:
-    issuesight.worker.Worker = functools.partial(  # type: ignore[attr-defined,assignment]
+    issuesight.runtime.worker.Worker = functools.partial(  # type: ignore[attr-defined,assignment]
         temporalio.worker.Worker, max_concurrent_activities=int(slots)
     )
 

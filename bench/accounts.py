@@ -30,7 +30,7 @@ from bench._report import Metric, Report, command, figure_main
 from bench._stack import postgres_database, sqlite_url
 from issuesight.accounts.store import CLI
 from issuesight.api.app import create_app
-from issuesight.settings import Settings
+from issuesight.core.settings import Settings
 
 
 def parser() -> argparse.ArgumentParser:

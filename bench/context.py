@@ -55,10 +55,10 @@ from issuesight.context.index import SOURCE, RepoIndex
 from issuesight.context.references import rank_referenced_files
 from issuesight.context.retrieve import rank_files
 from issuesight.context.snapshot import read_snapshot
+from issuesight.core.settings import Settings
+from issuesight.domain.refs import make_ref
 from issuesight.llm.localize import localization_prompt
 from issuesight.llm.prompt import build_prompt
-from issuesight.refs import make_ref
-from issuesight.settings import Settings
 
 DEVSET = Path(__file__).resolve().parent / "data" / "swe-bench-lite.dev.jsonl"
 TUNED_ON = "sympy/sympy"

@@ -24,10 +24,10 @@ from bench._report import Metric, Report, command, figure_main
 from bench._stack import OWNER, address, fakes, make_settings, seed_issues, sqlite_url, temporal
 from bench._stack import wait_all as wait_tutorials
 from issuesight.api.app import create_app
+from issuesight.core.settings import Settings
 from issuesight.db.tracking import TrackingStore
-from issuesight.refs import IssueRef
-from issuesight.settings import Settings
-from issuesight.worker import run_worker
+from issuesight.domain.refs import IssueRef
+from issuesight.runtime.worker import run_worker
 from issuesight.workflows.contracts import SyncOutcome, SyncRequest
 from issuesight.workflows.sync import RepoSyncWorkflow
 from tests.fakes import FakeGitHub

@@ -41,10 +41,10 @@ from bench._stack import (
     wait_for_worker,
     wait_until,
 )
+from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
 from issuesight.db.store import Store
-from issuesight.refs import IssueRef
-from issuesight.settings import Settings
+from issuesight.domain.refs import IssueRef
 
 SLOW_CALL = 3.0  # seconds the fake takes per call while the worker is killed
 

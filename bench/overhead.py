@@ -1,8 +1,8 @@
 """Figure 1, overhead: tutorials per second through the full TutorialWorkflow, divided by a bare
 workflow of the same shape (three no-op activities) on the same dev server in the same run.
 
-The real worker is issuesight.worker.run_worker in this process, with GitHub and the LLM faked
-(zero latency) and a SQLite file database; issues are submitted through submission.submit_issue.
+The real worker is issuesight.runtime.worker.run_worker in this process, with GitHub and the LLM
+faked (zero latency) and a SQLite file database; issues are submitted through submit_issue.
 Between the two, the same TutorialWorkflow runs with no-op activities (bench._shape), started
 directly: that splits the gap into orchestration (bare -> shape) and work (shape -> real).
 Rounds alternate bare, shape and real; each figure is the median round.
@@ -44,10 +44,10 @@ from bench._stack import (
     temporal,
     wait_all,
 )
+from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
 from issuesight.db.store import Store
-from issuesight.settings import Settings
-from issuesight.worker import run_worker
+from issuesight.runtime.worker import run_worker
 from issuesight.workflows.contracts import TutorialRequest
 from issuesight.workflows.tutorial import TutorialWorkflow
 from tests.fakes import FakeGitHub

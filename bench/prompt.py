@@ -24,9 +24,9 @@ from bench._content import (
 )
 from bench._report import Metric, Report, command, figure_main
 from issuesight.context.bundle import build_bundle
+from issuesight.core.settings import Settings
+from issuesight.domain.refs import make_ref
 from issuesight.llm.prompt import build_prompt
-from issuesight.refs import make_ref
-from issuesight.settings import Settings
 
 BODY_SIZES = (1_000, 10_000, 100_000, 1_000_000)
 COMMENT_COUNTS = (1, 10, 100, 500)

@@ -43,9 +43,9 @@ from bench._stack import (
     wait_all,
     wait_for_worker,
 )
+from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
 from issuesight.db.store import Store
-from issuesight.settings import Settings
 
 SPEEDUP_GOAL = 1.7
 # knob: (worker module, the variable that carries the limit)

@@ -34,10 +34,10 @@ from issuesight.accounts.sessions import SessionMethod
 from issuesight.accounts.store import CLI
 from issuesight.api.app import create_app
 from issuesight.api.routes.tutorials import render_tutorial
+from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
 from issuesight.db.migrate import upgrade
 from issuesight.db.store import Store
-from issuesight.settings import Settings
 from issuesight.web import templating
 from issuesight.web.session import SESSION_COOKIE
 from issuesight.web.tutorial_page import page_context

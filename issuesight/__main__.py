@@ -1,5 +1,5 @@
 import sys
 
-from issuesight.cli import main
+from issuesight.cli.main import main
 
 sys.exit(main())

@@ -6,9 +6,9 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import issuesight.db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from issuesight.core.settings import get_settings
 from issuesight.db.engine import make_engine
 from issuesight.db.search import include_name
-from issuesight.settings import get_settings
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -17,13 +17,13 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from issuesight.api.app import create_app
+from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
 from issuesight.db.migrate import upgrade
 from issuesight.db.store import Store
-from issuesight.dev import temporal_binary
-from issuesight.search_attributes import ALL as SEARCH_ATTRIBUTES
-from issuesight.settings import Settings
-from issuesight.worker import run_worker
+from issuesight.runtime.dev import temporal_binary
+from issuesight.runtime.worker import run_worker
+from issuesight.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from tests.fakes import BackgroundServer, FakeGitHub, FakeGitHubOAuth, FakeOpenAI
 
 POSTGRES_ADMIN_URL = os.environ.get(

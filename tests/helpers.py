@@ -13,7 +13,7 @@ import httpx
 from issuesight.accounts.store import CLI, AccountStore, UserView
 from issuesight.db.models import Role
 from issuesight.db.store import ConceptInput, Store
-from issuesight.refs import make_ref
+from issuesight.domain.refs import make_ref
 from tests.fakes import FakeGitHub
 
 README = (

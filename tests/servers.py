@@ -19,8 +19,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from temporalio.client import Client
 
-from issuesight.dev import temporal_binary
-from issuesight.search_attributes import dev_server_flags
+from issuesight.runtime.dev import temporal_binary
+from issuesight.workflows.search_attributes import dev_server_flags
 
 
 def free_port() -> int:

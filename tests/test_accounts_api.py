@@ -18,9 +18,9 @@ from temporalio.service import RPCError
 
 from issuesight.accounts import keys
 from issuesight.accounts.store import CLI
+from issuesight.core.logs import JsonFormatter
 from issuesight.db.models import Role
-from issuesight.logs import JsonFormatter
-from issuesight.refs import make_ref
+from issuesight.domain.refs import make_ref
 from tests.conftest import assert_eventually
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import bearer, metric, seed_hello_world, user_with_key, wait_finished

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from issuesight.accounts import keys
 from issuesight.accounts.store import CLI, AccountStore
-from issuesight.accounts_cli import create_key, create_user, delete_user, list_keys, revoke_key
 from issuesight.api.app import create_app
+from issuesight.cli.accounts import create_key, create_user, delete_user, list_keys, revoke_key
+from issuesight.cli.projects import list_projects
+from issuesight.cli.submit import submit_and_follow
 from issuesight.db.engine import make_engine
-from issuesight.projects_cli import list_projects
-from issuesight.submit_cli import submit_and_follow
 from tests.fakes import BackgroundServer, FakeGitHub
 from tests.helpers import seed_hello_world
 

@@ -25,7 +25,7 @@ from issuesight.accounts.store import (
 from issuesight.db.engine import make_engine, session_scope
 from issuesight.db.models import ApiKey, Role
 from issuesight.db.store import Store
-from issuesight.refs import make_ref
+from issuesight.domain.refs import make_ref
 
 
 class Clock:

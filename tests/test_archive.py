@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from issuesight import metrics
 from issuesight.context import indexes as indexes_module
 from issuesight.context.gather import MAX_GUIDE_BYTES, GatherOptions, gather_context
 from issuesight.context.indexes import IndexSettings, RepoIndexes
 from issuesight.context.retrieve import rank_files
 from issuesight.context.snapshot import ArchiveRefused, SnapshotLimits, read_snapshot
+from issuesight.core import metrics
+from issuesight.domain.refs import make_ref
 from issuesight.github.cache import SharedReads
 from issuesight.github.client import RAW, GitHubClient
-from issuesight.refs import make_ref
 from tests.conftest import GITHUB_TOKEN
 from tests.fakes import BackgroundServer, FakeGitHub
 from tests.fakes._archive import Entry, tar_gz

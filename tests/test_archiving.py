@@ -10,8 +10,8 @@ from issuesight.db.engine import make_engine
 from issuesight.db.search import TutorialQuery, TutorialSearch
 from issuesight.db.store import Store
 from issuesight.db.tracking import TrackingStore
-from issuesight.refs import make_ref
-from issuesight.schedules import ARCHIVE_SCHEDULE_ID, ensure_archive_schedule
+from issuesight.domain.refs import make_ref
+from issuesight.orchestration.schedules import ARCHIVE_SCHEDULE_ID, ensure_archive_schedule
 from issuesight.workflows.contracts import ArchiveResult
 from issuesight.workflows.sync import ArchiveWorkflow
 

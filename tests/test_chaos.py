@@ -26,7 +26,7 @@ from temporalio.client import Client
 
 from issuesight.db.engine import make_engine
 from issuesight.db.migrate import upgrade
-from issuesight.schedules import reconcile_schedule_id
+from issuesight.orchestration.schedules import reconcile_schedule_id
 from issuesight.workflows.contracts import ReconcileResult
 from tests.conftest import GITHUB_TOKEN, OPENAI_KEY, REQUIRE_POSTGRES, WEBHOOK_SECRET
 from tests.fakes import FakeGitHub, FakeOpenAI

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from issuesight.api.app import create_app
-from issuesight.submit_cli import submit_and_follow
+from issuesight.cli.submit import submit_and_follow
 from tests.conftest import assert_eventually
 from tests.fakes import BackgroundServer, FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world
@@ -122,7 +122,7 @@ async def test_dev_runs_the_whole_stack_and_stops_cleanly(tmp_path: Path) -> Non
 async def test_sync_and_projects_commands(
     make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
-    from issuesight.projects_cli import list_projects, sync_repo
+    from issuesight.cli.projects import list_projects, sync_repo
 
     seed_hello_world(github, repo_name)
     stack = await make_stack(sqlite_url)

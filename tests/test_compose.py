@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from issuesight.worker import GRACEFUL_SHUTDOWN
+from issuesight.runtime.worker import GRACEFUL_SHUTDOWN
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"

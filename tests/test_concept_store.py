@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from issuesight.db.models import Concept, ConceptRelationship, ProjectConcept, TutorialConcept
 from issuesight.db.store import ConceptInput, Store
-from issuesight.refs import make_ref
+from issuesight.domain.refs import make_ref
 
 
 def _concept(

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from issuesight.db.models import TutorialContent
 from issuesight.db.types import utcnow
-from issuesight.refs import make_ref
-from issuesight.schedules import ensure_reconcile_schedule, reconcile_schedule_id
+from issuesight.domain.refs import make_ref
+from issuesight.orchestration.schedules import ensure_reconcile_schedule, reconcile_schedule_id
 from issuesight.workflows.contracts import ReconcileRequest, ReconcileResult
 from issuesight.workflows.reconcile import ReconcileWorkflow
 from tests.conftest import Stack, assert_eventually

@@ -6,7 +6,7 @@ import asyncio
 
 from temporalio.client import WorkflowExecutionStatus
 
-from issuesight.refs import parse_issue_ref
+from issuesight.domain.refs import parse_issue_ref
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world, wait_finished
 

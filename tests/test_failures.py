@@ -9,7 +9,7 @@ import time
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from issuesight.refs import parse_issue_ref
+from issuesight.domain.refs import parse_issue_ref
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world, wait_finished
 from tests.paths import BLNS

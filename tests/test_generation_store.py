@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from issuesight.db.store import Store
-from issuesight.refs import make_ref
+from issuesight.domain.refs import make_ref
 
 REF = make_ref("octo-org", "drafts", 7)
 DRAFT = {"title": "Fix greet()", "summary": "s"}

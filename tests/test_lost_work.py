@@ -17,7 +17,7 @@ from temporalio.client import Client
 
 from issuesight.api.app import create_app
 from issuesight.db.models import GitHubIssue, HttpCacheEntry, TutorialContent, WebhookDelivery
-from issuesight.refs import make_ref
+from issuesight.domain.refs import make_ref
 from issuesight.workflows.contracts import ReconcileRequest, ReconcileResult, SyncRequest
 from issuesight.workflows.reconcile import ReconcileWorkflow
 from issuesight.workflows.sync import RepoSyncWorkflow

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from issuesight.refs import parse_issue_ref
-from issuesight.settings import Settings
-from issuesight.temporal_client import tls_config
+from issuesight.core.settings import Settings
+from issuesight.domain.refs import parse_issue_ref
+from issuesight.runtime.temporal_client import tls_config
 from tests.conftest import GITHUB_TOKEN, OPENAI_KEY, WEBHOOK_SECRET, assert_eventually
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world, wait_finished
@@ -171,7 +171,7 @@ def test_log_lines_carry_the_request_id_and_context() -> None:
     import io
     import logging
 
-    from issuesight.logs import REQUEST_ID, JsonFormatter, RequestIdFilter
+    from issuesight.core.logs import REQUEST_ID, JsonFormatter, RequestIdFilter
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

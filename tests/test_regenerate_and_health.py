@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from issuesight.api.app import create_app
 from issuesight.db.engine import make_engine
 from issuesight.db.search import include_name
-from issuesight.refs import make_ref
+from issuesight.domain.refs import make_ref
 from issuesight.workflows.contracts import Progress, Stage, TutorialRequest
 from tests.conftest import assert_eventually, make_settings
 from tests.fakes import FakeGitHub, FakeOpenAI

@@ -21,7 +21,7 @@ from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from issuesight.refs import parse_issue_ref
+from issuesight.domain.refs import parse_issue_ref
 from issuesight.workflows.contracts import SyncOutcome, SyncRequest, TutorialRequest
 from issuesight.workflows.sync import RepoSyncWorkflow
 from issuesight.workflows.tutorial import TutorialWorkflow

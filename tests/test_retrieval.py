@@ -18,8 +18,8 @@ from issuesight.context.index import RepoIndex, role_of
 from issuesight.context.retrieve import identifiers, rank_files
 from issuesight.context.snapshot import read_snapshot
 from issuesight.context.windows import excerpt
+from issuesight.domain.refs import make_ref
 from issuesight.llm.prompt import build_prompt
-from issuesight.refs import make_ref
 from tests.fakes._archive import Entry, tar_gz
 from tests.paths import BLNS
 

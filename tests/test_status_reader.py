@@ -14,15 +14,15 @@ import pytest
 import sqlalchemy as sa
 from psycopg_pool import PoolTimeout
 
-from issuesight import metrics
 from issuesight.api.app import create_app
 from issuesight.api.routes.tutorials import render_tutorial
+from issuesight.core import metrics
 from issuesight.db import status_reader
 from issuesight.db.engine import make_engine
 from issuesight.db.renderings import RenderedTutorial
 from issuesight.db.status_reader import APPLICATION_NAME, PostgresTutorialReader
 from issuesight.db.store import ConceptInput, Store, TutorialView
-from issuesight.refs import make_ref
+from issuesight.domain.refs import make_ref
 from tests.conftest import _truncate_all, make_settings
 from tests.fakes import FakeGitHub, FakeOpenAI
 

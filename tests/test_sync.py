@@ -12,8 +12,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from issuesight.refs import make_ref
-from issuesight.schedules import sync_schedule_id
+from issuesight.domain.refs import make_ref
+from issuesight.orchestration.schedules import sync_schedule_id
 from issuesight.workflows.contracts import SyncOutcome, SyncRequest
 from issuesight.workflows.sync import RepoSyncWorkflow
 from tests.conftest import assert_eventually
@@ -230,7 +230,7 @@ def spend_llm_budget(stack, tokens: int) -> None:
     """Usage as an earlier generation would have recorded it (the ledger the budget reads)."""
     from issuesight.db.engine import session_scope
     from issuesight.db.models import LLMUsage
-    from issuesight.refs import make_ref as ref_of
+    from issuesight.domain.refs import make_ref as ref_of
 
     spender = ref_of("octo-org", f"spender-{uuid.uuid4().hex[:6]}", 1)
     stack.store.register_submission(spender)

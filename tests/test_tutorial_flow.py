@@ -16,7 +16,7 @@ from issuesight.db.models import (
     TutorialConcept,
     TutorialContent,
 )
-from issuesight.refs import make_ref
+from issuesight.domain.refs import make_ref
 from issuesight.workflows.contracts import TutorialRequest
 from issuesight.workflows.tutorial import TutorialWorkflow
 from tests.conftest import GITHUB_TOKEN, OPENAI_KEY

@@ -17,10 +17,10 @@ from issuesight.accounts import keys
 from issuesight.accounts.principal import Principal, Requester
 from issuesight.accounts.windows import WINDOW, window_status
 from issuesight.api.auth import _carries_a_key
-from issuesight.context.text import REDACTED, scrub
+from issuesight.core.logs import JsonFormatter, ScrubbingTextFormatter
+from issuesight.core.settings import Settings
+from issuesight.core.text import REDACTED, scrub
 from issuesight.db.models import Role
-from issuesight.logs import JsonFormatter, ScrubbingTextFormatter
-from issuesight.settings import Settings
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 

@@ -18,8 +18,8 @@ from issuesight.context.bundle import (
     fingerprint,
 )
 from issuesight.context.gather import FetchedFile, RawContext
-from issuesight.context.text import REDACTED
-from issuesight.refs import make_ref
+from issuesight.core.text import REDACTED
+from issuesight.domain.refs import make_ref
 
 REF = make_ref("octo-org", "hello-world", 42)
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from issuesight.context.bundle import ContextBundle, FileExcerpt
-from issuesight.context.text import REDACTED
+from issuesight.core.text import REDACTED
 from issuesight.tutorial.finalize import finalize
 from issuesight.tutorial.schema import TutorialDraft
 

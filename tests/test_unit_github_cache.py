@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from issuesight import metrics
+from issuesight.core import metrics
 from issuesight.github import errors
 from issuesight.github.cache import SharedReads
 from issuesight.github.client import RAW, GitHubClient

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from issuesight import metrics
 from issuesight.api import observability
-from issuesight.logs import REQUEST_ID
+from issuesight.core import metrics
+from issuesight.core.logs import REQUEST_ID
 
 SEEN: list[str | None] = []
 

@@ -8,7 +8,7 @@ import sys
 
 PROBE = """
 import gc, weakref
-from issuesight.processes import freeze_startup_heap
+from issuesight.runtime.processes import freeze_startup_heap
 
 class Node:
     pass

@@ -17,9 +17,9 @@ from issuesight.context.bundle import (
     build_bundle,
 )
 from issuesight.context.gather import FetchedFile, RawContext
+from issuesight.core.settings import Settings
+from issuesight.domain.refs import make_ref
 from issuesight.llm.prompt import SYSTEM_PROMPT, Prompt, build_prompt
-from issuesight.refs import make_ref
-from issuesight.settings import Settings
 
 REF = make_ref("octo-org", "hello-world", 42)
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from issuesight.refs import (
+from issuesight.domain.refs import (
     MAX_ISSUE_NUMBER,
     MAX_REFERENCE_LENGTH,
     VALID_FORMS,

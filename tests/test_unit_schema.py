@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from issuesight.settings import Settings
+from issuesight.core.settings import Settings
 from issuesight.tutorial.schema import TutorialDraft, tutorial_response_format
 
 TOP_LEVEL = {

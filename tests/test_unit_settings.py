@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from issuesight.logs import JsonFormatter, ScrubbingTextFormatter, configure_logging
-from issuesight.settings import Settings
+from issuesight.core.logs import JsonFormatter, ScrubbingTextFormatter, configure_logging
+from issuesight.core.settings import Settings
 
 CONTRACT = [
     "DATABASE_URL",

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from issuesight.context.text import (
+from issuesight.core.text import (
     REDACTED,
     clean,
     decode_text,

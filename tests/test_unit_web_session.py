@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from issuesight.accounts import sessions
-from issuesight.context.text import REDACTED, scrub
+from issuesight.core.text import REDACTED, scrub
 from issuesight.web.account_routes import safe_next
 from issuesight.web.templating import ACCOUNT_SLOT, CSRF_SLOT, fill_for_anonymous, for_account
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from issuesight.refs import MAX_ISSUE_NUMBER
+from issuesight.domain.refs import MAX_ISSUE_NUMBER
 from issuesight.webhooks.github import (
     MAX_BODY_BYTES,
     MAX_TEXT_CHARS,

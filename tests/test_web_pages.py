@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from issuesight.api.app import create_app
+from issuesight.core.settings import Settings
 from issuesight.db.models import TutorialContent
 from issuesight.db.store import Store
 from issuesight.db.tracking import TrackingStore
 from issuesight.db.types import utcnow
-from issuesight.settings import Settings
 from issuesight.web.security import CONTENT_SECURITY_POLICY
 from tests.helpers import store_tutorial
 from tests.paths import BLNS

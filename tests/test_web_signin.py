@@ -23,8 +23,8 @@ import sqlalchemy as sa
 from issuesight.accounts import keys
 from issuesight.accounts.sessions import csrf_token
 from issuesight.accounts.store import CLI
+from issuesight.core.logs import JsonFormatter
 from issuesight.db.models import Role
-from issuesight.logs import JsonFormatter
 from tests.conftest import OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET
 from tests.fakes import FakeGitHubOAuth
 from tests.helpers import (

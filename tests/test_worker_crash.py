@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from issuesight.core.settings import Settings
 from issuesight.db.models import GitHubIssue, TutorialContent
-from issuesight.settings import Settings
 from tests.conftest import assert_eventually
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world, wait_finished

@@ -6,7 +6,7 @@ key's row is found. The rest is the secret. The stored hash is SHA-256 of the wh
 password hash buys nothing against 256 random bits, and a fast one keeps every authenticated
 request cheap. Hashes are compared with `hmac.compare_digest` (constant time).
 
-The `isk_` shape is also what log scrubbing recognizes (`issuesight.context.text`), so a key
+The `isk_` shape is also what log scrubbing recognizes (`issuesight.core.text`), so a key
 that reaches a log line or a prompt by accident is removed like any other token.
 """
 

@@ -4,7 +4,7 @@ by the hash of an opaque cookie.
 A session token reads `issn_<43 url-safe characters>` (256 random bits). The browser keeps it
 in an HttpOnly cookie; the table keeps only its SHA-256 (like API keys: a fast hash is enough
 for 256 random bits), so a copy of the table opens no session. The `issn_` shape is also what
-log scrubbing recognizes (`issuesight.context.text`).
+log scrubbing recognizes (`issuesight.core.text`).
 
 A session holds no authority of its own: every request reads its user (role, quota, whether
 they were deleted) and, for a session a key was exchanged for, whether that key still holds. So

@@ -13,11 +13,11 @@ from issuesight.context.bundle import build_bundle
 from issuesight.context.gather import GatherOptions, Localize, gather_context
 from issuesight.context.retrieve import Picks
 from issuesight.db.store import Store
+from issuesight.domain.refs import InvalidIssueReference, IssueRef, parse_issue_ref, tutorial_id_for
 from issuesight.github.cache import SharedReads
 from issuesight.github.errors import GitHubError
 from issuesight.llm.errors import LLMError
 from issuesight.llm.localize import Localizer
-from issuesight.refs import InvalidIssueReference, IssueRef, parse_issue_ref, tutorial_id_for
 from issuesight.workflows.contracts import ActivityName, FetchContextInput, FetchContextResult
 from issuesight.workflows.failures import INVALID_REFERENCE
 

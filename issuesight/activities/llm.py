@@ -12,14 +12,14 @@ import openai
 from sqlalchemy.exc import OperationalError
 from temporalio import activity
 
-from issuesight import metrics
 from issuesight.activities._failures import to_application_error
 from issuesight.context.bundle import ContextBundle
+from issuesight.core import metrics
 from issuesight.db.store import Store
+from issuesight.domain.refs import tutorial_id_for
 from issuesight.llm.errors import LLM_OUTPUT_TRUNCATED, LLMError
 from issuesight.llm.generate import OutputCapField, generate_draft
 from issuesight.llm.prompt import build_prompt
-from issuesight.refs import tutorial_id_for
 from issuesight.workflows.contracts import ActivityName, GenerateInput, GenerateResult
 
 HEARTBEAT_EVERY = 2.0

@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 
 from temporalio import activity
 
-from issuesight import metrics
 from issuesight.context.bundle import ContextBundle
+from issuesight.core import metrics
 from issuesight.db.store import ConceptInput, Store
 from issuesight.db.tracking import TrackingStore
 from issuesight.db.types import utcnow
-from issuesight.refs import parse_issue_ref, tutorial_id_for
+from issuesight.domain.refs import parse_issue_ref, tutorial_id_for
 from issuesight.tutorial.finalize import finalize
 from issuesight.tutorial.render import render_markdown
 from issuesight.tutorial.schema import TutorialDraft

@@ -15,8 +15,8 @@ from issuesight import __version__, web
 from issuesight.api import auth, errors, observability
 from issuesight.api.deps import Resources
 from issuesight.api.routes import accounts, concepts, health, projects, tutorials, webhooks
-from issuesight.processes import serve_api
-from issuesight.settings import Settings, get_settings
+from issuesight.core.settings import Settings, get_settings
+from issuesight.runtime.processes import serve_api
 
 log = logging.getLogger(__name__)
 TITLE = "IssueSight"

@@ -25,11 +25,11 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from issuesight import metrics
 from issuesight.accounts.principal import Principal
 from issuesight.accounts.ratelimit import TokenBucket, retry_after_header
 from issuesight.accounts.store import AccountStore
-from issuesight.settings import Settings
+from issuesight.core import metrics
+from issuesight.core.settings import Settings
 
 log = logging.getLogger(__name__)
 REALM = 'Bearer realm="issuesight"'

@@ -22,6 +22,7 @@ from issuesight.api.auth import (
     require_user,
     require_writer,
 )
+from issuesight.core.settings import Settings
 from issuesight.db.concepts import ConceptReads
 from issuesight.db.engine import make_engine, make_reader_engine
 from issuesight.db.search import TutorialSearch
@@ -32,8 +33,7 @@ from issuesight.db.status_reader import (
 )
 from issuesight.db.store import Store
 from issuesight.github.oauth import GitHubOAuth
-from issuesight.settings import Settings
-from issuesight.temporal_client import TemporalUnavailable, connect_temporal
+from issuesight.runtime.temporal_client import TemporalUnavailable, connect_temporal
 
 log = logging.getLogger(__name__)
 

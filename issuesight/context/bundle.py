@@ -21,16 +21,16 @@ from urllib.parse import quote
 from pydantic import BaseModel
 
 from issuesight.context.gather import FetchedFile, RawContext
-from issuesight.context.text import (
+from issuesight.context.windows import excerpt as cut_excerpt
+from issuesight.core.text import (
     clean,
     scrub,
     truncate_head,
     truncate_middle,
     window_around_line,
 )
-from issuesight.context.windows import excerpt as cut_excerpt
 from issuesight.db.types import parse_time
-from issuesight.refs import IssueRef
+from issuesight.domain.refs import IssueRef
 
 STALE_AFTER = timedelta(days=180)
 # Characters reserved for the instructions, the data delimiters and the fixed lines and headings

@@ -23,12 +23,12 @@ from issuesight.context.index import RepoIndex
 from issuesight.context.indexes import RepoIndexes
 from issuesight.context.references import FileCandidate, rank_referenced_files
 from issuesight.context.retrieve import Picks, RankedFile, Region, apply_picks, rank_files
-from issuesight.context.text import clean, decode_text
+from issuesight.core.text import clean, decode_text
+from issuesight.domain.refs import IssueRef
 from issuesight.github import errors
 from issuesight.github.cache import SharedReads
 from issuesight.github.client import RAW, SHA, GitHubClient, parse_json
 from issuesight.github.errors import GitHubError
-from issuesight.refs import IssueRef
 
 log = logging.getLogger(__name__)
 

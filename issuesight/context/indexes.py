@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from issuesight import metrics
 from issuesight.context.index import RepoIndex
 from issuesight.context.snapshot import ArchiveRefused, SnapshotLimits, read_snapshot
+from issuesight.core import metrics
 from issuesight.github import errors
 from issuesight.github.archive import download_archive
 from issuesight.github.client import GitHubClient, RedirectRefused, TooLarge

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from issuesight.context.text import decode_text
+from issuesight.core.text import decode_text
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
-from issuesight import metrics
+from issuesight.core import metrics
 from issuesight.db.renderings import Render, RenderedTutorial, RenderingCache
 from issuesight.db.store import (
     TUTORIAL_BATCH_READ,

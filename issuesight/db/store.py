@@ -32,7 +32,7 @@ from issuesight.db.models import (
     TutorialStatus,
 )
 from issuesight.db.types import parse_time, utcnow
-from issuesight.refs import IssueRef
+from issuesight.domain.refs import IssueRef
 
 
 def _tutorial_read(*, batch: bool) -> sa.Select[Any]:

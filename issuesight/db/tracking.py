@@ -23,7 +23,7 @@ from issuesight.db.models import (
     WebhookDelivery,
 )
 from issuesight.db.types import parse_time, utcnow
-from issuesight.refs import make_ref
+from issuesight.domain.refs import make_ref
 
 DEFAULT_LABELS = ("good first issue", "help wanted")
 SINCE_ADVANCE_AFTER_PAGES = 3

@@ -13,7 +13,8 @@ from typing import IO, Any
 
 import httpx
 
-from issuesight import __version__, metrics
+from issuesight import __version__
+from issuesight.core import metrics
 from issuesight.github.errors import UNAVAILABLE, GitHubError, classify
 
 log = logging.getLogger(__name__)

@@ -29,9 +29,9 @@ from typing import Any, cast
 import openai
 from openai.types.shared_params import ResponseFormatJSONSchema
 
-from issuesight import metrics
 from issuesight.context.retrieve import Picks
-from issuesight.context.text import truncate_middle
+from issuesight.core import metrics
+from issuesight.core.text import truncate_middle
 from issuesight.llm.errors import (
     LLM_AUTH,
     LLM_INVALID_OUTPUT,

@@ -20,7 +20,7 @@ from issuesight.context.bundle import (
     FileExcerpt,
     metadata_chars,
 )
-from issuesight.context.text import truncate_head, truncate_inline, truncate_middle
+from issuesight.core.text import truncate_head, truncate_inline, truncate_middle
 
 SYSTEM_PROMPT = """\
 You are IssueSight, a patient senior maintainer. You write a "context bridge": a tutorial that \

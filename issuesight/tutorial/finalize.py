@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from issuesight.context.bundle import ContextBundle
-from issuesight.context.text import REDACTED, scrub
+from issuesight.core.text import REDACTED, scrub
 from issuesight.tutorial.concepts import slugify
 from issuesight.tutorial.schema import TutorialDraft
 

@@ -34,15 +34,15 @@ from issuesight.api.deps import (
 from issuesight.db.models import TutorialStatus
 from issuesight.db.search import Sort, TutorialQuery
 from issuesight.db.tracking import DEFAULT_LABELS, TrackingStore
-from issuesight.refs import (
+from issuesight.domain.refs import (
     VALID_FORMS,
     InvalidIssueReference,
     make_ref,
     parse_issue_ref,
     parse_repo_name,
 )
-from issuesight.submission import submit_issue
-from issuesight.temporal_client import TemporalUnavailable
+from issuesight.orchestration.submission import submit_issue
+from issuesight.runtime.temporal_client import TemporalUnavailable
 from issuesight.web import templating
 from issuesight.web.session import (
     SESSION_COOKIE,

@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NoReturn
 
-from issuesight.refs import MAX_ISSUE_NUMBER, InvalidIssueReference, make_ref, parse_repo_name
+from issuesight.domain.refs import (
+    MAX_ISSUE_NUMBER,
+    InvalidIssueReference,
+    make_ref,
+    parse_repo_name,
+)
 
 # GitHub documents a 25 MB cap and does not deliver larger events; MiB is the generous reading,
 # so nothing GitHub can send is refused.

@@ -11,12 +11,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from issuesight.llm.errors import LLM_OUTPUT_TRUNCATED
-    from issuesight.search_attributes import (
-        DIFFICULTY,
-        ISSUE_NUMBER,
-        ISSUE_REPO,
-        TUTORIAL_STATUS,
-    )
     from issuesight.workflows.contracts import (
         ActivityName,
         BeginInput,
@@ -35,6 +29,12 @@ with workflow.unsafe.imports_passed_through():
         TutorialRequest,
     )
     from issuesight.workflows.failures import PERMANENT_FAILURE_TYPES, describe_failure
+    from issuesight.workflows.search_attributes import (
+        DIFFICULTY,
+        ISSUE_NUMBER,
+        ISSUE_REPO,
+        TUTORIAL_STATUS,
+    )
 
 # Runs recorded before operators' search attributes existed replay without them.
 SEARCH_ATTRIBUTES_PATCH = "operator-search-attributes-v1"

@@ -44,7 +44,7 @@ from issuesight.api.schemas import (
     UserPatch,
     UserPublic,
 )
-from issuesight.settings import Settings
+from issuesight.core.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 Prefix = Annotated[str, Path(max_length=40, pattern=r"^isk_[0-9a-f]{12}$")]

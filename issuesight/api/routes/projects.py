@@ -10,7 +10,6 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 from pydantic import BaseModel, Field, field_validator
 from temporalio.service import RPCError
 
-from issuesight import schedules
 from issuesight.accounts.principal import Principal
 from issuesight.accounts.store import Actor
 from issuesight.api.deps import AdminDep, ResourcesDep, TemporalDep
@@ -20,7 +19,8 @@ from issuesight.db.tracking import (
     TrackingLimitReached,
     TrackingStore,
 )
-from issuesight.refs import parse_repo_name
+from issuesight.domain.refs import parse_repo_name
+from issuesight.orchestration import schedules
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
 # Each sync costs GitHub requests and may start paid generations: not more often than this.

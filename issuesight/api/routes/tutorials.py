@@ -37,9 +37,9 @@ from issuesight.db.models import TutorialStatus
 from issuesight.db.renderings import RenderedTutorial
 from issuesight.db.search import Sort, TutorialQuery
 from issuesight.db.store import TutorialView
-from issuesight.refs import InvalidIssueReference, IssueRef, make_ref, parse_issue_ref
-from issuesight.submission import submit_issue
-from issuesight.temporal_client import TemporalUnavailable
+from issuesight.domain.refs import InvalidIssueReference, IssueRef, make_ref, parse_issue_ref
+from issuesight.orchestration.submission import submit_issue
+from issuesight.runtime.temporal_client import TemporalUnavailable
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["tutorials"])

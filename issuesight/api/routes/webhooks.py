@@ -22,9 +22,9 @@ from issuesight.accounts.principal import WEBHOOK
 from issuesight.api.deps import Resources, ResourcesDep
 from issuesight.db.models import WebhookDelivery
 from issuesight.db.tracking import DEFAULT_LABELS, TrackingStore
-from issuesight.refs import parse_issue_ref
-from issuesight.submission import submit_issue
-from issuesight.temporal_client import TemporalUnavailable
+from issuesight.domain.refs import parse_issue_ref
+from issuesight.orchestration.submission import submit_issue
+from issuesight.runtime.temporal_client import TemporalUnavailable
 from issuesight.webhooks.github import (
     IssueEvent,
     PayloadError,

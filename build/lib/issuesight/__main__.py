@@ -1,5 +1,0 @@
-import sys
-
-from issuesight.cli import main
-
-sys.exit(main())

@@ -1,1 +1,0 @@
-"""The REST API: submit issues, read tutorials. It never waits on GitHub or the LLM."""

@@ -1,1 +1,0 @@
-"""Durable workflows. Modules here import nothing with side effects (see contracts.py)."""

@@ -1,0 +1,1 @@
+"""The `issuesight` command line: argument parsing and thin commands over the layers below."""

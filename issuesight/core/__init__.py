@@ -1,0 +1,1 @@
+"""Cross-cutting basics every layer may use: settings, logging, metrics, text safety."""

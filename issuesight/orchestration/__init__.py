@@ -1,0 +1,1 @@
+"""The starter side of the workflows: submitting, deduplicating and scheduling jobs."""

@@ -1,0 +1,1 @@
+"""Long-running processes: the worker, the dev stack, signals, the Temporal connection."""
