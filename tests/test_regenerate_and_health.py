@@ -20,7 +20,8 @@ from issuesight.api.app import create_app
 from issuesight.db.engine import make_engine
 from issuesight.db.search import include_name
 from issuesight.domain.refs import make_ref
-from issuesight.workflows.contracts import Progress, Stage, TutorialRequest
+from issuesight.domain.status import Stage
+from issuesight.workflows.contracts import Progress, TutorialRequest
 from tests.conftest import assert_eventually, make_settings
 from tests.fakes import FakeGitHub, FakeOpenAI
 from tests.helpers import seed_hello_world, wait_finished

@@ -26,6 +26,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from issuesight.domain.status import Stage
 from issuesight.llm.errors import LLM_OUTPUT_TRUNCATED
 from issuesight.workflows.contracts import (
     ActivityName,
@@ -46,7 +47,6 @@ from issuesight.workflows.contracts import (
     Progress,
     ReconcileRequest,
     ReconcileResult,
-    Stage,
     SyncBeginResult,
     SyncCandidate,
     SyncFinishInput,

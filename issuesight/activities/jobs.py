@@ -17,11 +17,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from issuesight.accounts.principal import RECONCILER, SYNC
 from issuesight.accounts.store import AccountStore
 from issuesight.core.settings import Settings
-from issuesight.db.models import TutorialStatus
 from issuesight.db.store import Store, StuckTutorial
 from issuesight.db.tracking import PendingIssue, TrackingStore
 from issuesight.db.types import parse_time, utcnow
 from issuesight.domain.refs import IssueRef, parse_issue_ref
+from issuesight.domain.status import TutorialStatus
 from issuesight.orchestration.schedules import sync_running
 from issuesight.orchestration.submission import submit_issue
 from issuesight.workflows.contracts import (

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from issuesight.db.models import Role
 from issuesight.db.search import TutorialHit
 from issuesight.db.store import TutorialView
+from issuesight.domain.status import FINISHED_STAGES, TutorialStatus
 
 
 class TutorialSubmit(BaseModel):
@@ -70,7 +71,7 @@ class TutorialPublic(BaseModel):
             issue_state=view.issue_state,
             status=c.status,
             stage=c.stage,
-            regenerating=c.status == "COMPLETED" and c.stage not in ("done", "failed"),
+            regenerating=c.status == TutorialStatus.COMPLETED and c.stage not in FINISHED_STAGES,
             stale=c.stale,
             archived=c.archived_at is not None,
             failure_reason=c.failure_reason,

@@ -9,7 +9,9 @@ from typing import Any, TextIO
 
 import httpx
 
-STAGES = ["queued", "fetching_context", "generating", "saving", "done"]
+from issuesight.domain.status import FINISHED_STAGES, PROGRESS_STAGES, TutorialStatus
+
+STAGES = [str(stage) for stage in PROGRESS_STAGES]
 POLL_EVERY = 1.0
 
 
@@ -59,7 +61,7 @@ async def _follow(http: httpx.AsyncClient, url: str, max_wait: float, out: TextI
             out.write(f"[{time.monotonic() - started:6.1f}s] {step}/{len(STAGES)} {stage}\n")
             out.flush()
             shown = stage
-        if body.get("status") == "FAILED" or body.get("stage") in ("done", "failed"):
+        if body.get("status") == TutorialStatus.FAILED or body.get("stage") in FINISHED_STAGES:
             return _finish(body, out)
         await asyncio.sleep(POLL_EVERY)
     out.write(f"still running after {max_wait:.0f}s; follow it at {url}\n")
@@ -67,7 +69,7 @@ async def _follow(http: httpx.AsyncClient, url: str, max_wait: float, out: TextI
 
 
 def _finish(body: dict[str, Any], out: TextIO) -> int:
-    if body.get("status") == "FAILED":
+    if body.get("status") == TutorialStatus.FAILED:
         out.write(f"failed: {body.get('failure_reason')}\n")
         return 1
     out.write(body.get("markdown") or "")

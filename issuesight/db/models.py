@@ -15,13 +15,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from issuesight.db.types import JSONType, UTCDateTime, utcnow
+from issuesight.domain.status import Stage, TutorialStatus
 from issuesight.webhooks.github import MAX_ACTION_CHARS, MAX_DELIVERY_ID_CHARS, MAX_EVENT_CHARS
-
-
-class TutorialStatus(StrEnum):
-    PENDING = "PENDING"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
 
 
 def _created() -> Any:
@@ -94,7 +89,7 @@ class TutorialContentBase(SQLModel):
     status: TutorialStatus = Field(
         default=TutorialStatus.PENDING, sa_type=sa.String(20), index=True
     )
-    stage: str = Field(default="queued", max_length=40)
+    stage: str = Field(default=Stage.QUEUED, max_length=40)
     difficulty: str | None = Field(default=None, max_length=20, index=True)
     junior_friendly: bool | None = None
     failure_reason: str | None = Field(default=None, sa_type=sa.Text)

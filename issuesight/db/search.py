@@ -29,8 +29,8 @@ from issuesight.db.models import (
     Project,
     TutorialConcept,
     TutorialContent,
-    TutorialStatus,
 )
+from issuesight.domain.status import TutorialStatus
 
 # Words of a query that are searched for; more say nothing a reader means and cost time.
 MAX_TERMS = 16

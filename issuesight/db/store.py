@@ -29,10 +29,10 @@ from issuesight.db.models import (
     TutorialConcept,
     TutorialContent,
     TutorialRecord,
-    TutorialStatus,
 )
 from issuesight.db.types import parse_time, utcnow
 from issuesight.domain.refs import IssueRef
+from issuesight.domain.status import FINISHED_STAGES, Stage, TutorialStatus
 
 
 def _tutorial_read(*, batch: bool) -> sa.Select[Any]:
@@ -210,7 +210,7 @@ class Store:
                 "id": ref.tutorial_id,
                 "issue_id": issue_id,
                 "status": TutorialStatus.PENDING.value,
-                "stage": "queued",
+                "stage": Stage.QUEUED,
                 "generation": 0,
                 "requested_generation": 0,
                 "prompt_tokens": 0,
@@ -256,12 +256,12 @@ class Store:
                 contents.c.generation < target,
                 sa.or_(
                     contents.c.requested_generation < target,
-                    contents.c.stage.in_(("done", "failed")),
+                    contents.c.stage.in_(FINISHED_STAGES),
                 ),
             )
             .values(
                 requested_generation=target,
-                stage="queued",
+                stage=Stage.QUEUED,
                 status=sa.case((failed, TutorialStatus.PENDING.value), else_=contents.c.status),
                 failure_reason=sa.case((failed, None), else_=contents.c.failure_reason),
                 failure_type=sa.case((failed, None), else_=contents.c.failure_type),
@@ -285,7 +285,7 @@ class Store:
                 .where(
                     contents.c.id == tutorial_id,
                     contents.c.requested_generation == target,
-                    contents.c.stage == "queued",
+                    contents.c.stage == Stage.QUEUED,
                 )
                 .values(
                     requested_generation=previous,
@@ -302,9 +302,9 @@ class Store:
                 .where(
                     col(TutorialContent.id) == tutorial_id,
                     col(TutorialContent.status) == TutorialStatus.COMPLETED,
-                    col(TutorialContent.stage).not_in(("done", "failed")),
+                    col(TutorialContent.stage).not_in(FINISHED_STAGES),
                 )
-                .values(stage="done", updated_at=utcnow())
+                .values(stage=Stage.DONE, updated_at=utcnow())
             )
 
     # -- regeneration limits -------------------------------------------------------------
@@ -373,7 +373,7 @@ class Store:
                     col(TutorialContent.status) == TutorialStatus.PENDING,
                     sa.and_(
                         col(TutorialContent.status) == TutorialStatus.COMPLETED,
-                        col(TutorialContent.stage).not_in(("done", "failed")),
+                        col(TutorialContent.stage).not_in(FINISHED_STAGES),
                     ),
                 ),
                 col(TutorialContent.updated_at) < older_than,
@@ -405,7 +405,7 @@ class Store:
                 )
             if content.status == TutorialStatus.FAILED:
                 content.status = TutorialStatus.PENDING
-            content.stage = "fetching_context"
+            content.stage = Stage.FETCHING_CONTEXT
             content.failure_reason = None
             content.failure_type = None
             content.updated_at = utcnow()
@@ -415,10 +415,11 @@ class Store:
 
     def finish_unchanged(self, tutorial_id: uuid.UUID) -> None:
         """A refresh found the same inputs: the tutorial is current, nothing was generated."""
-        self._set_flags(tutorial_id, stage="done", stale=False)
+        self._set_flags(tutorial_id, stage=Stage.DONE, stale=False)
 
     def mark_stale(self, tutorial_id: uuid.UUID, *, regenerating: bool) -> None:
-        self._set_flags(tutorial_id, stage="generating" if regenerating else "done", stale=True)
+        stage = Stage.GENERATING if regenerating else Stage.DONE
+        self._set_flags(tutorial_id, stage=stage, stale=True)
 
     def _set_flags(self, tutorial_id: uuid.UUID, *, stage: str, stale: bool) -> None:
         with session_scope(self.engine) as session:
@@ -479,7 +480,7 @@ class Store:
 
             content = session.get(TutorialContent, ref.tutorial_id)
             assert content is not None
-            content.stage = "generating"
+            content.stage = Stage.GENERATING
             content.updated_at = now
             session.add(content)
 
@@ -556,7 +557,7 @@ class Store:
                 sa.update(TutorialContent)
                 .where(col(TutorialContent.id) == tutorial_id)
                 .values(
-                    stage="saving",
+                    stage=Stage.SAVING,
                     model=str(usage.get("model", ""))[:200] or None,
                     prompt_tokens=col(TutorialContent.prompt_tokens)
                     + int(usage.get("prompt_tokens", 0)),
@@ -615,7 +616,7 @@ class Store:
                 content.context_fingerprint = generated_from.fingerprint
             content.stale = False
             content.status = TutorialStatus.COMPLETED
-            content.stage = "done"
+            content.stage = Stage.DONE
             content.failure_reason = None
             content.failure_type = None
             content.generation += 1
@@ -632,7 +633,7 @@ class Store:
             if content.status != TutorialStatus.COMPLETED:
                 content.status = TutorialStatus.FAILED
             # A failed regeneration keeps serving the previous tutorial, with the reason beside it.
-            content.stage = "failed"
+            content.stage = Stage.FAILED
             content.failure_reason = reason[:2000]
             content.failure_type = failure_type[:80]
             content.updated_at = utcnow()

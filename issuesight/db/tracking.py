@@ -19,11 +19,11 @@ from issuesight.db.models import (
     HttpCacheEntry,
     Project,
     TutorialContent,
-    TutorialStatus,
     WebhookDelivery,
 )
 from issuesight.db.types import parse_time, utcnow
 from issuesight.domain.refs import make_ref
+from issuesight.domain.status import Stage, TutorialStatus
 
 DEFAULT_LABELS = ("good first issue", "help wanted")
 SINCE_ADVANCE_AFTER_PAGES = 3
@@ -301,7 +301,7 @@ class TrackingStore:
                 col(GitHubIssue.state) == "open",
                 col(GitHubIssue.deleted).is_(False),
                 col(TutorialContent.status) == TutorialStatus.COMPLETED,
-                col(TutorialContent.stage) == "done",
+                col(TutorialContent.stage) == Stage.DONE,
                 col(TutorialContent.stale).is_(True),
                 col(TutorialContent.completed_at) < completed_before,
             )

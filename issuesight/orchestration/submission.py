@@ -35,10 +35,10 @@ from issuesight.accounts.principal import Requester
 from issuesight.accounts.store import AccountStore, Actor, UnknownUser
 from issuesight.core.settings import Settings
 from issuesight.db.engine import session_scope
-from issuesight.db.models import TutorialStatus
 from issuesight.db.store import Store, TutorialView
 from issuesight.domain.refs import IssueRef
-from issuesight.workflows.contracts import Progress, Stage, TutorialRequest
+from issuesight.domain.status import Stage, TutorialStatus
+from issuesight.workflows.contracts import Progress, TutorialRequest
 from issuesight.workflows.tutorial import TutorialWorkflow
 
 log = logging.getLogger(__name__)

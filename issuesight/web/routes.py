@@ -31,7 +31,6 @@ from issuesight.api.deps import (
     TutorialReaderDep,
     TutorialSearchDep,
 )
-from issuesight.db.models import TutorialStatus
 from issuesight.db.search import Sort, TutorialQuery
 from issuesight.db.tracking import DEFAULT_LABELS, TrackingStore
 from issuesight.domain.refs import (
@@ -41,6 +40,7 @@ from issuesight.domain.refs import (
     parse_issue_ref,
     parse_repo_name,
 )
+from issuesight.domain.status import TutorialStatus
 from issuesight.orchestration.submission import submit_issue
 from issuesight.runtime.temporal_client import TemporalUnavailable
 from issuesight.web import templating
@@ -112,7 +112,7 @@ class ExploreParams:
     repo: str | None = None
     difficulty: str | None = None
     concept: str | None = None
-    status: str = "COMPLETED"
+    status: str = TutorialStatus.COMPLETED
     sort: str | None = None
     junior: bool = False
     page: int = 1
@@ -139,8 +139,10 @@ class ExploreParams:
             params.concept = concept
         elif concept:
             notices.append("The concept filter was not a concept name, so it was left out.")
-        status = (raw.get("status") or "COMPLETED").upper()
-        params.status = status if status in _STATUSES or status == "ALL" else "COMPLETED"
+        status = (raw.get("status") or TutorialStatus.COMPLETED).upper()
+        params.status = (
+            status if status in _STATUSES or status == "ALL" else TutorialStatus.COMPLETED
+        )
         sort = raw.get("sort") or ""
         params.sort = sort if sort in ("newest", "easiest", "relevance") else None
         params.junior = raw.get("junior") in ("1", "true", "on")
@@ -166,7 +168,7 @@ class ExploreParams:
             "repo": self.repo,
             "difficulty": self.difficulty,
             "concept": self.concept,
-            "status": None if self.status == "COMPLETED" else self.status.lower(),
+            "status": None if self.status == TutorialStatus.COMPLETED else self.status.lower(),
             "sort": self.sort,
             "junior": "1" if self.junior else None,
         }

@@ -19,27 +19,32 @@ from urllib.parse import urlencode, urlsplit
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from issuesight.domain.status import PROGRESS_STAGES, Stage, TutorialStatus
 from issuesight.web import markdown
 
 WEB_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = WEB_DIR / "templates"
 STATIC_DIR = WEB_DIR / "static"
 
-STAGE_LABELS = {
-    "queued": "Queued",
-    "fetching_context": "Reading the issue and the repository",
-    "generating": "Writing the context bridge",
-    "saving": "Checking files and saving",
-    "done": "Done",
-    "failed": "Failed",
+STAGE_LABELS: dict[str, str] = {
+    Stage.QUEUED: "Queued",
+    Stage.FETCHING_CONTEXT: "Reading the issue and the repository",
+    Stage.GENERATING: "Writing the context bridge",
+    Stage.SAVING: "Checking files and saving",
+    Stage.DONE: "Done",
+    Stage.FAILED: "Failed",
 }
-STAGES = ("queued", "fetching_context", "generating", "saving", "done")
+STAGES: tuple[str, ...] = PROGRESS_STAGES
 DIFFICULTY_LABELS = {
     "beginner": "Beginner",
     "intermediate": "Intermediate",
     "advanced": "Advanced",
 }
-STATUS_LABELS = {"COMPLETED": "Ready", "PENDING": "Being written", "FAILED": "Failed"}
+STATUS_LABELS: dict[str, str] = {
+    TutorialStatus.COMPLETED: "Ready",
+    TutorialStatus.PENDING: "Being written",
+    TutorialStatus.FAILED: "Failed",
+}
 
 
 @cache

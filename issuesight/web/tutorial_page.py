@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from issuesight.db.renderings import Render, RenderedTutorial, RenderingCache
 from issuesight.db.store import TutorialView
+from issuesight.domain.status import RUNNING_STAGES, Stage, TutorialStatus
 from issuesight.web import templating
 
 # Stages of a run in progress (a completed tutorial in one of them is being regenerated).
-RUNNING_STAGES = frozenset({"queued", "fetching_context", "generating", "saving"})
 
 # What a failure type means for the reader, and whether trying again can help.
 FAILURE_EXPLANATIONS: dict[str, tuple[str, bool]] = {
@@ -138,7 +138,7 @@ def page_context(view: TutorialView) -> dict[str, Any]:
         except ValidationError:
             structured = None  # shown from the stored Markdown instead
     explanation, retry_helps = FAILURE_EXPLANATIONS.get(c.failure_type or "", UNKNOWN_FAILURE)
-    completed = c.status == "COMPLETED"
+    completed = c.status == TutorialStatus.COMPLETED
     return {
         "account": None,  # kept for every reader: the account goes in its slots per request
         "view": view,
@@ -152,7 +152,7 @@ def page_context(view: TutorialView) -> dict[str, Any]:
         "completed": completed,
         "running": c.stage in RUNNING_STAGES,
         "regenerating": completed and c.stage in RUNNING_STAGES,
-        "regeneration_failed": completed and c.stage == "failed",
+        "regeneration_failed": completed and c.stage == Stage.FAILED,
         "failure_explanation": explanation,
         "retry_helps": retry_helps,
         "concept_names": {k.slug: k.name for k in structured.concepts} if structured else {},

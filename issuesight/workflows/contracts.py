@@ -7,14 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-
-class Stage(StrEnum):
-    QUEUED = "queued"
-    FETCHING_CONTEXT = "fetching_context"
-    GENERATING = "generating"
-    SAVING = "saving"
-    DONE = "done"
-    FAILED = "failed"
+from issuesight.domain.status import Stage
 
 
 class ActivityName(StrEnum):

@@ -10,6 +10,7 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from issuesight.domain.status import Stage, TutorialStatus
     from issuesight.llm.errors import LLM_OUTPUT_TRUNCATED
     from issuesight.workflows.contracts import (
         ActivityName,
@@ -24,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
         MarkFailedInput,
         MarkStaleInput,
         Progress,
-        Stage,
         TutorialOutcome,
         TutorialRequest,
     )
@@ -79,7 +79,7 @@ class TutorialWorkflow:
         self._publish(
             ISSUE_REPO.value_set(repo),
             ISSUE_NUMBER.value_set(int(number)),
-            TUTORIAL_STATUS.value_set("PENDING"),
+            TUTORIAL_STATUS.value_set(TutorialStatus.PENDING),
         )
         begin: BeginResult = await self._store_step(
             ActivityName.BEGIN,
@@ -88,21 +88,21 @@ class TutorialWorkflow:
         )
         if begin.already_current and not request.refresh:
             self._stage = Stage.DONE
-            self._publish(TUTORIAL_STATUS.value_set("COMPLETED"))
+            self._publish(TUTORIAL_STATUS.value_set(TutorialStatus.COMPLETED))
             return TutorialOutcome(request.issue_key, generated=False, generation=begin.generation)
         try:
             completed = await self._generate(request, begin)
         except ActivityError as err:
             reason, failure_type = describe_failure(err)
             self._stage, self._failure = Stage.FAILED, reason
-            self._publish(TUTORIAL_STATUS.value_set("FAILED"))
+            self._publish(TUTORIAL_STATUS.value_set(TutorialStatus.FAILED))
             await self._store_step(
                 ActivityName.MARK_FAILED, MarkFailedInput(request.issue_key, reason, failure_type)
             )
             # Failing the run (not completing it) lets a later submission start a fresh one.
             raise ApplicationError(reason, type=failure_type, non_retryable=True) from err
         self._stage = Stage.DONE
-        self._publish(TUTORIAL_STATUS.value_set("COMPLETED"))
+        self._publish(TUTORIAL_STATUS.value_set(TutorialStatus.COMPLETED))
         if completed is not None:
             self._publish(DIFFICULTY.value_set(completed.difficulty))
         if completed is None:  # a refresh that found nothing to regenerate

@@ -33,11 +33,11 @@ from issuesight.api.schemas import (
     TutorialSubmit,
     TutorialSummary,
 )
-from issuesight.db.models import TutorialStatus
 from issuesight.db.renderings import RenderedTutorial
 from issuesight.db.search import Sort, TutorialQuery
 from issuesight.db.store import TutorialView
 from issuesight.domain.refs import InvalidIssueReference, IssueRef, make_ref, parse_issue_ref
+from issuesight.domain.status import TutorialStatus
 from issuesight.orchestration.submission import submit_issue
 from issuesight.runtime.temporal_client import TemporalUnavailable
 
