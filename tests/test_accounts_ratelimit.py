@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from issuesight.accounts.ratelimit import TokenBucket, retry_after_header
+from issuesight.accounts.ratelimit import TokenBucket
+from issuesight.core.http import format_retry_after
 from issuesight.db.engine import make_engine
 from issuesight.db.models import RateBucket
 
@@ -37,7 +38,7 @@ def test_burst_then_refusal_then_refill(engine: Engine) -> None:
     refused = bucket.take("key:a")
     assert not refused.allowed
     assert refused.retry_after == pytest.approx(1.0)
-    assert retry_after_header(refused.retry_after) == "1"
+    assert format_retry_after(refused.retry_after) == "1"
     assert bucket.take("key:b").allowed  # buckets are per key
 
     clock.now += 0.5

@@ -11,16 +11,8 @@ import httpx2
 import openai
 import pytest
 
-from issuesight.llm.errors import (
-    LLM_AUTH,
-    LLM_INVALID_OUTPUT,
-    LLM_OUTPUT_TRUNCATED,
-    LLM_RATE_LIMITED,
-    LLM_REJECTED,
-    LLM_TIMEOUT,
-    LLM_UNAVAILABLE,
-    LLMError,
-)
+from issuesight.domain.failures import FailureKind
+from issuesight.llm.errors import LLMError
 from issuesight.llm.generate import Usage, generate_draft, make_client, parse_draft
 from issuesight.llm.prompt import Prompt
 from issuesight.tutorial.schema import Difficulty, tutorial_response_format
@@ -90,7 +82,7 @@ def test_parse_json_in_a_code_fence(wrap: str) -> None:
 def test_parse_non_json(content: str) -> None:
     with pytest.raises(LLMError) as info:
         parse_draft(content)
-    assert info.value.kind == LLM_INVALID_OUTPUT
+    assert info.value.kind == FailureKind.LLM_INVALID_OUTPUT
     assert info.value.retryable is True
     assert "not JSON" in info.value.message
     assert "position" in info.value.message
@@ -109,7 +101,7 @@ def test_parse_non_json(content: str) -> None:
 def test_parse_schema_violations_list_the_fields(data: Any, fields: list[str]) -> None:
     with pytest.raises(LLMError) as info:
         parse_draft(json.dumps(data))
-    assert info.value.kind == LLM_INVALID_OUTPUT
+    assert info.value.kind == FailureKind.LLM_INVALID_OUTPUT
     assert "does not match the tutorial schema" in info.value.message
     listed = info.value.message.split("(", 1)[1].rstrip(")").split(", ")
     for field in fields:
@@ -119,7 +111,7 @@ def test_parse_schema_violations_list_the_fields(data: Any, fields: list[str]) -
 def test_parse_a_json_array_is_invalid_output() -> None:
     with pytest.raises(LLMError) as info:
         parse_draft(json.dumps([_draft_data()]))
-    assert info.value.kind == LLM_INVALID_OUTPUT
+    assert info.value.kind == FailureKind.LLM_INVALID_OUTPUT
     assert "does not match the tutorial schema" in info.value.message
 
 
@@ -217,7 +209,8 @@ async def test_missing_usage_counts_zero_and_keeps_the_model(llm: Any) -> None:
         ({"retry-after": "2.5"}, 2.5),
         ({"retry-after-ms": "1500"}, 1.5),
         ({"retry-after-ms": "250", "retry-after": "9"}, 0.25),
-        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),
+        # An HTTP date is honoured too (RFC 9110); one already past means now.
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),
         ({}, None),
     ],
 )
@@ -235,7 +228,7 @@ async def test_429_is_rate_limited_with_retry_after(
 
     with pytest.raises(LLMError) as info:
         await generate_draft(llm(handler), model="m", prompt=PROMPT, max_output_tokens=CAP)
-    assert info.value.kind == LLM_RATE_LIMITED
+    assert info.value.kind == FailureKind.LLM_RATE_LIMITED
     assert info.value.retry_after == retry_after
     assert info.value.retryable is True
     assert calls == 1  # the SDK does not retry on its own
@@ -244,14 +237,14 @@ async def test_429_is_rate_limited_with_retry_after(
 @pytest.mark.parametrize(
     ("status", "kind", "retryable"),
     [
-        (401, LLM_AUTH, False),
-        (403, LLM_AUTH, False),
-        (400, LLM_REJECTED, False),
-        (404, LLM_REJECTED, False),
-        (422, LLM_REJECTED, False),
-        (500, LLM_UNAVAILABLE, True),
-        (502, LLM_UNAVAILABLE, True),
-        (503, LLM_UNAVAILABLE, True),
+        (401, FailureKind.LLM_AUTH, False),
+        (403, FailureKind.LLM_AUTH, False),
+        (400, FailureKind.LLM_REJECTED, False),
+        (404, FailureKind.LLM_REJECTED, False),
+        (422, FailureKind.LLM_REJECTED, False),
+        (500, FailureKind.LLM_UNAVAILABLE, True),
+        (502, FailureKind.LLM_UNAVAILABLE, True),
+        (503, FailureKind.LLM_UNAVAILABLE, True),
     ],
 )
 async def test_status_errors_are_mapped(llm: Any, status: int, kind: str, retryable: bool) -> None:
@@ -283,15 +276,15 @@ async def test_unavailable_keeps_retry_after(llm: Any) -> None:
 
     with pytest.raises(LLMError) as info:
         await generate_draft(llm(handler), model="m", prompt=PROMPT, max_output_tokens=CAP)
-    assert info.value.kind == LLM_UNAVAILABLE
+    assert info.value.kind == FailureKind.LLM_UNAVAILABLE
     assert info.value.retry_after == 30.0
 
 
 @pytest.mark.parametrize(
     ("exception", "kind"),
     [
-        (httpx2.ConnectError("refused"), LLM_UNAVAILABLE),
-        (httpx2.ReadTimeout("slow"), LLM_TIMEOUT),
+        (httpx2.ConnectError("refused"), FailureKind.LLM_UNAVAILABLE),
+        (httpx2.ReadTimeout("slow"), FailureKind.LLM_TIMEOUT),
     ],
 )
 async def test_transport_failures(llm: Any, exception: Exception, kind: str) -> None:
@@ -314,7 +307,7 @@ async def test_finish_reason_length_is_its_own_failure_naming_the_cap(llm: Any) 
             prompt=PROMPT,
             max_output_tokens=CAP,
         )
-    assert info.value.kind == LLM_OUTPUT_TRUNCATED
+    assert info.value.kind == FailureKind.LLM_OUTPUT_TRUNCATED
     assert info.value.retryable is False  # the workflow retries it once, with twice the cap
     assert f"output cap of {CAP} tokens" in info.value.message
     assert "LLM_MAX_OUTPUT_TOKENS" in info.value.message
@@ -329,7 +322,7 @@ async def test_length_is_refused_even_if_the_json_parses(llm: Any) -> None:
             prompt=PROMPT,
             max_output_tokens=CAP,
         )
-    assert info.value.kind == LLM_OUTPUT_TRUNCATED
+    assert info.value.kind == FailureKind.LLM_OUTPUT_TRUNCATED
 
 
 @pytest.mark.parametrize("param", ["max_completion_tokens", "max_tokens"])
@@ -366,7 +359,7 @@ async def test_bad_content_is_invalid_output(llm: Any, content: str | None, need
             prompt=PROMPT,
             max_output_tokens=CAP,
         )
-    assert info.value.kind == LLM_INVALID_OUTPUT
+    assert info.value.kind == FailureKind.LLM_INVALID_OUTPUT
     assert needle in info.value.message
 
 
@@ -380,7 +373,7 @@ async def test_no_choices_is_invalid_output(llm: Any) -> None:
             prompt=PROMPT,
             max_output_tokens=CAP,
         )
-    assert info.value.kind == LLM_INVALID_OUTPUT
+    assert info.value.kind == FailureKind.LLM_INVALID_OUTPUT
     assert "no choices" in info.value.message
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from issuesight.domain.failures import FailureKind
 from issuesight.github import errors
 from issuesight.github.client import RAW, GitHubClient, RateLimit, parse_json
 from issuesight.github.errors import GitHubError, classify, retry_after_seconds
@@ -36,7 +37,7 @@ def _response(
 
 def test_401_is_bad_credentials_and_permanent() -> None:
     err = classify(_response(401, {"message": "Bad credentials"}), what="issue o/r#1")
-    assert err.kind == errors.BAD_CREDENTIALS
+    assert err.kind == FailureKind.BAD_CREDENTIALS
     assert err.status == 401
     assert err.retryable is False
     assert "GITHUB_TOKEN" in err.message
@@ -46,7 +47,7 @@ def test_403_with_spent_rate_limit_waits_until_reset() -> None:
     reset = int(time.time()) + 100
     headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)}
     err = classify(_response(403, {"message": "API rate limit exceeded"}, headers), what="issue")
-    assert err.kind == errors.RATE_LIMITED
+    assert err.kind == FailureKind.GITHUB_RATE_LIMITED
     assert err.retryable is True
     assert err.status == 403
     assert err.retry_after is not None
@@ -57,14 +58,14 @@ def test_403_with_spent_rate_limit_waits_until_reset() -> None:
 def test_spent_rate_limit_with_reset_in_the_past_waits_a_second() -> None:
     headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(int(time.time()) - 50)}
     err = classify(_response(403, {"message": "API rate limit exceeded"}, headers), what="x")
-    assert err.kind == errors.RATE_LIMITED
+    assert err.kind == FailureKind.GITHUB_RATE_LIMITED
     assert err.retry_after == 1.0
 
 
 @pytest.mark.parametrize("status", [403, 429])
 def test_retry_after_seconds(status: int) -> None:
     err = classify(_response(status, {"message": "slow down"}, {"Retry-After": "37"}), what="x")
-    assert err.kind == errors.RATE_LIMITED
+    assert err.kind == FailureKind.GITHUB_RATE_LIMITED
     assert err.retry_after == 37.0
     assert err.status == status
 
@@ -74,7 +75,7 @@ def test_retry_after_http_date(status: int) -> None:
     when = datetime.now(UTC) + timedelta(seconds=120)
     headers = {"Retry-After": format_datetime(when, usegmt=True)}
     err = classify(_response(status, {"message": "slow down"}, headers), what="x")
-    assert err.kind == errors.RATE_LIMITED
+    assert err.kind == FailureKind.GITHUB_RATE_LIMITED
     assert err.retry_after is not None
     assert 117 <= err.retry_after <= 121
 
@@ -94,21 +95,21 @@ def test_secondary_rate_limit_message_without_headers_waits_a_minute() -> None:
         "documentation_url": "https://docs.github.com/rest/overview/rate-limits",
     }
     err = classify(_response(403, body), what="comments")
-    assert err.kind == errors.RATE_LIMITED
+    assert err.kind == FailureKind.GITHUB_RATE_LIMITED
     assert err.retry_after == errors.SECONDARY_LIMIT_WAIT == 60.0
     assert err.retryable is True
 
 
 def test_429_without_headers_waits_a_minute() -> None:
     err = classify(_response(429, {"message": "Too Many Requests"}), what="x")
-    assert err.kind == errors.RATE_LIMITED
+    assert err.kind == FailureKind.GITHUB_RATE_LIMITED
     assert err.retry_after == 60.0
 
 
 def test_plain_403_is_forbidden_and_permanent() -> None:
     body = {"message": "Resource not accessible by integration"}
     err = classify(_response(403, body, {"x-ratelimit-remaining": "4999"}), what="issue o/r#1")
-    assert err.kind == errors.FORBIDDEN
+    assert err.kind == FailureKind.FORBIDDEN
     assert err.retryable is False
     assert err.retry_after is None
     assert "Resource not accessible by integration" in err.message
@@ -118,10 +119,10 @@ def test_plain_403_is_forbidden_and_permanent() -> None:
 @pytest.mark.parametrize(
     ("status", "kind"),
     [
-        (404, errors.NOT_FOUND),
-        (410, errors.ISSUE_DELETED),
-        (422, errors.INVALID_REQUEST),
-        (400, errors.INVALID_REQUEST),
+        (404, FailureKind.NOT_FOUND),
+        (410, FailureKind.ISSUE_DELETED),
+        (422, FailureKind.INVALID_REQUEST),
+        (400, FailureKind.INVALID_REQUEST),
     ],
 )
 def test_permanent_statuses(status: int, kind: str) -> None:
@@ -140,7 +141,7 @@ def test_422_message_carries_githubs_reason() -> None:
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
 def test_server_errors_are_retryable(status: int) -> None:
     err = classify(_response(status, text="<html>Bad gateway</html>"), what="issue")
-    assert err.kind == errors.UNAVAILABLE
+    assert err.kind == FailureKind.GITHUB_UNAVAILABLE
     assert err.retryable is True
     assert err.status == status
     assert err.retry_after is None
@@ -148,13 +149,13 @@ def test_server_errors_are_retryable(status: int) -> None:
 
 def test_503_with_retry_after_keeps_it() -> None:
     err = classify(_response(503, {}, {"Retry-After": "12"}), what="x")
-    assert err.kind == errors.UNAVAILABLE
+    assert err.kind == FailureKind.GITHUB_UNAVAILABLE
     assert err.retry_after == 12.0
 
 
 def test_non_json_error_body_uses_the_reason_phrase() -> None:
     err = classify(_response(403, text="<html>nope</html>"), what="x")
-    assert err.kind == errors.FORBIDDEN
+    assert err.kind == FailureKind.FORBIDDEN
     assert "Forbidden" in err.message
 
 
@@ -284,7 +285,7 @@ async def test_rate_limit_noted_even_on_errors() -> None:
             await client.get("/x", what="x")
     finally:
         await client.aclose()
-    assert info.value.kind == errors.RATE_LIMITED
+    assert info.value.kind == FailureKind.GITHUB_RATE_LIMITED
     assert client.rate_limit == RateLimit(60, 0, int(reset))
 
 
@@ -293,7 +294,7 @@ async def test_errors_are_classified() -> None:
     try:
         with pytest.raises(GitHubError) as info:
             await client.get_json("/repos/o/r/issues/9", what="issue o/r#9")
-        assert info.value.kind == errors.NOT_FOUND
+        assert info.value.kind == FailureKind.NOT_FOUND
         assert await client.get("/repos/o/r/readme", what="readme", allow_missing=True) is None
         assert await client.get_json("/x", what="x", allow_missing=True) is None
     finally:
@@ -307,7 +308,7 @@ async def test_allow_missing_only_covers_404() -> None:
             await client.get("/x", what="x", allow_missing=True)
     finally:
         await client.aclose()
-    assert info.value.kind == errors.ISSUE_DELETED
+    assert info.value.kind == FailureKind.ISSUE_DELETED
 
 
 @pytest.mark.parametrize("content", [b"<html><body>Unicorn!</body></html>", b"", b'{"truncated": '])
@@ -318,7 +319,7 @@ async def test_malformed_json_on_200_is_unavailable(content: bytes) -> None:
             await client.get_json("/repos/o/r", what="repository o/r")
     finally:
         await client.aclose()
-    assert info.value.kind == errors.UNAVAILABLE
+    assert info.value.kind == FailureKind.GITHUB_UNAVAILABLE
     assert info.value.retryable is True
     assert "malformed JSON" in info.value.message
 
@@ -350,7 +351,7 @@ async def test_transport_errors_become_retryable(exception: Exception, needle: s
             await client.get("/repos/o/r", what="repository o/r")
     finally:
         await client.aclose()
-    assert info.value.kind == errors.UNAVAILABLE
+    assert info.value.kind == FailureKind.GITHUB_UNAVAILABLE
     assert info.value.retryable is True
     assert needle in info.value.message
     assert "repository o/r" in info.value.message
@@ -469,7 +470,7 @@ async def test_paginate_refuses_a_non_list_page() -> None:
             await client.paginate("/x", what="things")
     finally:
         await client.aclose()
-    assert info.value.kind == errors.UNAVAILABLE
+    assert info.value.kind == FailureKind.GITHUB_UNAVAILABLE
     assert "non-list page" in info.value.message
 
 
@@ -485,5 +486,5 @@ async def test_paginate_error_on_a_later_page_is_raised() -> None:
             await client.paginate("/x", what="x")
     finally:
         await client.aclose()
-    assert info.value.kind == errors.UNAVAILABLE
+    assert info.value.kind == FailureKind.GITHUB_UNAVAILABLE
     assert info.value.status == 502

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from issuesight.core import metrics
-from issuesight.github import errors
+from issuesight.domain.failures import FailureKind
 from issuesight.github.cache import SharedReads
 from issuesight.github.client import RAW, GitHubClient
 from issuesight.github.errors import GitHubError
@@ -154,7 +154,9 @@ async def test_errors_are_shared_but_never_cached() -> None:
     await _joined(before, 2)
     release.set()
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    assert all(isinstance(o, GitHubError) and o.kind == errors.UNAVAILABLE for o in outcomes)
+    assert all(
+        isinstance(o, GitHubError) and o.kind == FailureKind.GITHUB_UNAVAILABLE for o in outcomes
+    )
     assert await reads.get("/repos/o/r", what="repo") == b"repo"
     assert answers == []
 

@@ -26,8 +26,8 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from issuesight.domain.failures import FailureKind
 from issuesight.domain.status import Stage
-from issuesight.llm.errors import LLM_OUTPUT_TRUNCATED
 from issuesight.workflows.contracts import (
     ActivityName,
     ArchiveInput,
@@ -353,7 +353,7 @@ async def test_the_llm_step_gives_up_after_its_attempts(temporal_client: Client)
 def _truncated() -> ApplicationError:
     return ApplicationError(
         "the LLM's answer was cut off at the output cap of 4096 tokens",
-        type=LLM_OUTPUT_TRUNCATED,
+        type=FailureKind.LLM_OUTPUT_TRUNCATED,
         non_retryable=True,
     )
 
@@ -375,11 +375,11 @@ async def test_an_answer_cut_twice_fails_as_truncated(temporal_client: Client) -
     with pytest.raises(WorkflowFailureError) as failed:
         await run_tutorial(temporal_client, script, TutorialRequest(key, llm_max_attempts=5))
     assert isinstance(failed.value.cause, ApplicationError)
-    assert failed.value.cause.type == LLM_OUTPUT_TRUNCATED
+    assert failed.value.cause.type == FailureKind.LLM_OUTPUT_TRUNCATED
     # Not llm_max_attempts (5) paid calls for each cap: one with the cap, one with twice it.
     assert script.names().count(ActivityName.GENERATE) == 2
     [marked] = script.arguments(ActivityName.MARK_FAILED)
-    assert marked.failure_type == LLM_OUTPUT_TRUNCATED
+    assert marked.failure_type == FailureKind.LLM_OUTPUT_TRUNCATED
 
 
 async def test_a_change_inside_the_refresh_cooldown_is_only_marked_stale(

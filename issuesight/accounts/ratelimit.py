@@ -21,7 +21,6 @@ runs backwards for a bucket (`elapsed` is at least 0 and `updated_at` only moves
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -127,7 +126,3 @@ class TokenBucket:
                 .returning(_buckets.c.tokens)
             )
         raise NotImplementedError(f"no token bucket for the {dialect} dialect")
-
-
-def retry_after_header(seconds: float) -> str:
-    return str(max(1, math.ceil(seconds)))

@@ -7,11 +7,10 @@ from datetime import timedelta
 
 from temporalio.exceptions import ApplicationError
 
-from issuesight.github.errors import GitHubError
-from issuesight.llm.errors import LLMError
+from issuesight.domain.failures import UpstreamError
 
 
-def to_application_error(exc: GitHubError | LLMError) -> ApplicationError:
+def to_application_error(exc: UpstreamError) -> ApplicationError:
     delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
     return ApplicationError(
         exc.message, type=exc.kind, non_retryable=not exc.retryable, next_retry_delay=delay

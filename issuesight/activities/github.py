@@ -13,13 +13,13 @@ from issuesight.context.bundle import build_bundle
 from issuesight.context.gather import GatherOptions, Localize, gather_context
 from issuesight.context.retrieve import Picks
 from issuesight.db.store import Store
+from issuesight.domain.failures import FailureKind
 from issuesight.domain.refs import InvalidIssueReference, IssueRef, parse_issue_ref, tutorial_id_for
 from issuesight.github.cache import SharedReads
 from issuesight.github.errors import GitHubError
 from issuesight.llm.errors import LLMError
 from issuesight.llm.localize import Localizer
 from issuesight.workflows.contracts import ActivityName, FetchContextInput, FetchContextResult
-from issuesight.workflows.failures import INVALID_REFERENCE
 
 
 class GitHubActivities:
@@ -45,7 +45,9 @@ class GitHubActivities:
         try:
             ref = parse_issue_ref(request.issue_key)
         except InvalidIssueReference as exc:
-            raise ApplicationError(str(exc), type=INVALID_REFERENCE, non_retryable=True) from exc
+            raise ApplicationError(
+                str(exc), type=FailureKind.INVALID_REFERENCE, non_retryable=True
+            ) from exc
         try:
             raw = await gather_context(
                 self._github, ref, self._gather, localize=self._localize_for(ref, request.run_id)

@@ -20,6 +20,7 @@ from issuesight.core.settings import Settings
 from issuesight.db.store import Store, StuckTutorial
 from issuesight.db.tracking import PendingIssue, TrackingStore
 from issuesight.db.types import parse_time, utcnow
+from issuesight.domain.failures import FailureKind
 from issuesight.domain.refs import IssueRef, parse_issue_ref
 from issuesight.domain.status import TutorialStatus
 from issuesight.orchestration.schedules import sync_running
@@ -171,7 +172,7 @@ class TutorialJobActivities:
                 ref.tutorial_id,
                 reason=f"the job was {status.name.lower()} before it finished; submit the "
                 "issue again to retry it",
-                failure_type="Terminated",
+                failure_type=FailureKind.TERMINATED,
             )
             return "terminated"
         if row.status == TutorialStatus.PENDING:

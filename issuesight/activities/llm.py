@@ -16,8 +16,9 @@ from issuesight.activities._failures import to_application_error
 from issuesight.context.bundle import ContextBundle
 from issuesight.core import metrics
 from issuesight.db.store import Store
+from issuesight.domain.failures import FailureKind
 from issuesight.domain.refs import tutorial_id_for
-from issuesight.llm.errors import LLM_OUTPUT_TRUNCATED, LLMError
+from issuesight.llm.errors import LLMError
 from issuesight.llm.generate import OutputCapField, generate_draft
 from issuesight.llm.prompt import build_prompt
 from issuesight.workflows.contracts import ActivityName, GenerateInput, GenerateResult
@@ -73,7 +74,7 @@ class LLMActivities:
                     cap_field=self._cap_field,
                 )
         except LLMError as exc:
-            if exc.kind == LLM_OUTPUT_TRUNCATED and request.output_cap_doubled:
+            if exc.kind == FailureKind.LLM_OUTPUT_TRUNCATED and request.output_cap_doubled:
                 exc.message += ", again on the one retry with twice the cap"
             metrics.LLM_CALLS.labels(outcome=exc.kind).inc()
             if exc.spent_tokens:  # a refused answer was paid for all the same

@@ -13,8 +13,9 @@ from temporalio.exceptions import ApplicationError
 from issuesight.activities._failures import to_application_error
 from issuesight.db.tracking import TrackingStore
 from issuesight.db.types import parse_time
+from issuesight.domain.failures import FailureKind
 from issuesight.github.client import GitHubClient, parse_json
-from issuesight.github.errors import UNAVAILABLE, GitHubError
+from issuesight.github.errors import GitHubError
 from issuesight.workflows.contracts import (
     ActivityName,
     SyncBeginResult,
@@ -38,7 +39,9 @@ class SyncActivities:
         try:
             since, labels = await asyncio.to_thread(self._tracking.sync_start, repo)
         except LookupError as exc:
-            raise ApplicationError(str(exc), type="NotTracked", non_retryable=True) from exc
+            raise ApplicationError(
+                str(exc), type=FailureKind.NOT_TRACKED, non_retryable=True
+            ) from exc
         # Creation order keeps pages stable: an edited issue changes only its own page, so the
         # others still answer 304. `since` is an updated_at the project stored (not the clock),
         # so an unchanged repository asks the very same URLs again and pays nothing.
@@ -73,7 +76,8 @@ class SyncActivities:
         if not isinstance(items, list):
             raise to_application_error(
                 GitHubError(
-                    f"GitHub sent a non-list issue page for {request.repo}", kind=UNAVAILABLE
+                    f"GitHub sent a non-list issue page for {request.repo}",
+                    kind=FailureKind.GITHUB_UNAVAILABLE,
                 )
             )
         next_url = self._next_link(response)
@@ -140,6 +144,9 @@ class SyncActivities:
         target, base = httpx.URL(url), self._github.base_url
         if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
             raise to_application_error(
-                GitHubError("GitHub sent a pagination link to another host", kind=UNAVAILABLE)
+                GitHubError(
+                    "GitHub sent a pagination link to another host",
+                    kind=FailureKind.GITHUB_UNAVAILABLE,
+                )
             )
         return url

@@ -26,9 +26,10 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from issuesight.accounts.principal import Principal
-from issuesight.accounts.ratelimit import TokenBucket, retry_after_header
+from issuesight.accounts.ratelimit import TokenBucket
 from issuesight.accounts.store import AccountStore
 from issuesight.core import metrics
+from issuesight.core.http import format_retry_after
 from issuesight.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def forbidden(detail: str) -> Refusal:
 
 
 def too_many(reason: str, detail: str, retry_after: float, **extra: Any) -> Refusal:
-    seconds = retry_after_header(retry_after)
+    seconds = format_retry_after(retry_after)
     return Refusal(
         429,
         reason,
@@ -159,7 +160,7 @@ class Authenticator:
             raise too_many(
                 "rate",
                 f"Too many write requests from {whose}; retry in "
-                f"{retry_after_header(decision.retry_after)} s.",
+                f"{format_retry_after(decision.retry_after)} s.",
                 decision.retry_after,
             )
 

@@ -24,8 +24,8 @@ from issuesight.context.indexes import RepoIndexes
 from issuesight.context.references import FileCandidate, rank_referenced_files
 from issuesight.context.retrieve import Picks, RankedFile, Region, apply_picks, rank_files
 from issuesight.core.text import clean, decode_text
+from issuesight.domain.failures import FailureKind
 from issuesight.domain.refs import IssueRef
-from issuesight.github import errors
 from issuesight.github.cache import SharedReads
 from issuesight.github.client import RAW, SHA, GitHubClient, parse_json
 from issuesight.github.errors import GitHubError
@@ -123,15 +123,17 @@ async def fetch_repository(
         content = await reads.get(f"/repos/{owner}/{repo}", what=what)
         data = parse_json(content or b"", what)
     except GitHubError as exc:
-        if exc.kind == errors.NOT_FOUND:
-            raise GitHubError(missing, kind=errors.REPOSITORY_NOT_FOUND, status=exc.status) from exc
+        if exc.kind == FailureKind.NOT_FOUND:
+            raise GitHubError(
+                missing, kind=FailureKind.REPOSITORY_NOT_FOUND, status=exc.status
+            ) from exc
         raise
     document = _expect_dict(data, "repository")
     if not is_public(document):
         owner_login = str((document.get("owner") or {}).get("login") or owner).lower()
         if owner_login not in allowed_private_owners:
             log.info("private repository refused", extra={"owner": owner_login})
-            raise GitHubError(missing, kind=errors.REPOSITORY_NOT_FOUND, status=404)
+            raise GitHubError(missing, kind=FailureKind.REPOSITORY_NOT_FOUND, status=404)
     return document
 
 
@@ -148,20 +150,20 @@ async def fetch_issue(client: GitHubClient, repo_path: str, ref: IssueRef) -> di
     try:
         data = await client.get_json(f"{repo_path}/issues/{ref.number}", what=f"issue {ref}")
     except GitHubError as exc:
-        if exc.kind == errors.NOT_FOUND:
+        if exc.kind == FailureKind.NOT_FOUND:
             raise GitHubError(
-                f"Issue {ref} does not exist", kind=errors.ISSUE_NOT_FOUND, status=exc.status
+                f"Issue {ref} does not exist", kind=FailureKind.ISSUE_NOT_FOUND, status=exc.status
             ) from exc
-        if exc.kind == errors.ISSUE_DELETED:
+        if exc.kind == FailureKind.ISSUE_DELETED:
             raise GitHubError(
-                f"Issue {ref} was deleted", kind=errors.ISSUE_DELETED, status=exc.status
+                f"Issue {ref} was deleted", kind=FailureKind.ISSUE_DELETED, status=exc.status
             ) from exc
         raise
     issue = _expect_dict(data, "issue")
     if issue.get("pull_request"):
         raise GitHubError(
             f"{ref} is a pull request, not an issue: IssueSight explains issues",
-            kind=errors.NOT_AN_ISSUE,
+            kind=FailureKind.NOT_AN_ISSUE,
         )
     return issue
 
@@ -504,17 +506,22 @@ def _require_same_origin(client: GitHubClient, url: httpx.URL, what: str) -> Non
     base = client.base_url
     if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
         raise GitHubError(
-            f"GitHub sent a pagination link to another host for {what}", kind=errors.UNAVAILABLE
+            f"GitHub sent a pagination link to another host for {what}",
+            kind=FailureKind.GITHUB_UNAVAILABLE,
         )
 
 
 def _expect_dict(data: Any, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise GitHubError(f"GitHub sent an unexpected {what} document", kind=errors.UNAVAILABLE)
+        raise GitHubError(
+            f"GitHub sent an unexpected {what} document", kind=FailureKind.GITHUB_UNAVAILABLE
+        )
     return data
 
 
 def _expect_list(data: Any, what: str) -> list[dict[str, Any]]:
     if not isinstance(data, list):
-        raise GitHubError(f"GitHub sent an unexpected page of {what}", kind=errors.UNAVAILABLE)
+        raise GitHubError(
+            f"GitHub sent an unexpected page of {what}", kind=FailureKind.GITHUB_UNAVAILABLE
+        )
     return data

@@ -31,7 +31,7 @@ from typing import TypeVar
 from issuesight.context.index import RepoIndex
 from issuesight.context.snapshot import ArchiveRefused, SnapshotLimits, read_snapshot
 from issuesight.core import metrics
-from issuesight.github import errors
+from issuesight.domain.failures import FailureKind
 from issuesight.github.archive import download_archive
 from issuesight.github.client import GitHubClient, RedirectRefused, TooLarge
 from issuesight.github.errors import GitHubError
@@ -41,7 +41,7 @@ _T = TypeVar("_T")
 
 # GitHub errors that end the activity instead of falling back: the per-file reads would meet
 # them too (a bad token, a spent rate limit).
-RAISED_KINDS = frozenset({errors.BAD_CREDENTIALS, errors.RATE_LIMITED})
+RAISED_KINDS = frozenset({FailureKind.BAD_CREDENTIALS, FailureKind.GITHUB_RATE_LIMITED})
 # A transient failure (5xx, a timeout) is retried by the next issue after this long; a
 # permanent one (too large, a foreign redirect, an empty repository) is not, while remembered.
 RETRY_TRANSIENT_AFTER = 300.0

@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from issuesight.domain import defaults
+
 DEFAULT_DAILY_GENERATIONS = 10
 DEFAULT_WRITES_PER_MINUTE = 60.0
 
@@ -68,8 +70,8 @@ class Settings(BaseSettings):
     session_idle_hours: float = Field(default=24.0, gt=0, le=8760)
 
     # Knobs beyond the contract, with defaults that need no setting.
-    llm_timeout_seconds: float = Field(default=120.0, gt=0)
-    llm_max_attempts: int = Field(default=5, ge=1, le=20)
+    llm_timeout_seconds: float = Field(default=defaults.LLM_TIMEOUT_SECONDS, gt=0)
+    llm_max_attempts: int = Field(default=defaults.LLM_MAX_ATTEMPTS, ge=1, le=20)
     github_timeout_seconds: float = Field(default=30.0, gt=0)
     github_cache_mb: int = Field(default=64, ge=0, le=16_384)
     prompt_budget_chars: int = Field(default=60_000, ge=4_000, le=2_000_000)

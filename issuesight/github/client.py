@@ -15,7 +15,8 @@ import httpx
 
 from issuesight import __version__
 from issuesight.core import metrics
-from issuesight.github.errors import UNAVAILABLE, GitHubError, classify
+from issuesight.domain.failures import FailureKind
+from issuesight.github.errors import GitHubError, classify
 
 log = logging.getLogger(__name__)
 
@@ -111,11 +112,13 @@ class GitHubClient:
                 finally:
                     await streamed.aclose()
         except httpx.TimeoutException as exc:
-            raise GitHubError(f"GitHub timed out while fetching {what}", kind=UNAVAILABLE) from exc
+            raise GitHubError(
+                f"GitHub timed out while fetching {what}", kind=FailureKind.GITHUB_UNAVAILABLE
+            ) from exc
         except httpx.TransportError as exc:
             raise GitHubError(
                 f"GitHub could not be reached while fetching {what} ({type(exc).__name__})",
-                kind=UNAVAILABLE,
+                kind=FailureKind.GITHUB_UNAVAILABLE,
             ) from exc
         self._count(response)
         if response.status_code == 304:
@@ -154,12 +157,12 @@ class GitHubClient:
                 response = await self._http.send(request, stream=True, follow_redirects=False)
             except httpx.TimeoutException as exc:
                 raise GitHubError(
-                    f"GitHub timed out while fetching {what}", kind=UNAVAILABLE
+                    f"GitHub timed out while fetching {what}", kind=FailureKind.GITHUB_UNAVAILABLE
                 ) from exc
             except httpx.TransportError as exc:
                 raise GitHubError(
                     f"GitHub could not be reached while fetching {what} ({type(exc).__name__})",
-                    kind=UNAVAILABLE,
+                    kind=FailureKind.GITHUB_UNAVAILABLE,
                 ) from exc
             try:
                 if self._same_origin(url):
@@ -198,10 +201,13 @@ class GitHubClient:
                     next_beat += HEARTBEAT_BYTES
                     await self._before_request()  # a long download keeps the activity alive
         except httpx.TimeoutException as exc:
-            raise GitHubError(f"GitHub timed out while sending {what}", kind=UNAVAILABLE) from exc
+            raise GitHubError(
+                f"GitHub timed out while sending {what}", kind=FailureKind.GITHUB_UNAVAILABLE
+            ) from exc
         except httpx.TransportError as exc:
             raise GitHubError(
-                f"GitHub broke off while sending {what} ({type(exc).__name__})", kind=UNAVAILABLE
+                f"GitHub broke off while sending {what} ({type(exc).__name__})",
+                kind=FailureKind.GITHUB_UNAVAILABLE,
             ) from exc
         return written
 
@@ -250,7 +256,9 @@ class GitHubClient:
             assert response is not None
             page = parse_json(response, what)
             if not isinstance(page, list):
-                raise GitHubError(f"GitHub sent a non-list page for {what}", kind=UNAVAILABLE)
+                raise GitHubError(
+                    f"GitHub sent a non-list page for {what}", kind=FailureKind.GITHUB_UNAVAILABLE
+                )
             items.extend(page)
             next_url = response.links.get("next", {}).get("url")
             query = None  # the next link carries the whole query
@@ -298,4 +306,6 @@ def parse_json(response: httpx.Response | bytes, what: str) -> Any:
         return json.loads(response if isinstance(response, bytes) else response.content)
     except ValueError as exc:
         # A proxy's HTML error page with a 200 is an outage, not data.
-        raise GitHubError(f"GitHub sent malformed JSON for {what}", kind=UNAVAILABLE) from exc
+        raise GitHubError(
+            f"GitHub sent malformed JSON for {what}", kind=FailureKind.GITHUB_UNAVAILABLE
+        ) from exc

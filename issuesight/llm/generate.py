@@ -14,16 +14,9 @@ import openai
 from openai.types.shared_params import ResponseFormatJSONSchema
 from pydantic import ValidationError
 
-from issuesight.llm.errors import (
-    LLM_AUTH,
-    LLM_INVALID_OUTPUT,
-    LLM_OUTPUT_TRUNCATED,
-    LLM_RATE_LIMITED,
-    LLM_REJECTED,
-    LLM_TIMEOUT,
-    LLM_UNAVAILABLE,
-    LLMError,
-)
+from issuesight.core.http import retry_after_from
+from issuesight.domain.failures import FailureKind
+from issuesight.llm.errors import LLMError
 from issuesight.llm.prompt import Prompt
 from issuesight.tutorial.schema import TutorialDraft, tutorial_response_format
 
@@ -73,31 +66,33 @@ async def generate_draft(
             max_tokens=max_output_tokens if cap_field == "max_tokens" else openai.omit,
         )
     except openai.APITimeoutError as exc:
-        raise LLMError("the LLM did not answer in time", kind=LLM_TIMEOUT) from exc
+        raise LLMError("the LLM did not answer in time", kind=FailureKind.LLM_TIMEOUT) from exc
     except openai.APIConnectionError as exc:
-        raise LLMError("the LLM server could not be reached", kind=LLM_UNAVAILABLE) from exc
+        raise LLMError(
+            "the LLM server could not be reached", kind=FailureKind.LLM_UNAVAILABLE
+        ) from exc
     except openai.RateLimitError as exc:
         raise LLMError(
             "the LLM server is rate limiting us",
-            kind=LLM_RATE_LIMITED,
-            retry_after=_retry_after(exc.response.headers),
+            kind=FailureKind.LLM_RATE_LIMITED,
+            retry_after=retry_after_from(exc.response.headers),
         ) from exc
     except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
         raise LLMError(
             f"the LLM server refused our credentials ({exc.status_code}): check OPENAI_API_KEY",
-            kind=LLM_AUTH,
+            kind=FailureKind.LLM_AUTH,
         ) from exc
     except (openai.BadRequestError, openai.NotFoundError, openai.UnprocessableEntityError) as exc:
         raise LLMError(
             f"the LLM server rejected the request ({exc.status_code}); check LLM_MODEL and "
             "that the server supports JSON-schema output",
-            kind=LLM_REJECTED,
+            kind=FailureKind.LLM_REJECTED,
         ) from exc
     except openai.APIStatusError as exc:
         raise LLMError(
             f"the LLM server failed ({exc.status_code})",
-            kind=LLM_UNAVAILABLE,
-            retry_after=_retry_after(exc.response.headers),
+            kind=FailureKind.LLM_UNAVAILABLE,
+            retry_after=retry_after_from(exc.response.headers),
         ) from exc
 
     usage = completion.usage
@@ -108,14 +103,14 @@ async def generate_draft(
     )
     try:
         if not completion.choices:
-            raise LLMError("the LLM answered with no choices", kind=LLM_INVALID_OUTPUT)
+            raise LLMError("the LLM answered with no choices", kind=FailureKind.LLM_INVALID_OUTPUT)
         choice = completion.choices[0]
         content = choice.message.content or ""
         if choice.finish_reason == "length":
             raise LLMError(
                 f"the LLM's answer was cut off at the output cap of {max_output_tokens} tokens "
                 "(LLM_MAX_OUTPUT_TOKENS)",
-                kind=LLM_OUTPUT_TRUNCATED,
+                kind=FailureKind.LLM_OUTPUT_TRUNCATED,
             )
         draft = parse_draft(content)
     except LLMError as exc:
@@ -130,7 +125,7 @@ def parse_draft(content: str) -> TutorialDraft:
     except json.JSONDecodeError as exc:
         raise LLMError(
             f"the LLM's answer is not JSON ({exc.msg} at position {exc.pos})",
-            kind=LLM_INVALID_OUTPUT,
+            kind=FailureKind.LLM_INVALID_OUTPUT,
         ) from exc
     try:
         return TutorialDraft.model_validate(data)
@@ -138,7 +133,7 @@ def parse_draft(content: str) -> TutorialDraft:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
         raise LLMError(
             f"the LLM's answer does not match the tutorial schema ({fields})",
-            kind=LLM_INVALID_OUTPUT,
+            kind=FailureKind.LLM_INVALID_OUTPUT,
         ) from exc
 
 
@@ -149,16 +144,3 @@ def _strip_code_fence(content: str) -> str:
         text = text.split("\n", 1)[1] if "\n" in text else ""
         text = text.rsplit("```", 1)[0]
     return text
-
-
-def _retry_after(headers: object) -> float | None:
-    get = getattr(headers, "get", None)
-    if get is None:
-        return None
-    millis = get("retry-after-ms")
-    if isinstance(millis, str) and millis.replace(".", "", 1).isdigit():
-        return float(millis) / 1000
-    seconds = get("retry-after")
-    if isinstance(seconds, str) and seconds.replace(".", "", 1).isdigit():
-        return float(seconds)
-    return None

@@ -32,15 +32,8 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 from issuesight.context.retrieve import Picks
 from issuesight.core import metrics
 from issuesight.core.text import truncate_middle
-from issuesight.llm.errors import (
-    LLM_AUTH,
-    LLM_INVALID_OUTPUT,
-    LLM_RATE_LIMITED,
-    LLM_REJECTED,
-    LLM_TIMEOUT,
-    LLM_UNAVAILABLE,
-    LLMError,
-)
+from issuesight.domain.failures import FailureKind
+from issuesight.llm.errors import LLMError
 from issuesight.llm.prompt import Prompt
 
 log = logging.getLogger(__name__)
@@ -113,12 +106,14 @@ def parse_picks(content: str) -> Picks:
     try:
         data = json.loads(content.strip().removeprefix("```json").strip("`\n "))
     except json.JSONDecodeError as exc:
-        raise LLMError("the localization is not JSON", kind=LLM_INVALID_OUTPUT) from exc
+        raise LLMError("the localization is not JSON", kind=FailureKind.LLM_INVALID_OUTPUT) from exc
     if not isinstance(data, dict):
-        raise LLMError("the localization is not a JSON object", kind=LLM_INVALID_OUTPUT)
+        raise LLMError("the localization is not a JSON object", kind=FailureKind.LLM_INVALID_OUTPUT)
     files, functions = data.get("files"), data.get("functions")
     if not isinstance(files, list) or not isinstance(functions, list):
-        raise LLMError("the localization lacks files or functions", kind=LLM_INVALID_OUTPUT)
+        raise LLMError(
+            "the localization lacks files or functions", kind=FailureKind.LLM_INVALID_OUTPUT
+        )
     return Picks(
         files=tuple(str(f)[:500] for f in files[:MAX_FILES] if isinstance(f, str)),
         functions=tuple(str(f)[:300] for f in functions[:MAX_FUNCTIONS] if isinstance(f, str)),
@@ -141,26 +136,36 @@ async def ask(
             max_tokens=max_tokens,
         )
     except openai.APITimeoutError as exc:
-        raise LLMError("the LLM did not answer in time", kind=LLM_TIMEOUT) from exc
+        raise LLMError("the LLM did not answer in time", kind=FailureKind.LLM_TIMEOUT) from exc
     except openai.APIConnectionError as exc:
-        raise LLMError("the LLM server could not be reached", kind=LLM_UNAVAILABLE) from exc
+        raise LLMError(
+            "the LLM server could not be reached", kind=FailureKind.LLM_UNAVAILABLE
+        ) from exc
     except openai.RateLimitError as exc:
-        raise LLMError("the LLM server is rate limiting us", kind=LLM_RATE_LIMITED) from exc
+        raise LLMError(
+            "the LLM server is rate limiting us", kind=FailureKind.LLM_RATE_LIMITED
+        ) from exc
     except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-        raise LLMError("the LLM server refused our credentials", kind=LLM_AUTH) from exc
+        raise LLMError("the LLM server refused our credentials", kind=FailureKind.LLM_AUTH) from exc
     except (openai.BadRequestError, openai.NotFoundError, openai.UnprocessableEntityError) as exc:
-        raise LLMError("the LLM server rejected the localization", kind=LLM_REJECTED) from exc
+        raise LLMError(
+            "the LLM server rejected the localization", kind=FailureKind.LLM_REJECTED
+        ) from exc
     except openai.APIStatusError as exc:
-        raise LLMError(f"the LLM server failed ({exc.status_code})", kind=LLM_UNAVAILABLE) from exc
+        raise LLMError(
+            f"the LLM server failed ({exc.status_code})", kind=FailureKind.LLM_UNAVAILABLE
+        ) from exc
     usage = completion.usage
     prompt_tokens = usage.prompt_tokens if usage else 0
     completion_tokens = usage.completion_tokens if usage else 0
     try:
         if not completion.choices:
-            raise LLMError("the LLM answered with no choices", kind=LLM_INVALID_OUTPUT)
+            raise LLMError("the LLM answered with no choices", kind=FailureKind.LLM_INVALID_OUTPUT)
         choice = completion.choices[0]
         if choice.finish_reason == "length":
-            raise LLMError("the localization was cut at its token cap", kind=LLM_INVALID_OUTPUT)
+            raise LLMError(
+                "the localization was cut at its token cap", kind=FailureKind.LLM_INVALID_OUTPUT
+            )
         picks = parse_picks(choice.message.content or "")
     except LLMError as exc:
         exc.spent_tokens = prompt_tokens + completion_tokens  # refused, but paid for

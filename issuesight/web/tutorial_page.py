@@ -16,51 +16,56 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from issuesight.db.renderings import Render, RenderedTutorial, RenderingCache
 from issuesight.db.store import TutorialView
+from issuesight.domain.failures import FailureKind
 from issuesight.domain.status import RUNNING_STAGES, Stage, TutorialStatus
 from issuesight.web import templating
 
-# Stages of a run in progress (a completed tutorial in one of them is being regenerated).
-
 # What a failure type means for the reader, and whether trying again can help.
 FAILURE_EXPLANATIONS: dict[str, tuple[str, bool]] = {
-    "RepositoryNotFound": (
+    FailureKind.REPOSITORY_NOT_FOUND: (
         "GitHub says this repository does not exist, or it is private. Check the owner and "
         "the repository name.",
         False,
     ),
-    "IssueNotFound": (
+    FailureKind.ISSUE_NOT_FOUND: (
         "GitHub has no issue with this number in this repository. Check the number.",
         False,
     ),
-    "NotFound": ("GitHub could not find what this reference points to.", False),
-    "IssueDeleted": ("The issue was deleted on GitHub.", False),
-    "NotAnIssue": (
+    FailureKind.NOT_FOUND: ("GitHub could not find what this reference points to.", False),
+    FailureKind.ISSUE_DELETED: ("The issue was deleted on GitHub.", False),
+    FailureKind.NOT_AN_ISSUE: (
         "This number is a pull request, not an issue. IssueSight explains issues.",
         False,
     ),
-    "InvalidIssueReference": ("This is not a reference to a GitHub issue.", False),
-    "BadCredentials": (
+    FailureKind.INVALID_REFERENCE: ("This is not a reference to a GitHub issue.", False),
+    FailureKind.BAD_CREDENTIALS: (
         "GitHub refused the server's token (GITHUB_TOKEN). The operator must fix it.",
         False,
     ),
-    "Forbidden": ("GitHub refused access to this repository.", False),
-    "InvalidRequest": ("GitHub refused the request as invalid.", False),
-    "LLMAuthenticationFailed": (
+    FailureKind.FORBIDDEN: ("GitHub refused access to this repository.", False),
+    FailureKind.INVALID_REQUEST: ("GitHub refused the request as invalid.", False),
+    FailureKind.LLM_AUTH: (
         "The language model refused the server's key (OPENAI_API_KEY). The operator must fix it.",
         False,
     ),
-    "LLMRequestRejected": ("The language model refused the request.", False),
-    "GitHubRateLimited": ("GitHub's rate limit was spent. Try again later.", True),
-    "GitHubUnavailable": ("GitHub did not answer properly. Try again in a while.", True),
-    "LLMRateLimited": ("The language model was busy (rate limited). Try again later.", True),
-    "LLMUnavailable": ("The language model did not answer properly. Try again later.", True),
-    "LLMTimeout": ("The language model took too long to answer. Try again later.", True),
-    "LLMInvalidOutput": (
+    FailureKind.LLM_REJECTED: ("The language model refused the request.", False),
+    FailureKind.GITHUB_RATE_LIMITED: ("GitHub's rate limit was spent. Try again later.", True),
+    FailureKind.GITHUB_UNAVAILABLE: ("GitHub did not answer properly. Try again in a while.", True),
+    FailureKind.LLM_RATE_LIMITED: (
+        "The language model was busy (rate limited). Try again later.",
+        True,
+    ),
+    FailureKind.LLM_UNAVAILABLE: (
+        "The language model did not answer properly. Try again later.",
+        True,
+    ),
+    FailureKind.LLM_TIMEOUT: ("The language model took too long to answer. Try again later.", True),
+    FailureKind.LLM_INVALID_OUTPUT: (
         "The language model kept answering with something that is not a valid tutorial. "
         "Trying again may work.",
         True,
     ),
-    "Timeout": ("A step took too long. Try again in a while.", True),
+    FailureKind.TIMEOUT: ("A step took too long. Try again in a while.", True),
 }
 UNKNOWN_FAILURE = ("Something went wrong while writing the tutorial.", True)
 

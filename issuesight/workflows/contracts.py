@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from issuesight.domain import defaults
 from issuesight.domain.status import Stage
 
 
@@ -32,8 +33,8 @@ class ActivityName(StrEnum):
 class TutorialRequest:
     issue_key: str
     target_generation: int = 1
-    llm_max_attempts: int = 5
-    llm_timeout_seconds: float = 120.0
+    llm_max_attempts: int = defaults.LLM_MAX_ATTEMPTS
+    llm_timeout_seconds: float = defaults.LLM_TIMEOUT_SECONDS
     requested_by: str = "api"
     # A refresh (sync, webhook) regenerates only when the tutorial's inputs changed.
     refresh: bool = False
@@ -136,8 +137,8 @@ class SyncRequest:
     max_in_flight: int = 4
     regenerate_stale: bool = True
     rate_limit_floor: int = 100
-    llm_max_attempts: int = 5
-    llm_timeout_seconds: float = 120.0
+    llm_max_attempts: int = defaults.LLM_MAX_ATTEMPTS
+    llm_timeout_seconds: float = defaults.LLM_TIMEOUT_SECONDS
     # While LLM_DAILY_TOKEN_BUDGET is spent, the budget is checked again this often (a raised
     # budget is noticed without waiting for the whole window to roll).
     llm_budget_recheck_seconds: float = 900.0

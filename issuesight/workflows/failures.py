@@ -1,5 +1,6 @@
-"""Failure types and the human-readable reason a failed workflow carries. Import-light: the
-workflow sandbox re-imports it."""
+"""The human-readable reason and the kind a failed workflow carries, read off the activity
+failure Temporal reports. The kinds themselves live in issuesight.domain.failures. Import-light:
+the workflow sandbox re-imports it."""
 
 from __future__ import annotations
 
@@ -11,11 +12,7 @@ from temporalio.exceptions import (
     TimeoutError,
 )
 
-from issuesight.github.errors import PERMANENT_TYPES as GITHUB_PERMANENT
-from issuesight.llm.errors import PERMANENT_TYPES as LLM_PERMANENT
-
-INVALID_REFERENCE = "InvalidIssueReference"
-PERMANENT_FAILURE_TYPES: tuple[str, ...] = (*GITHUB_PERMANENT, *LLM_PERMANENT, INVALID_REFERENCE)
+from issuesight.domain.failures import FailureKind
 
 
 def describe_failure(err: ActivityError) -> tuple[str, str]:
@@ -28,8 +25,8 @@ def describe_failure(err: ActivityError) -> tuple[str, str]:
     gave_up = err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED
     suffix = " (gave up after the maximum number of attempts)" if gave_up else ""
     if isinstance(cause, ApplicationError):
-        return cause.message + suffix, cause.type or "ActivityFailed"
+        return cause.message + suffix, cause.type or FailureKind.ACTIVITY_FAILED
     if isinstance(cause, TimeoutError):
         kind = cause.type.name.lower() if cause.type is not None else "timeout"
-        return f"{err.activity_type} timed out ({kind})", "Timeout"
-    return f"{err.activity_type} failed: {err.message}", "ActivityFailed"
+        return f"{err.activity_type} timed out ({kind})", FailureKind.TIMEOUT
+    return f"{err.activity_type} failed: {err.message}", FailureKind.ACTIVITY_FAILED

@@ -5,12 +5,10 @@ Temporal was unreachable is started this way once Temporal answers again."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from issuesight.workflows import policies
     from issuesight.workflows.contracts import ActivityName, ReconcileRequest, ReconcileResult
 
 
@@ -22,9 +20,8 @@ class ReconcileWorkflow:
             ActivityName.RECONCILE,
             request,
             result_type=ReconcileResult,
-            start_to_close_timeout=timedelta(minutes=10),
-            heartbeat_timeout=timedelta(seconds=30),
-            # The next scheduled run picks up whatever this one could not.
-            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=3),
+            start_to_close_timeout=policies.RECONCILE_TIMEOUT,
+            heartbeat_timeout=policies.RECONCILE_HEARTBEAT,
+            retry_policy=policies.RECONCILE_RETRY,
         )
         return result

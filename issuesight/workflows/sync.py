@@ -8,9 +8,9 @@ import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from issuesight.workflows import policies
     from issuesight.workflows.contracts import (
         ActivityName,
         ArchiveInput,
@@ -28,19 +28,11 @@ with workflow.unsafe.imports_passed_through():
         TutorialJobInput,
         TutorialJobResult,
     )
-    from issuesight.workflows.tutorial import DATABASE_RETRY, GITHUB_RETRY
 
 # History stays small for very large repositories: a fresh run every few pages.
 PAGES_PER_RUN = 10
 # Runs recorded before the LLM budget gate replay without it.
 LLM_BUDGET_PATCH = "llm-budget-gate-v1"
-# A job costs nothing to retry (the issue-keyed workflow ID attaches, the tutorial workflow
-# never generates twice), so it is retried through worker crashes and database restarts.
-JOB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=10,
-)
 # A page's ETag is remembered only once its jobs have started: remembered first, a page whose
 # jobs never started answered 304 to every later sync and its issues were never seen again.
 ETAG_AFTER_JOBS_PATCH = "sync-etag-after-jobs-v1"
@@ -56,8 +48,8 @@ class RepoSyncWorkflow:
                 ActivityName.SYNC_BEGIN,
                 request.repo,
                 result_type=SyncBeginResult,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=DATABASE_RETRY,
+                start_to_close_timeout=policies.DATABASE_TIMEOUT,
+                retry_policy=policies.DATABASE_RETRY,
             )
             url, labels = begin.first_url, begin.labels
         newest, pages, jobs = request.newest_seen, request.pages_done, request.jobs_started
@@ -67,10 +59,10 @@ class RepoSyncWorkflow:
                 ActivityName.SYNC_PAGE,
                 SyncPageInput(request.repo, url, labels, defer_etag=etag_after_jobs),
                 result_type=SyncPageResult,
-                start_to_close_timeout=timedelta(minutes=2),
-                heartbeat_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(hours=2),
-                retry_policy=GITHUB_RETRY,
+                start_to_close_timeout=policies.SYNC_PAGE_TIMEOUT,
+                heartbeat_timeout=policies.SYNC_PAGE_HEARTBEAT,
+                schedule_to_close_timeout=policies.GITHUB_SCHEDULE_TO_CLOSE,
+                retry_policy=policies.GITHUB_RETRY,
             )
             pages += 1
             if page.newest_updated_at and (newest is None or page.newest_updated_at > newest):
@@ -82,8 +74,8 @@ class RepoSyncWorkflow:
                 await workflow.execute_activity(
                     ActivityName.SYNC_PAGE_DONE,
                     SyncPageDone(url, page.etag, page.next_url),
-                    start_to_close_timeout=timedelta(seconds=30),
-                    retry_policy=DATABASE_RETRY,
+                    start_to_close_timeout=policies.DATABASE_TIMEOUT,
+                    retry_policy=policies.DATABASE_RETRY,
                 )
             await self._respect_rate_limit(page, request.rate_limit_floor)
             url = page.next_url
@@ -104,8 +96,8 @@ class RepoSyncWorkflow:
         await workflow.execute_activity(
             ActivityName.SYNC_FINISH,
             SyncFinishInput(request.repo, newest, pages),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=DATABASE_RETRY,
+            start_to_close_timeout=policies.DATABASE_TIMEOUT,
+            retry_policy=policies.DATABASE_RETRY,
         )
         return SyncOutcome(request.repo, pages=pages, jobs=jobs)
 
@@ -126,9 +118,9 @@ class RepoSyncWorkflow:
                         updated_at=candidate.updated_at,
                     ),
                     result_type=TutorialJobResult,
-                    start_to_close_timeout=timedelta(hours=1),
-                    heartbeat_timeout=timedelta(seconds=15),  # it beats every 5 s
-                    retry_policy=JOB_RETRY,
+                    start_to_close_timeout=policies.JOB_TIMEOUT,
+                    heartbeat_timeout=policies.JOB_HEARTBEAT,
+                    retry_policy=policies.JOB_RETRY,
                 )
                 return result
 
@@ -144,8 +136,8 @@ class RepoSyncWorkflow:
                 ActivityName.LLM_BUDGET,
                 LLMBudgetCheck(request.repo),
                 result_type=LLMBudgetState,
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=DATABASE_RETRY,
+                start_to_close_timeout=policies.DATABASE_TIMEOUT,
+                retry_policy=policies.DATABASE_RETRY,
             )
             if state.wait_seconds <= 0:
                 return
@@ -176,7 +168,7 @@ class ArchiveWorkflow:
             ActivityName.ARCHIVE_CLOSED,
             ArchiveInput(older_than_days, workflow.now().isoformat()),
             result_type=ArchiveResult,
-            start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=DATABASE_RETRY,
+            start_to_close_timeout=policies.ARCHIVE_TIMEOUT,
+            retry_policy=policies.DATABASE_RETRY,
         )
         return result

@@ -6,12 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from issuesight.domain.failures import FailureKind
     from issuesight.domain.status import Stage, TutorialStatus
-    from issuesight.llm.errors import LLM_OUTPUT_TRUNCATED
+    from issuesight.workflows import policies
     from issuesight.workflows.contracts import (
         ActivityName,
         BeginInput,
@@ -28,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         TutorialOutcome,
         TutorialRequest,
     )
-    from issuesight.workflows.failures import PERMANENT_FAILURE_TYPES, describe_failure
+    from issuesight.workflows.failures import describe_failure
     from issuesight.workflows.search_attributes import (
         DIFFICULTY,
         ISSUE_NUMBER,
@@ -42,18 +43,6 @@ SEARCH_ATTRIBUTES_PATCH = "operator-search-attributes-v1"
 LOCAL_STORE_STEPS_PATCH = "store-steps-as-local-activities-v1"
 # An answer cut at the output cap is retried once with twice the cap (issue #15).
 LENGTH_RETRY_PATCH = "llm-length-retry-v1"
-
-DATABASE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=20,
-)
-GITHUB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    non_retryable_error_types=list(PERMANENT_FAILURE_TYPES),
-)
 
 
 @workflow.defn
@@ -125,11 +114,10 @@ class TutorialWorkflow:
             ActivityName.FETCH_CONTEXT,
             FetchContextInput(request.issue_key, run_id),
             result_type=FetchContextResult,
-            start_to_close_timeout=timedelta(minutes=5),
-            heartbeat_timeout=timedelta(minutes=1),
-            # Long enough to wait out a spent GitHub rate limit (it resets hourly).
-            schedule_to_close_timeout=timedelta(hours=2),
-            retry_policy=GITHUB_RETRY,
+            start_to_close_timeout=policies.FETCH_CONTEXT_TIMEOUT,
+            heartbeat_timeout=policies.FETCH_CONTEXT_HEARTBEAT,
+            schedule_to_close_timeout=policies.GITHUB_SCHEDULE_TO_CLOSE,
+            retry_policy=policies.GITHUB_RETRY,
         )
         if self._operator_view:
             # The issue title makes the Web UI's list readable.
@@ -151,7 +139,7 @@ class TutorialWorkflow:
         except ActivityError as err:
             # An answer cut at the output cap: once, and only once, with twice the cap. The
             # same cap again would be cut again, and every attempt is paid for.
-            if describe_failure(err)[1] != LLM_OUTPUT_TRUNCATED or not workflow.patched(
+            if describe_failure(err)[1] != FailureKind.LLM_OUTPUT_TRUNCATED or not workflow.patched(
                 LENGTH_RETRY_PATCH
             ):
                 raise
@@ -161,7 +149,7 @@ class TutorialWorkflow:
             ActivityName.COMPLETE,
             CompleteInput(request.issue_key, run_id),
             result_type=CompleteResult,
-            start_to_close=timedelta(seconds=60),
+            start_to_close=policies.COMPLETE_TIMEOUT,
         )
         return completed
 
@@ -172,16 +160,9 @@ class TutorialWorkflow:
             ActivityName.GENERATE,
             GenerateInput(request.issue_key, run_id, output_cap_doubled=output_cap_doubled),
             result_type=GenerateResult,
-            start_to_close_timeout=timedelta(seconds=request.llm_timeout_seconds + 30),
-            heartbeat_timeout=timedelta(seconds=10),
-            # Every attempt may cost money: bounded by attempts, not by time alone.
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=1),
-                backoff_coefficient=2.0,
-                maximum_interval=timedelta(minutes=2),
-                maximum_attempts=request.llm_max_attempts,
-                non_retryable_error_types=list(PERMANENT_FAILURE_TYPES),
-            ),
+            start_to_close_timeout=policies.llm_timeout(request.llm_timeout_seconds),
+            heartbeat_timeout=policies.LLM_HEARTBEAT,
+            retry_policy=policies.llm_retry(request.llm_max_attempts),
         )
         return result
 
@@ -195,7 +176,7 @@ class TutorialWorkflow:
         argument: object,
         *,
         result_type: type | None = None,
-        start_to_close: timedelta = timedelta(seconds=30),
+        start_to_close: timedelta = policies.DATABASE_TIMEOUT,
     ) -> Any:
         """A short, idempotent database write. As a local activity it runs in the worker that
         holds the workflow task: no task-queue round trip and no activity events, which was a
@@ -206,12 +187,12 @@ class TutorialWorkflow:
                 argument,
                 result_type=result_type,
                 start_to_close_timeout=start_to_close,
-                retry_policy=DATABASE_RETRY,
+                retry_policy=policies.DATABASE_RETRY,
             )
         return await workflow.execute_activity(
             activity,
             argument,
             result_type=result_type,
             start_to_close_timeout=start_to_close,
-            retry_policy=DATABASE_RETRY,
+            retry_policy=policies.DATABASE_RETRY,
         )
