@@ -1,4 +1,5 @@
-"""Hand-made issue contexts (no GitHub needed) and COMPLETED tutorials written through Store."""
+"""Hand-made issue contexts (no GitHub needed) and COMPLETED tutorials written through
+TutorialStore."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from issuesight.activities.store import StoreActivities
 from issuesight.context.bundle import build_bundle
 from issuesight.context.gather import FetchedFile, RawContext
-from issuesight.db.store import Store
+from issuesight.db.tutorials import TutorialStore
 from issuesight.domain.refs import IssueRef, make_ref
 from issuesight.workflows.contracts import CompleteInput
 from tests.fakes import FakeOpenAI
@@ -88,9 +89,11 @@ def make_raw(
     )
 
 
-def seed_completed(store: Store, count: int, *, budget_chars: int = 60_000) -> list[uuid.UUID]:
-    """`count` COMPLETED tutorials through the same Store calls a generation makes; the last
-    step is the real complete_tutorial activity (finalize, render, concepts)."""
+def seed_completed(
+    store: TutorialStore, count: int, *, budget_chars: int = 60_000
+) -> list[uuid.UUID]:
+    """`count` COMPLETED tutorials through the same TutorialStore calls a generation makes; the
+    last step is the real complete_tutorial activity (finalize, render, concepts)."""
     draft: dict[str, Any] = FakeOpenAI().default_tutorial(None)  # type: ignore[arg-type]
     finish = StoreActivities(store, secrets=())
     repo = f"bench-status-{uuid.uuid4().hex[:8]}"

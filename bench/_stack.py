@@ -27,7 +27,7 @@ from issuesight.accounts.principal import Requester
 from issuesight.accounts.store import AccountStore
 from issuesight.core.settings import Settings
 from issuesight.db.migrate import upgrade
-from issuesight.db.store import Store
+from issuesight.db.tutorials import TutorialStore
 from issuesight.domain.refs import IssueRef, make_ref
 from issuesight.orchestration.submission import submit_issue
 from issuesight.runtime.dev import temporal_binary
@@ -268,7 +268,7 @@ def stop_worker(process: subprocess.Popen[bytes], *, timeout: float = 30.0) -> i
 
 
 async def submit_all(
-    refs: Sequence[IssueRef], *, store: Store, client: Client, settings: Settings
+    refs: Sequence[IssueRef], *, store: TutorialStore, client: Client, settings: Settings
 ) -> None:
     """Every issue through submission.submit_issue (the API's path, as open mode's local user
     asks), all at once."""

@@ -25,7 +25,7 @@ from bench._stack import OWNER, address, fakes, make_settings, seed_issues, sqli
 from bench._stack import wait_all as wait_tutorials
 from issuesight.api.app import create_app
 from issuesight.core.settings import Settings
-from issuesight.db.tracking import TrackingStore
+from issuesight.db.projects import ProjectStore
 from issuesight.domain.refs import IssueRef
 from issuesight.runtime.worker import run_worker
 from issuesight.workflows.contracts import SyncOutcome, SyncRequest
@@ -120,7 +120,7 @@ async def measure(args: argparse.Namespace, report: Report) -> None:
                 name = seed_tracked_repo(github, args.sync_issues)
                 repo = f"{OWNER}/{name}".lower()
                 await asyncio.to_thread(
-                    TrackingStore(app.state.resources.engine).track,
+                    ProjectStore(app.state.resources.engine).track,
                     OWNER.lower(),
                     name.lower(),
                     ["good first issue"],

@@ -43,7 +43,7 @@ from bench._stack import (
 )
 from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
-from issuesight.db.store import Store
+from issuesight.db.tutorials import TutorialStore
 from issuesight.domain.refs import IssueRef
 
 SLOW_CALL = 3.0  # seconds the fake takes per call while the worker is killed
@@ -63,7 +63,7 @@ class Run:
     def __init__(self, client: Client, fake: Fakes, settings: Settings, tmp: Path) -> None:
         self.client, self.fake, self.settings, self.tmp = client, fake, settings, tmp
         self.engine = make_engine(settings.database_url)
-        self.store = Store(self.engine)
+        self.store = TutorialStore(self.engine)
         self.log = tmp / "worker.log"
 
     async def worker(self) -> subprocess.Popen[bytes]:

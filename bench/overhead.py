@@ -46,7 +46,7 @@ from bench._stack import (
 )
 from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
-from issuesight.db.store import Store
+from issuesight.db.tutorials import TutorialStore
 from issuesight.runtime.worker import run_worker
 from issuesight.workflows.contracts import TutorialRequest
 from issuesight.workflows.tutorial import TutorialWorkflow
@@ -122,7 +122,7 @@ async def shape_round(client: Client, task_queue: str, n: int) -> Round:
 
 
 async def real_round(
-    client: Client, store: Store, settings: Settings, github: FakeGitHub, n: int
+    client: Client, store: TutorialStore, settings: Settings, github: FakeGitHub, n: int
 ) -> tuple[Round, int]:
     refs = seed_issues(github, n)
     started, cpu = time.perf_counter(), sample()
@@ -152,7 +152,7 @@ async def measure(args: argparse.Namespace) -> Measured:
                 database_url=sqlite_url(Path(tmp)), temporal_address=address(client), fake=fake
             )
             engine = make_engine(settings.database_url)
-            store = Store(engine)
+            store = TutorialStore(engine)
             stop = asyncio.Event()
             real_worker = asyncio.create_task(run_worker(settings, stop, client=client))
             bare_queue = f"bench-bare-{uuid.uuid4()}"

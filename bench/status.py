@@ -39,7 +39,7 @@ from bench._report import Metric, Report, command, figure_main, median
 from bench._serve import BARE_PATH, BARE_SYNC_PATH
 from bench._stack import ROOT, postgres_database
 from issuesight.db.engine import make_engine
-from issuesight.db.store import Store
+from issuesight.db.tutorials import TutorialStore
 
 THROUGHPUT_GOAL = 0.5
 OPEN_P99_GOAL = 3.0  # the status route's open-loop p99 within this many times the bare route's
@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> Report:
     report = Report("status", command("bench.status", args, parser()))
     with postgres_database() as url, tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(url)
-        ids = seed_completed(Store(engine), args.tutorials)
+        ids = seed_completed(TutorialStore(engine), args.tutorials)
         engine.dispose()
         configs = [measure(args, url, ids, Path(tmp), n) for n in args.processes]
     for config in configs:

@@ -37,7 +37,7 @@ from issuesight.api.routes.tutorials import render_tutorial
 from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
 from issuesight.db.migrate import upgrade
-from issuesight.db.store import Store
+from issuesight.db.tutorials import TutorialStore
 from issuesight.web import templating
 from issuesight.web.session import SESSION_COOKIE
 from issuesight.web.tutorial_page import page_context
@@ -134,7 +134,7 @@ def _first_renderings(url: str, ids: list[uuid.UUID]) -> tuple[float, float]:
     """Median seconds to render one tutorial's page, and its JSON, from its view (no cache)."""
     engine = make_engine(url)
     try:
-        store = Store(engine)
+        store = TutorialStore(engine)
         views = [store.get_tutorial(i) for i in ids]
     finally:
         engine.dispose()
@@ -161,7 +161,7 @@ def _sqlite() -> Iterator[str]:
 def _figure(report: Report, name: str, url: str, args: argparse.Namespace) -> None:
     engine = make_engine(url)
     try:
-        ids = seed_completed(Store(engine), args.tutorials)
+        ids = seed_completed(TutorialStore(engine), args.tutorials)
     finally:
         engine.dispose()
     times = asyncio.run(_measure(url, ids, args.rounds))

@@ -20,7 +20,7 @@ from issuesight.api.app import create_app
 from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
 from issuesight.db.migrate import upgrade
-from issuesight.db.store import Store
+from issuesight.db.tutorials import TutorialStore
 from issuesight.runtime.dev import temporal_binary
 from issuesight.runtime.worker import run_worker
 from issuesight.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -141,9 +141,9 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
+def store(database_url: str) -> Iterator[TutorialStore]:
     engine = make_engine(database_url)
-    yield Store(engine)
+    yield TutorialStore(engine)
     engine.dispose()
 
 

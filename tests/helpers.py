@@ -12,7 +12,7 @@ import httpx
 
 from issuesight.accounts.store import CLI, AccountStore, UserView
 from issuesight.db.models import Role
-from issuesight.db.store import ConceptInput, Store
+from issuesight.db.tutorials import ConceptInput, TutorialStore
 from issuesight.domain.refs import make_ref
 from tests.fakes import FakeGitHub
 
@@ -113,7 +113,7 @@ def structured_tutorial(**overrides: Any) -> dict[str, Any]:
 
 
 def store_tutorial(
-    store: Store,
+    store: TutorialStore,
     repo: str,
     number: int,
     *,
@@ -129,7 +129,7 @@ def store_tutorial(
     commit_sha: str = "abc123def4567890",
     **structured: Any,
 ) -> uuid.UUID:
-    """A tutorial for `octo-org/<repo>#<number>` written through the real Store, as the
+    """A tutorial for `octo-org/<repo>#<number>` written through the real TutorialStore, as the
     workflow's activities write it; `concepts` are (slug, name, parent slug)."""
     ref = make_ref("octo-org", repo, number)
     store.register_submission(ref)

@@ -24,7 +24,7 @@ from issuesight.accounts.store import (
 )
 from issuesight.db.engine import make_engine, session_scope
 from issuesight.db.models import ApiKey, Role
-from issuesight.db.store import Store
+from issuesight.db.tutorials import TutorialStore
 from issuesight.domain.refs import make_ref
 
 
@@ -109,7 +109,7 @@ def test_a_deleted_user_leaves_a_tombstone_without_personal_data(
     admin = accounts.create_user("root@example.com", Role.ADMIN, actor=CLI)
     user = accounts.create_user("dee@example.com", actor=CLI)
     _, key = accounts.create_key(user.id, "", actor=CLI)
-    store = Store(accounts.engine)
+    store = TutorialStore(accounts.engine)
     ref = make_ref("octo-org", f"tomb-{uuid.uuid4().hex[:6]}", 1)
     store.register_submission(ref)
     with session_scope(accounts.engine) as session:

@@ -7,9 +7,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from issuesight.db.engine import make_engine
+from issuesight.db.issues import IssueStore
+from issuesight.db.projects import ProjectStore
 from issuesight.db.search import TutorialQuery, TutorialSearch
-from issuesight.db.store import Store
-from issuesight.db.tracking import TrackingStore
+from issuesight.db.tutorials import TutorialStore
 from issuesight.domain.refs import make_ref
 from issuesight.orchestration.schedules import ARCHIVE_SCHEDULE_ID, ensure_archive_schedule
 from issuesight.workflows.contracts import ArchiveResult
@@ -31,21 +32,21 @@ def _closed_issue(number: int, closed_days_ago: int | None) -> dict:
     }
 
 
-def _seed(database_url: str, repo: str) -> tuple[Store, TrackingStore]:
+def _seed(database_url: str, repo: str) -> tuple[TutorialStore, IssueStore]:
     engine = make_engine(database_url)
-    store, tracking = Store(engine), TrackingStore(engine)
-    tracking.track("octo-org", repo, ["good first issue"], 60)
+    store, issues = TutorialStore(engine), IssueStore(engine)
+    ProjectStore(engine).track("octo-org", repo, ["good first issue"], 60)
     for number, days in ((1, 40), (2, 5), (3, None)):
         store.register_submission(make_ref("octo-org", repo, number))
-        tracking.record_issue(f"octo-org/{repo}", _closed_issue(number, days), [])
-    return store, tracking
+        issues.record_issue(f"octo-org/{repo}", _closed_issue(number, days), [])
+    return store, issues
 
 
 def test_archive_hides_old_closed_issues_but_keeps_them(database_url: str) -> None:
     repo = f"archive-{uuid.uuid4().hex[:8]}"
-    store, tracking = _seed(database_url, repo)
-    assert tracking.archive_closed(NOW, timedelta(days=30)) == (1, 1)
-    assert tracking.archive_closed(NOW, timedelta(days=30)) == (0, 0)  # idempotent
+    store, issues = _seed(database_url, repo)
+    assert issues.archive_closed(NOW, timedelta(days=30)) == (1, 1)
+    assert issues.archive_closed(NOW, timedelta(days=30)) == (0, 0)  # idempotent
 
     search = TutorialSearch(store.engine)
     visible, total = search.search(TutorialQuery(repo=f"octo-org/{repo}"))

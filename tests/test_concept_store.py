@@ -9,7 +9,7 @@ import uuid
 import sqlalchemy as sa
 
 from issuesight.db.models import Concept, ConceptRelationship, ProjectConcept, TutorialConcept
-from issuesight.db.store import ConceptInput, Store
+from issuesight.db.tutorials import ConceptInput, TutorialStore
 from issuesight.domain.refs import make_ref
 
 
@@ -20,7 +20,7 @@ def _concept(
     return ConceptInput(slug, name or slug.title(), description, parent, parent_name)
 
 
-def _complete(store: Store, tutorial_id: uuid.UUID, concepts: list[ConceptInput]) -> int:
+def _complete(store: TutorialStore, tutorial_id: uuid.UUID, concepts: list[ConceptInput]) -> int:
     return store.complete(
         tutorial_id,
         title="t",
@@ -33,7 +33,7 @@ def _complete(store: Store, tutorial_id: uuid.UUID, concepts: list[ConceptInput]
     )
 
 
-def _rows(store: Store) -> dict[str, object]:
+def _rows(store: TutorialStore) -> dict[str, object]:
     with store.engine.connect() as connection:
         concepts = connection.execute(sa.select(Concept.slug, Concept.name, Concept.description))
         by_id = dict(connection.execute(sa.select(Concept.id, Concept.slug)).all())
@@ -50,7 +50,7 @@ def _rows(store: Store) -> dict[str, object]:
         }
 
 
-def test_concepts_parents_and_links_are_written_once(store: Store) -> None:
+def test_concepts_parents_and_links_are_written_once(store: TutorialStore) -> None:
     repo = f"concepts-{uuid.uuid4().hex[:8]}"
     first = store.register_submission(make_ref("octo-org", repo, 1)).content.id
     second = store.register_submission(make_ref("octo-org", repo, 2)).content.id
@@ -91,7 +91,7 @@ def test_concepts_parents_and_links_are_written_once(store: Store) -> None:
     assert rows["tutorial_links"] == 4
 
 
-def test_a_regeneration_replaces_the_tutorials_concepts(store: Store) -> None:
+def test_a_regeneration_replaces_the_tutorials_concepts(store: TutorialStore) -> None:
     tutorial = store.register_submission(make_ref("octo-org", f"regen-{uuid.uuid4().hex[:8]}", 1))
     tutorial_id = tutorial.content.id
     assert _complete(store, tutorial_id, [_concept("git"), _concept("pytest")]) == 1

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from issuesight.db.store import Store
+from issuesight.db.tutorials import TutorialStore
 from issuesight.domain.refs import make_ref
 
 REF = make_ref("octo-org", "drafts", 7)
 DRAFT = {"title": "Fix greet()", "summary": "s"}
 
 
-def _with_context(store: Store, run_id: str) -> None:
+def _with_context(store: TutorialStore, run_id: str) -> None:
     store.register_submission(REF)
     store.save_context(
         REF,
@@ -25,7 +25,7 @@ def _with_context(store: Store, run_id: str) -> None:
     )
 
 
-def test_the_owning_run_stores_its_draft_and_usage(store: Store) -> None:
+def test_the_owning_run_stores_its_draft_and_usage(store: TutorialStore) -> None:
     _with_context(store, "run-1")
     usage = {"prompt_tokens": 10, "completion_tokens": 5, "model": "m-1"}
     store.save_draft(REF.tutorial_id, "run-1", DRAFT, usage)
@@ -42,7 +42,7 @@ def test_the_owning_run_stores_its_draft_and_usage(store: Store) -> None:
     assert (view.content.prompt_tokens, view.content.completion_tokens) == (20, 10)
 
 
-def test_another_run_cannot_store_a_draft(store: Store) -> None:
+def test_another_run_cannot_store_a_draft(store: TutorialStore) -> None:
     _with_context(store, "run-2")
     with pytest.raises(LookupError, match="another run"):
         store.save_draft(REF.tutorial_id, "run-1", DRAFT, {"prompt_tokens": 99})
@@ -55,7 +55,7 @@ def test_another_run_cannot_store_a_draft(store: Store) -> None:
     assert view.content.prompt_tokens == 0
 
 
-def test_new_context_keeps_the_draft_only_for_the_same_run_and_inputs(store: Store) -> None:
+def test_new_context_keeps_the_draft_only_for_the_same_run_and_inputs(store: TutorialStore) -> None:
     _with_context(store, "run-1")
     store.save_draft(REF.tutorial_id, "run-1", DRAFT, {"prompt_tokens": 1})
 

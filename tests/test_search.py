@@ -12,17 +12,18 @@ import sqlalchemy as sa
 from sqlmodel import col
 
 from issuesight.db.engine import make_engine
+from issuesight.db.issues import IssueStore
 from issuesight.db.models import TutorialContent
+from issuesight.db.projects import ProjectStore
 from issuesight.db.search import Sort, TutorialQuery, TutorialSearch, search_terms
-from issuesight.db.store import Store
-from issuesight.db.tracking import TrackingStore
+from issuesight.db.tutorials import TutorialStore
 from issuesight.db.types import utcnow
 from tests.helpers import store_tutorial
 from tests.paths import BLNS
 
 
 @pytest.fixture
-def search(store: Store) -> TutorialSearch:
+def search(store: TutorialStore) -> TutorialSearch:
     return TutorialSearch(store.engine)
 
 
@@ -32,7 +33,7 @@ def _keys(search: TutorialSearch, **query: object) -> list[str]:
     return [hit.issue_key.rsplit("#", 1)[1] for hit in hits]
 
 
-def _seed(store: Store, repo: str) -> None:
+def _seed(store: TutorialStore, repo: str) -> None:
     store_tutorial(
         store,
         repo,
@@ -69,7 +70,7 @@ def _seed(store: Store, repo: str) -> None:
     )
 
 
-def test_searches_every_field_with_stemming(store: Store, search: TutorialSearch) -> None:
+def test_searches_every_field_with_stemming(store: TutorialStore, search: TutorialSearch) -> None:
     repo = f"search-{uuid.uuid4().hex[:8]}"
     _seed(store, repo)
     assert _keys(search, text="leap", repo=f"octo-org/{repo}") == ["1"]  # issue body
@@ -84,7 +85,7 @@ def test_searches_every_field_with_stemming(store: Store, search: TutorialSearch
     assert _keys(search, text="parser retry", repo=f"octo-org/{repo}") == ["2"]
 
 
-def test_ranks_titles_above_bodies(store: Store, search: TutorialSearch) -> None:
+def test_ranks_titles_above_bodies(store: TutorialStore, search: TutorialSearch) -> None:
     repo = f"rank-{uuid.uuid4().hex[:8]}"
     _seed(store, repo)
     # "retry" is in #3's titles and #2's issue body only: the title match ranks first.
@@ -93,7 +94,7 @@ def test_ranks_titles_above_bodies(store: Store, search: TutorialSearch) -> None
     assert [h.concepts[0].slug for h in hits] == ["http-retries", "documentation"]
 
 
-def test_filters_and_sorts_combine(store: Store, search: TutorialSearch) -> None:
+def test_filters_and_sorts_combine(store: TutorialStore, search: TutorialSearch) -> None:
     repo = f"filters-{uuid.uuid4().hex[:8]}"
     _seed(store, repo)
     store_tutorial(store, repo, 4, complete=False, issue_title="Pending one")
@@ -113,7 +114,7 @@ def test_filters_and_sorts_combine(store: Store, search: TutorialSearch) -> None
     assert len(hits) == 1
 
 
-def test_index_follows_regeneration_and_sync(store: Store, search: TutorialSearch) -> None:
+def test_index_follows_regeneration_and_sync(store: TutorialStore, search: TutorialSearch) -> None:
     repo = f"follow-{uuid.uuid4().hex[:8]}"
     tutorial_id = store_tutorial(store, repo, 1, title="About kumquats", concepts=[])
     assert _keys(search, text="kumquats") == ["1"]
@@ -131,9 +132,8 @@ def test_index_follows_regeneration_and_sync(store: Store, search: TutorialSearc
     assert _keys(search, text="kumquats") == []
     assert _keys(search, text="persimmons") == ["1"]
     # A sync that sees the issue edited re-indexes its title and body.
-    tracking = TrackingStore(store.engine)
-    tracking.track("octo-org", repo, ["good first issue"], 60)
-    tracking.record_issue(
+    ProjectStore(store.engine).track("octo-org", repo, ["good first issue"], 60)
+    IssueStore(store.engine).record_issue(
         f"octo-org/{repo}",
         {"number": 1, "title": "Rambutan support", "body": "Lychee too.", "state": "open"},
         ["good first issue"],
@@ -142,7 +142,9 @@ def test_index_follows_regeneration_and_sync(store: Store, search: TutorialSearc
     assert _keys(search, text="greet") == []
 
 
-def test_archived_tutorials_are_hidden_unless_asked(store: Store, search: TutorialSearch) -> None:
+def test_archived_tutorials_are_hidden_unless_asked(
+    store: TutorialStore, search: TutorialSearch
+) -> None:
     repo = f"archived-{uuid.uuid4().hex[:8]}"
     tutorial_id = store_tutorial(store, repo, 1, title="Quinces")
     with store.engine.begin() as connection:
@@ -155,7 +157,7 @@ def test_archived_tutorials_are_hidden_unless_asked(store: Store, search: Tutori
     assert _keys(search, text="quinces", include_archived=True) == ["1"]
 
 
-def test_hostile_queries_never_fail(store: Store, search: TutorialSearch) -> None:
+def test_hostile_queries_never_fail(store: TutorialStore, search: TutorialSearch) -> None:
     """FTS syntax and the Big List of Naughty Strings: each one answers, none raises."""
     repo = f"naughty-{uuid.uuid4().hex[:8]}"
     _seed(store, repo)
@@ -200,7 +202,7 @@ def test_search_terms() -> None:
     assert len(search_terms(" ".join(f"w{i}" for i in range(100)))) == 16
 
 
-def test_facets(store: Store, search: TutorialSearch) -> None:
+def test_facets(store: TutorialStore, search: TutorialSearch) -> None:
     repo = f"facets-{uuid.uuid4().hex[:8]}"
     _seed(store, repo)
     repos = {f.value: f.count for f in search.repositories()}

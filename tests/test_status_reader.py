@@ -1,6 +1,6 @@
-"""The status routes' PostgreSQL read (db.status_reader): the same view as Store.get_tutorial,
-in UTC whatever the session's time zone, one retry when PostgreSQL dropped its connection, and a
-prompt error (503 at the API) when PostgreSQL is away."""
+"""The status routes' PostgreSQL read (db.status_reader): the same view as
+TutorialStore.get_tutorial, in UTC whatever the session's time zone, one retry when PostgreSQL
+dropped its connection, and a prompt error (503 at the API) when PostgreSQL is away."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from issuesight.db import status_reader
 from issuesight.db.engine import make_engine
 from issuesight.db.renderings import RenderedTutorial
 from issuesight.db.status_reader import APPLICATION_NAME, PostgresTutorialReader
-from issuesight.db.store import ConceptInput, Store, TutorialView
+from issuesight.db.tutorials import ConceptInput, TutorialStore, TutorialView
 from issuesight.domain.refs import make_ref
 from tests.conftest import _truncate_all, make_settings
 from tests.fakes import FakeGitHub, FakeOpenAI
@@ -32,10 +32,10 @@ UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/issuesight"
 
 
 @pytest.fixture
-def pg_store(postgres_url: str) -> Iterator[Store]:
+def pg_store(postgres_url: str) -> Iterator[TutorialStore]:
     _truncate_all(postgres_url)
     engine = make_engine(postgres_url)
-    yield Store(engine)
+    yield TutorialStore(engine)
     engine.dispose()
 
 
@@ -46,7 +46,7 @@ async def reader(postgres_url: str) -> AsyncIterator[PostgresTutorialReader]:
     await reader.close()
 
 
-def _completed(store: Store, number: int = 7) -> uuid.UUID:
+def _completed(store: TutorialStore, number: int = 7) -> uuid.UUID:
     tutorial_id = store.register_submission(make_ref("octo-org", "reads", number)).content.id
     store.complete(
         tutorial_id,
@@ -65,7 +65,7 @@ def _completed(store: Store, number: int = 7) -> uuid.UUID:
 
 
 async def test_the_postgres_read_builds_the_same_view_as_the_store(
-    pg_store: Store, reader: PostgresTutorialReader
+    pg_store: TutorialStore, reader: PostgresTutorialReader
 ) -> None:
     tutorial_id = _completed(pg_store)
     expected = pg_store.get_tutorial(tutorial_id)
@@ -92,7 +92,7 @@ def _execute(postgres_url: str, sql: str, **params: object) -> None:
 
 
 async def test_a_rendering_is_kept_until_its_row_changes(
-    pg_store: Store, reader: PostgresTutorialReader, postgres_url: str
+    pg_store: TutorialStore, reader: PostgresTutorialReader, postgres_url: str
 ) -> None:
     tutorial_id = _completed(pg_store)
     renders: list[uuid.UUID] = []
@@ -133,7 +133,7 @@ async def test_a_rendering_is_kept_until_its_row_changes(
 
 
 async def test_a_tutorial_still_pending_reads_and_renders_as_the_store_does(
-    pg_store: Store, reader: PostgresTutorialReader
+    pg_store: TutorialStore, reader: PostgresTutorialReader
 ) -> None:
     """What every poller sees first: no structured JSON (NULL) and no concept tags."""
     tutorial_id = pg_store.register_submission(make_ref("octo-org", "reads", 9)).content.id
@@ -170,7 +170,7 @@ async def one_statement_reader(postgres_url: str) -> AsyncIterator[PostgresTutor
 
 
 async def test_a_read_alone_is_a_statement_of_its_own(
-    pg_store: Store, one_statement_reader: PostgresTutorialReader
+    pg_store: TutorialStore, one_statement_reader: PostgresTutorialReader
 ) -> None:
     first, second = _completed(pg_store, 1), _completed(pg_store, 2)
     statements, ids = _batches_seen()
@@ -184,7 +184,7 @@ async def test_a_read_alone_is_a_statement_of_its_own(
 
 
 async def test_reads_that_wait_for_a_connection_share_the_next_statement(
-    pg_store: Store, one_statement_reader: PostgresTutorialReader
+    pg_store: TutorialStore, one_statement_reader: PostgresTutorialReader
 ) -> None:
     first, second, third = (_completed(pg_store, number) for number in (1, 2, 3))
     missing = uuid.uuid4()
@@ -201,7 +201,7 @@ async def test_reads_that_wait_for_a_connection_share_the_next_statement(
 
 
 async def test_a_batch_larger_than_the_limit_is_split(
-    pg_store: Store,
+    pg_store: TutorialStore,
     one_statement_reader: PostgresTutorialReader,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -217,7 +217,7 @@ async def test_a_batch_larger_than_the_limit_is_split(
 
 
 async def test_a_read_whose_request_went_away_leaves_its_batch_answered(
-    pg_store: Store, one_statement_reader: PostgresTutorialReader
+    pg_store: TutorialStore, one_statement_reader: PostgresTutorialReader
 ) -> None:
     first, second, third = (_completed(pg_store, number) for number in (1, 2, 3))
     alone = asyncio.create_task(one_statement_reader.get(first))
@@ -236,7 +236,7 @@ async def test_a_read_whose_request_went_away_leaves_its_batch_answered(
 
 
 async def test_a_connection_postgres_dropped_costs_a_retry_not_a_failed_read(
-    pg_store: Store, reader: PostgresTutorialReader, postgres_url: str
+    pg_store: TutorialStore, reader: PostgresTutorialReader, postgres_url: str
 ) -> None:
     tutorial_id = _completed(pg_store)
     assert await reader.get(tutorial_id) is not None  # the pool now holds a live connection
@@ -320,7 +320,7 @@ def _metric(text: str, stat: str) -> float:
 
 
 async def test_metrics_show_the_status_pool_on_postgres(
-    pg_store: Store, postgres_url: str, github: FakeGitHub, llm: FakeOpenAI
+    pg_store: TutorialStore, postgres_url: str, github: FakeGitHub, llm: FakeOpenAI
 ) -> None:
     tutorial_id = _completed(pg_store)
     settings = make_settings(

@@ -20,8 +20,8 @@ from sqlmodel import col
 from issuesight.api.app import create_app
 from issuesight.core.settings import Settings
 from issuesight.db.models import TutorialContent
-from issuesight.db.store import Store
-from issuesight.db.tracking import TrackingStore
+from issuesight.db.projects import ProjectStore
+from issuesight.db.tutorials import TutorialStore
 from issuesight.db.types import utcnow
 from issuesight.web.security import CONTENT_SECURITY_POLICY
 from tests.helpers import store_tutorial
@@ -29,7 +29,7 @@ from tests.paths import BLNS
 
 
 @pytest.fixture
-async def web(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, Store]]:
+async def web(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, TutorialStore]]:
     # Open mode (`make dev`'s): accounts are not the subject here (test_accounts_web is).
     app = create_app(Settings(_env_file=None, database_url=database_url, auth_mode="open"))  # type: ignore[call-arg]
     async with httpx.AsyncClient(
@@ -56,7 +56,7 @@ def _tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
     return parser.tags
 
 
-def _set(store: Store, tutorial_id: uuid.UUID, **values: Any) -> None:
+def _set(store: TutorialStore, tutorial_id: uuid.UUID, **values: Any) -> None:
     with store.engine.begin() as connection:
         connection.execute(
             sa.update(TutorialContent)
@@ -66,7 +66,7 @@ def _set(store: Store, tutorial_id: uuid.UUID, **values: Any) -> None:
 
 
 async def test_every_response_carries_the_security_headers(
-    web: tuple[httpx.AsyncClient, Store],
+    web: tuple[httpx.AsyncClient, TutorialStore],
 ) -> None:
     client, store = web
     tutorial_id = store_tutorial(store, f"h-{uuid.uuid4().hex[:6]}", 1)
@@ -97,7 +97,9 @@ async def test_every_response_carries_the_security_headers(
     assert asset.headers["content-type"].startswith("text/css")
 
 
-async def test_no_page_has_inline_script_or_style(web: tuple[httpx.AsyncClient, Store]) -> None:
+async def test_no_page_has_inline_script_or_style(
+    web: tuple[httpx.AsyncClient, TutorialStore],
+) -> None:
     client, store = web
     repo = f"inline-{uuid.uuid4().hex[:6]}"
     done = store_tutorial(store, repo, 1, concepts=[("testing", "Testing", None)])
@@ -124,7 +126,7 @@ async def test_no_page_has_inline_script_or_style(web: tuple[httpx.AsyncClient, 
 
 
 async def test_tutorial_page_shows_the_issue_first_then_the_bridge(
-    web: tuple[httpx.AsyncClient, Store],
+    web: tuple[httpx.AsyncClient, TutorialStore],
 ) -> None:
     client, store = web
     repo = f"page-{uuid.uuid4().hex[:6]}"
@@ -164,7 +166,7 @@ async def test_tutorial_page_shows_the_issue_first_then_the_bridge(
     assert again.status_code == 304
 
 
-async def test_banners_progress_and_failure(web: tuple[httpx.AsyncClient, Store]) -> None:
+async def test_banners_progress_and_failure(web: tuple[httpx.AsyncClient, TutorialStore]) -> None:
     client, store = web
     repo = f"banners-{uuid.uuid4().hex[:6]}"
     tutorial_id = store_tutorial(store, repo, 1)
@@ -210,7 +212,7 @@ async def test_banners_progress_and_failure(web: tuple[httpx.AsyncClient, Store]
 
 
 async def test_unknown_and_malformed_addresses_are_404_pages(
-    web: tuple[httpx.AsyncClient, Store],
+    web: tuple[httpx.AsyncClient, TutorialStore],
 ) -> None:
     client, _ = web
     for path in (
@@ -233,7 +235,7 @@ async def test_unknown_and_malformed_addresses_are_404_pages(
 
 
 async def test_explore_filters_pagination_and_lenient_parameters(
-    web: tuple[httpx.AsyncClient, Store],
+    web: tuple[httpx.AsyncClient, TutorialStore],
 ) -> None:
     client, store = web
     repo = f"explore-{uuid.uuid4().hex[:6]}"
@@ -263,7 +265,7 @@ async def test_explore_filters_pagination_and_lenient_parameters(
 
 
 async def test_hostile_queries_never_fail_on_the_page_or_the_api(
-    web: tuple[httpx.AsyncClient, Store],
+    web: tuple[httpx.AsyncClient, TutorialStore],
 ) -> None:
     client, store = web
     store_tutorial(store, f"q-{uuid.uuid4().hex[:6]}", 1)
@@ -280,7 +282,7 @@ async def test_hostile_queries_never_fail_on_the_page_or_the_api(
             assert api.status_code == 422, (name, text)
 
 
-async def test_search_through_the_json_route(web: tuple[httpx.AsyncClient, Store]) -> None:
+async def test_search_through_the_json_route(web: tuple[httpx.AsyncClient, TutorialStore]) -> None:
     client, store = web
     repo = f"json-{uuid.uuid4().hex[:6]}"
     store_tutorial(store, repo, 1, issue_body="The tokenizer mangles emoji.", title="A")
@@ -294,7 +296,7 @@ async def test_search_through_the_json_route(web: tuple[httpx.AsyncClient, Store
     assert [item["issue"].rsplit("#")[1] for item in friendly["items"]] == ["1"]
 
 
-async def test_concept_api_tree_and_detail(web: tuple[httpx.AsyncClient, Store]) -> None:
+async def test_concept_api_tree_and_detail(web: tuple[httpx.AsyncClient, TutorialStore]) -> None:
     client, store = web
     repo = f"concepts-{uuid.uuid4().hex[:6]}"
     store_tutorial(store, repo, 1, concepts=[("event-loop", "Event loop", "async-io")])
@@ -333,11 +335,11 @@ async def test_concept_api_tree_and_detail(web: tuple[httpx.AsyncClient, Store])
     assert "Learn Event loop through these issues" in page
 
 
-async def test_projects_pages(web: tuple[httpx.AsyncClient, Store]) -> None:
+async def test_projects_pages(web: tuple[httpx.AsyncClient, TutorialStore]) -> None:
     client, store = web
     tracked = f"tracked-{uuid.uuid4().hex[:6]}"
     other = f"other-{uuid.uuid4().hex[:6]}"
-    TrackingStore(store.engine).track("octo-org", tracked, ["good first issue"], 30)
+    ProjectStore(store.engine).track("octo-org", tracked, ["good first issue"], 30)
     store_tutorial(store, tracked, 1)
     store_tutorial(store, other, 1)
     listing = (await client.get("/projects")).text
@@ -353,7 +355,7 @@ async def test_projects_pages(web: tuple[httpx.AsyncClient, Store]) -> None:
 
 
 async def test_form_posts_from_another_site_are_refused(
-    web: tuple[httpx.AsyncClient, Store],
+    web: tuple[httpx.AsyncClient, TutorialStore],
 ) -> None:
     client, _ = web
     for headers in (

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from issuesight.db.issues import IssueStore
 from issuesight.db.models import GitHubIssue, WebhookDelivery
 from issuesight.webhooks.github import MAX_ACTION_CHARS, MAX_DELIVERY_ID_CHARS, MAX_EVENT_CHARS
 from tests.conftest import WEBHOOK_SECRET, assert_eventually
@@ -183,9 +184,8 @@ async def test_a_spent_llm_budget_defers_webhook_work_to_the_next_sync(
     assert missing.status_code == 404
     assert llm.count() == 0
     # The issue still looks changed, so the repository's next sync takes it up.
-    from issuesight.db.tracking import TrackingStore
 
-    seen = TrackingStore(stack.store.engine).record_issue(
+    seen = IssueStore(stack.store.engine).record_issue(
         f"octo-org/{repo_name.lower()}", _current_issue(github, repo_name), ["good first issue"]
     )
     assert seen.changed

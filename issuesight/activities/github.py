@@ -12,7 +12,7 @@ from issuesight.activities._failures import to_application_error
 from issuesight.context.bundle import build_bundle
 from issuesight.context.gather import GatherOptions, Localize, gather_context
 from issuesight.context.retrieve import Picks
-from issuesight.db.store import Store
+from issuesight.db.tutorials import TutorialStore
 from issuesight.domain.failures import FailureKind
 from issuesight.domain.refs import InvalidIssueReference, IssueRef, parse_issue_ref, tutorial_id_for
 from issuesight.github.cache import SharedReads
@@ -26,7 +26,7 @@ class GitHubActivities:
     def __init__(
         self,
         github: SharedReads,
-        store: Store,
+        store: TutorialStore,
         *,
         budget_chars: int,
         secrets: Sequence[str],

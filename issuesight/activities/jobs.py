@@ -17,8 +17,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from issuesight.accounts.principal import RECONCILER, SYNC
 from issuesight.accounts.store import AccountStore
 from issuesight.core.settings import Settings
-from issuesight.db.store import Store, StuckTutorial
-from issuesight.db.tracking import PendingIssue, TrackingStore
+from issuesight.db.issues import IssueStore, PendingIssue
+from issuesight.db.tutorials import StuckTutorial, TutorialStore
 from issuesight.db.types import parse_time, utcnow
 from issuesight.domain.failures import FailureKind
 from issuesight.domain.refs import IssueRef, parse_issue_ref
@@ -45,16 +45,16 @@ class TutorialJobActivities:
     def __init__(
         self,
         client: Client,
-        store: Store,
+        store: TutorialStore,
         accounts: AccountStore,
         settings: Settings,
-        tracking: TrackingStore,
+        issues: IssueStore,
     ) -> None:
         self._client = client
         self._store = store
         self._accounts = accounts
         self._settings = settings
-        self._tracking = tracking
+        self._issues = issues
 
     @activity.defn(name=ActivityName.RUN_TUTORIAL_JOB)
     async def run_tutorial_job(self, request: TutorialJobInput) -> TutorialJobResult:
@@ -76,9 +76,7 @@ class TutorialJobActivities:
             requester=SYNC,
         )
         # Started (or found done): this version of the issue no longer needs a job.
-        await asyncio.to_thread(
-            self._tracking.mark_handled, ref.key, parse_time(request.updated_at)
-        )
+        await asyncio.to_thread(self._issues.mark_handled, ref.key, parse_time(request.updated_at))
         if not submission.started:
             return TutorialJobResult(ref.key, submission.view.content.status, generated=False)
         waiting = asyncio.create_task(
@@ -122,14 +120,12 @@ class TutorialJobActivities:
         stuck = await asyncio.to_thread(
             self._store.stuck_tutorials, older_than=older_than, limit=request.batch
         )
-        pending = await asyncio.to_thread(
-            self._tracking.pending_watched_issues, limit=request.batch
-        )
+        pending = await asyncio.to_thread(self._issues.pending_watched_issues, limit=request.batch)
         stale: list[str] = []
         if self._settings.stale_policy == "regenerate":
             cooldown = timedelta(minutes=self._settings.refresh_cooldown_minutes)
             stale = await asyncio.to_thread(
-                self._tracking.stale_past_cooldown,
+                self._issues.stale_past_cooldown,
                 completed_before=utcnow() - cooldown,
                 limit=request.batch,
             )
@@ -191,7 +187,7 @@ class TutorialJobActivities:
         if await self._run_status(ref) == WorkflowExecutionStatus.RUNNING:
             return "running"  # its change is looked at again on the next run
         await self._submit(ref, refresh=item.has_tutorial)
-        await asyncio.to_thread(self._tracking.mark_handled, ref.key, item.updated_at)
+        await asyncio.to_thread(self._issues.mark_handled, ref.key, item.updated_at)
         return "rechecked"
 
     async def _refresh_stale(self, issue_key: str) -> str:

@@ -15,7 +15,7 @@ from temporalio import activity
 from issuesight.activities._failures import to_application_error
 from issuesight.context.bundle import ContextBundle
 from issuesight.core import metrics
-from issuesight.db.store import Store
+from issuesight.db.tutorials import TutorialStore
 from issuesight.domain.failures import FailureKind
 from issuesight.domain.refs import tutorial_id_for
 from issuesight.llm.errors import LLMError
@@ -32,7 +32,7 @@ class LLMActivities:
     def __init__(
         self,
         llm: openai.AsyncOpenAI,
-        store: Store,
+        store: TutorialStore,
         *,
         model: str,
         max_output_tokens: int,

@@ -9,8 +9,8 @@ from temporalio import activity
 
 from issuesight.context.bundle import ContextBundle
 from issuesight.core import metrics
-from issuesight.db.store import ConceptInput, Store
-from issuesight.db.tracking import TrackingStore
+from issuesight.db.issues import IssueStore
+from issuesight.db.tutorials import ConceptInput, TutorialStore
 from issuesight.db.types import utcnow
 from issuesight.domain.refs import parse_issue_ref, tutorial_id_for
 from issuesight.tutorial.finalize import finalize
@@ -32,7 +32,7 @@ from issuesight.workflows.contracts import (
 class StoreActivities:
     def __init__(
         self,
-        store: Store,
+        store: TutorialStore,
         *,
         secrets: Sequence[str],
         refresh_cooldown: timedelta = timedelta(0),
@@ -113,13 +113,13 @@ class StoreActivities:
 
 
 class ArchiveActivities:
-    def __init__(self, tracking: TrackingStore) -> None:
-        self._tracking = tracking
+    def __init__(self, issues: IssueStore) -> None:
+        self._issues = issues
 
     @activity.defn(name=ActivityName.ARCHIVE_CLOSED)
     def archive_closed_issues(self, request: ArchiveInput) -> ArchiveResult:
         # "now" comes from the workflow, so time-skipping tests and replays agree on it.
-        issues, tutorials = self._tracking.archive_closed(
+        issues, tutorials = self._issues.archive_closed(
             datetime.fromisoformat(request.now_iso), timedelta(days=request.older_than_days)
         )
         return ArchiveResult(issues=issues, tutorials=tutorials)

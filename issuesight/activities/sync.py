@@ -11,7 +11,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from issuesight.activities._failures import to_application_error
-from issuesight.db.tracking import TrackingStore
+from issuesight.db.http_cache import HttpCacheStore
+from issuesight.db.issues import IssueStore
+from issuesight.db.projects import ProjectStore
 from issuesight.db.types import parse_time
 from issuesight.domain.failures import FailureKind
 from issuesight.github.client import GitHubClient, parse_json
@@ -30,14 +32,22 @@ PER_PAGE = 100
 
 
 class SyncActivities:
-    def __init__(self, github: GitHubClient, tracking: TrackingStore) -> None:
+    def __init__(
+        self,
+        github: GitHubClient,
+        projects: ProjectStore,
+        issues: IssueStore,
+        http_cache: HttpCacheStore,
+    ) -> None:
         self._github = github
-        self._tracking = tracking
+        self._projects = projects
+        self._issues = issues
+        self._http_cache = http_cache
 
     @activity.defn(name=ActivityName.SYNC_BEGIN)
     async def begin_repo_sync(self, repo: str) -> SyncBeginResult:
         try:
-            since, labels = await asyncio.to_thread(self._tracking.sync_start, repo)
+            since, labels = await asyncio.to_thread(self._projects.sync_start, repo)
         except LookupError as exc:
             raise ApplicationError(
                 str(exc), type=FailureKind.NOT_TRACKED, non_retryable=True
@@ -52,7 +62,7 @@ class SyncActivities:
 
     @activity.defn(name=ActivityName.SYNC_PAGE)
     async def sync_issue_page(self, request: SyncPageInput) -> SyncPageResult:
-        cached = await asyncio.to_thread(self._tracking.cached, request.url)
+        cached = await asyncio.to_thread(self._http_cache.cached, request.url)
         try:
             response = await self._github.get(
                 request.url,
@@ -92,7 +102,7 @@ class SyncActivities:
                 pulls += 1  # the issues endpoint lists pull requests too
                 continue
             seen = await asyncio.to_thread(
-                self._tracking.record_issue, request.repo, item, request.labels
+                self._issues.record_issue, request.repo, item, request.labels
             )
             updated = item.get("updated_at")
             if isinstance(updated, str) and (newest is None or updated > newest):
@@ -108,7 +118,7 @@ class SyncActivities:
         etag = response.headers.get("etag")
         if etag and not request.defer_etag:
             # Runs recorded before the workflow remembered ETags itself.
-            await asyncio.to_thread(self._tracking.remember, request.url, etag, next_url)
+            await asyncio.to_thread(self._http_cache.remember, request.url, etag, next_url)
         return SyncPageResult(
             candidates=candidates,
             next_url=next_url,
@@ -125,13 +135,13 @@ class SyncActivities:
     async def remember_issue_page(self, request: SyncPageDone) -> None:
         """The page's jobs have started: from now on an unchanged page may answer 304."""
         await asyncio.to_thread(
-            self._tracking.remember, request.url, request.etag, request.next_url
+            self._http_cache.remember, request.url, request.etag, request.next_url
         )
 
     @activity.defn(name=ActivityName.SYNC_FINISH)
     async def finish_repo_sync(self, request: SyncFinishInput) -> None:
         await asyncio.to_thread(
-            self._tracking.sync_finished,
+            self._projects.sync_finished,
             request.repo,
             parse_time(request.newest_seen),
             request.pages,

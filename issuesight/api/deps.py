@@ -24,14 +24,17 @@ from issuesight.api.auth import (
 )
 from issuesight.core.settings import Settings
 from issuesight.db.concepts import ConceptReads
+from issuesight.db.deliveries import DeliveryStore
 from issuesight.db.engine import make_engine, make_reader_engine
+from issuesight.db.issues import IssueStore
+from issuesight.db.projects import ProjectStore
 from issuesight.db.search import TutorialSearch
 from issuesight.db.status_reader import (
     PostgresTutorialReader,
     ThreadedTutorialReader,
     TutorialReader,
 )
-from issuesight.db.store import Store
+from issuesight.db.tutorials import TutorialStore
 from issuesight.github.oauth import GitHubOAuth
 from issuesight.runtime.temporal_client import TemporalUnavailable, connect_temporal
 
@@ -45,11 +48,16 @@ class Resources:
     def __init__(self, settings: Settings, temporal: Client | None = None) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
-        # Store's own single-statement reads run in the API's threadpool: one per thread.
+        # TutorialStore's own single-statement reads run in the API's threadpool: one per thread.
         self.reader_engine = make_reader_engine(
             settings.database_url, connections=settings.api_threads
         )
-        self.store = Store(self.engine, reader=self.reader_engine)
+        self.store = TutorialStore(self.engine, reader=self.reader_engine)
+        # Tracked repositories: written on the engine, listed through the reader (the pages).
+        self.projects = ProjectStore(self.engine)
+        self.project_reads = ProjectStore(self.reader_engine)
+        self.issues = IssueStore(self.engine)
+        self.deliveries = DeliveryStore(self.engine)
         self.search = TutorialSearch(self.reader_engine)
         self.concepts = ConceptReads(self.reader_engine)
         self.tutorials: TutorialReader = (
@@ -114,7 +122,7 @@ async def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-async def get_store(resources: ResourcesDep) -> Store:
+async def get_store(resources: ResourcesDep) -> TutorialStore:
     return resources.store
 
 
@@ -143,11 +151,21 @@ async def get_search(resources: ResourcesDep) -> TutorialSearch:
     return resources.search
 
 
+async def get_projects(resources: ResourcesDep) -> ProjectStore:
+    return resources.projects
+
+
+async def get_project_reads(resources: ResourcesDep) -> ProjectStore:
+    return resources.project_reads
+
+
 async def get_concepts(resources: ResourcesDep) -> ConceptReads:
     return resources.concepts
 
 
-StoreDep = Annotated[Store, Depends(get_store)]
+TutorialStoreDep = Annotated[TutorialStore, Depends(get_store)]
+ProjectStoreDep = Annotated[ProjectStore, Depends(get_projects)]
+ProjectReadsDep = Annotated[ProjectStore, Depends(get_project_reads)]
 ConceptReadsDep = Annotated[ConceptReads, Depends(get_concepts)]
 TutorialSearchDep = Annotated[TutorialSearch, Depends(get_search)]
 TutorialReaderDep = Annotated[TutorialReader, Depends(get_tutorial_reader)]

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from issuesight.db.models import Role
 from issuesight.db.search import TutorialHit
-from issuesight.db.store import TutorialView
+from issuesight.db.tutorials import TutorialView
 from issuesight.domain.status import FINISHED_STAGES, TutorialStatus
 
 

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from issuesight.db.store import TutorialView
+from issuesight.db.tutorials import TutorialView
 
 # Bodies kept per API process. Each key holds its row as well, about the body's size again.
 RENDERINGS_MAX_BYTES = 16 * 2**20

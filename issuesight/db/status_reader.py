@@ -2,11 +2,11 @@
 
 On PostgreSQL it runs on the event loop, through psycopg's async driver and a small pool of
 autocommit connections. The thread hand-off and SQLAlchemy's result machinery were most of the
-route's CPU (bench.status). On SQLite, the embedded default, it is Store.get_tutorial in the API's
-threadpool. Both paths select the same columns and joins (TUTORIAL_READ for one id there,
-TUTORIAL_BATCH_READ for a batch here) and build the view with the same function
-(store.tutorial_view_from_row). Both can hand back a rendering instead of the view; on PostgreSQL
-renderings are kept by the row they came from (db.renderings).
+route's CPU (bench.status). On SQLite, the embedded default, it is TutorialStore.get_tutorial in
+the API's threadpool. Both paths select the same columns and joins (TUTORIAL_READ for one id
+there, TUTORIAL_BATCH_READ for a batch here) and build the view with the same function
+(store.tutorial_view_from_row). Both can hand back a rendering instead of the view; on
+PostgreSQL renderings are kept by the row they came from (db.renderings).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from starlette.concurrency import run_in_threadpool
 
 from issuesight.core import metrics
 from issuesight.db.renderings import Render, RenderedTutorial, RenderingCache
-from issuesight.db.store import (
+from issuesight.db.tutorials import (
     TUTORIAL_BATCH_READ,
-    Store,
+    TutorialStore,
     TutorialView,
     tutorial_view_from_row,
 )
@@ -65,9 +65,9 @@ class TutorialReader(Protocol):
 
 
 class ThreadedTutorialReader:
-    """Store.get_tutorial in the API's threadpool (capped by API_THREADS)."""
+    """TutorialStore.get_tutorial in the API's threadpool (capped by API_THREADS)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: TutorialStore) -> None:
         self._store = store
 
     async def get(self, tutorial_id: uuid.UUID) -> TutorialView | None:

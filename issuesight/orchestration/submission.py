@@ -35,7 +35,7 @@ from issuesight.accounts.principal import Requester
 from issuesight.accounts.store import AccountStore, Actor, UnknownUser
 from issuesight.core.settings import Settings
 from issuesight.db.engine import session_scope
-from issuesight.db.store import Store, TutorialView
+from issuesight.db.tutorials import TutorialStore, TutorialView
 from issuesight.domain.refs import IssueRef
 from issuesight.domain.status import Stage, TutorialStatus
 from issuesight.workflows.contracts import Progress, TutorialRequest
@@ -72,7 +72,7 @@ Temporal = Client | Callable[[], Awaitable[Client]]
 async def submit_issue(
     ref: IssueRef,
     *,
-    store: Store,
+    store: TutorialStore,
     accounts: AccountStore,
     client: Temporal,
     settings: Settings,
@@ -119,7 +119,7 @@ async def submit_issue(
 async def _run(
     temporal: Temporal,
     settings: Settings,
-    store: Store,
+    store: TutorialStore,
     ref: IssueRef,
     admission: _Admission,
     requester: Requester,
@@ -163,7 +163,7 @@ async def _run(
 
 
 def _admit(
-    store: Store,
+    store: TutorialStore,
     accounts: AccountStore,
     ref: IssueRef,
     requester: Requester,
@@ -234,7 +234,7 @@ def _admit(
 
 
 def _unclaim(
-    store: Store, accounts: AccountStore, ref: IssueRef, admission: _Admission, reason: str
+    store: TutorialStore, accounts: AccountStore, ref: IssueRef, admission: _Admission, reason: str
 ) -> None:
     """A new generation that did not start: the next request may ask (and pay) again."""
     assert admission.target is not None
@@ -299,7 +299,7 @@ async def _let_finished_run_close(client: Client, ref: IssueRef) -> None:
             raise
 
 
-def _reload(store: Store, ref: IssueRef) -> TutorialView:
+def _reload(store: TutorialStore, ref: IssueRef) -> TutorialView:
     view = store.get_tutorial(ref.tutorial_id)
     if view is None:
         raise LookupError(f"tutorial row for {ref.key} vanished")

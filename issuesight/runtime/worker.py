@@ -23,8 +23,10 @@ from issuesight.context.gather import GatherOptions
 from issuesight.context.indexes import IndexSettings, RepoIndexes
 from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
-from issuesight.db.store import Store
-from issuesight.db.tracking import TrackingStore
+from issuesight.db.http_cache import HttpCacheStore
+from issuesight.db.issues import IssueStore
+from issuesight.db.projects import ProjectStore
+from issuesight.db.tutorials import TutorialStore
 from issuesight.github.cache import SharedReads
 from issuesight.github.client import GitHubClient
 from issuesight.llm.generate import make_client
@@ -66,8 +68,8 @@ async def run_worker(
             client = await connect_temporal(settings, runtime=metrics_runtime(settings))
         engine = make_engine(settings.database_url)
         stack.callback(engine.dispose)
-        store = Store(engine)
-        tracking = TrackingStore(engine)
+        store = TutorialStore(engine)
+        issues = IssueStore(engine)
         github = GitHubClient(
             settings.github_api_url,
             token=settings.github_token.get_secret_value() if settings.github_token else None,
@@ -116,11 +118,13 @@ async def run_worker(
             secrets=secrets,
             refresh_cooldown=timedelta(minutes=settings.refresh_cooldown_minutes),
         )
-        sync_activities = SyncActivities(github, tracking)
+        sync_activities = SyncActivities(
+            github, ProjectStore(engine), issues, HttpCacheStore(engine)
+        )
         accounts = AccountStore(engine)
-        job_activities = TutorialJobActivities(client, store, accounts, settings, tracking)
+        job_activities = TutorialJobActivities(client, store, accounts, settings, issues)
         budget_activities = BudgetActivities(accounts, settings.llm_daily_token_budget)
-        archive_activities = ArchiveActivities(tracking)
+        archive_activities = ArchiveActivities(issues)
         if ensure_schedules:
             await ensure_archive_schedule(client, settings)
             await ensure_reconcile_schedule(client, settings)

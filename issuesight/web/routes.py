@@ -31,8 +31,8 @@ from issuesight.api.deps import (
     TutorialReaderDep,
     TutorialSearchDep,
 )
+from issuesight.db.projects import DEFAULT_LABELS
 from issuesight.db.search import Sort, TutorialQuery
-from issuesight.db.tracking import DEFAULT_LABELS, TrackingStore
 from issuesight.domain.refs import (
     VALID_FORMS,
     InvalidIssueReference,
@@ -433,8 +433,7 @@ async def concept_page(
 async def projects_page(
     request: Request, resources: ResourcesDep, search: TutorialSearchDep
 ) -> HTMLResponse:
-    tracking = TrackingStore(resources.reader_engine)
-    tracked = await run_in_threadpool(tracking.list_projects)
+    tracked = await run_in_threadpool(resources.project_reads.list_projects)
     names = {v.project.full_name for v in tracked}
     others = [f for f in await run_in_threadpool(search.repositories) if f.value not in names]
     return page(request, "projects.html", nav="projects", tracked=tracked, others=others)
@@ -449,8 +448,7 @@ async def project_page(
     except ValueError:  # InvalidIssueReference is one too
         return not_found(request, "This is not the name of a GitHub repository.")
     full_name = f"{parsed_owner}/{parsed_repo}".lower()
-    tracking = TrackingStore(resources.reader_engine)
-    view = await run_in_threadpool(tracking.get_project, full_name)
+    view = await run_in_threadpool(resources.project_reads.get_project, full_name)
     number = _page_number(request.query_params.get("page"))
     query = TutorialQuery(repo=full_name, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
     hits, total = await run_in_threadpool(search.search, query)

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from issuesight.db.renderings import Render, RenderedTutorial, RenderingCache
-from issuesight.db.store import TutorialView
+from issuesight.db.tutorials import TutorialView
 from issuesight.domain.failures import FailureKind
 from issuesight.domain.status import RUNNING_STAGES, Stage, TutorialStatus
 from issuesight.web import templating

@@ -238,7 +238,7 @@ class FakeGitHub:
         created_at: datetime | str | None = None,
         updated_at: datetime | str | None = None,
     ) -> dict[str, Any]:
-        """Store an issue (or a pull request: the issues API lists both); returns a snapshot.
+        """Stores an issue (or a pull request: the issues API lists both); returns a snapshot.
 
         `comments` are bodies or {"body", "user", "created_at"} dicts.
         """

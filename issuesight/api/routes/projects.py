@@ -12,13 +12,8 @@ from temporalio.service import RPCError
 
 from issuesight.accounts.principal import Principal
 from issuesight.accounts.store import Actor
-from issuesight.api.deps import AdminDep, ResourcesDep, TemporalDep
-from issuesight.db.tracking import (
-    DEFAULT_LABELS,
-    ProjectView,
-    TrackingLimitReached,
-    TrackingStore,
-)
+from issuesight.api.deps import AdminDep, ProjectStoreDep, ResourcesDep, TemporalDep
+from issuesight.db.projects import DEFAULT_LABELS, ProjectStore, ProjectView, TrackingLimitReached
 from issuesight.domain.refs import parse_repo_name
 from issuesight.orchestration import schedules
 
@@ -93,15 +88,11 @@ def _repo(owner: str, repo: str) -> str:
     return f"{parsed_owner}/{parsed_repo}"
 
 
-async def _tracked(tracking: TrackingStore, repo: str) -> ProjectView:
-    view = await asyncio.to_thread(tracking.get_project, repo)
+async def _tracked(projects: ProjectStore, repo: str) -> ProjectView:
+    view = await asyncio.to_thread(projects.get_project, repo)
     if view is None:
         raise HTTPException(status_code=404, detail=f"{repo} is not tracked")
     return view
-
-
-def _tracking(resources: ResourcesDep) -> TrackingStore:
-    return TrackingStore(resources.engine)
 
 
 async def _audit(
@@ -127,18 +118,18 @@ async def track_project(
     body: ProjectTrack,
     response: Response,
     resources: ResourcesDep,
+    projects: ProjectStoreDep,
     temporal: TemporalDep,
 ) -> ProjectPublic:
     try:
         owner, repo = parse_repo_name(body.repo)
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
-    tracking = _tracking(resources)
-    existing = await asyncio.to_thread(tracking.get_project, f"{owner}/{repo}")
+    existing = await asyncio.to_thread(projects.get_project, f"{owner}/{repo}")
     limit = resources.settings.max_tracked_repositories
     try:
         project = await asyncio.to_thread(
-            tracking.track, owner, repo, body.labels, body.interval_minutes, max_tracked=limit
+            projects.track, owner, repo, body.labels, body.interval_minutes, max_tracked=limit
         )
     except TrackingLimitReached as exc:
         raise HTTPException(
@@ -153,11 +144,11 @@ async def track_project(
     except RPCError as exc:
         # No schedule, no tracking: put the row back as it was, so nothing half-done remains.
         if existing is None:
-            await asyncio.to_thread(tracking.untrack, project.full_name)
+            await asyncio.to_thread(projects.untrack, project.full_name)
         else:
             previous = existing.project
             await asyncio.to_thread(
-                tracking.track,
+                projects.track,
                 previous.owner_handle,
                 previous.repo_name,
                 list(previous.watch_labels or DEFAULT_LABELS),
@@ -179,28 +170,33 @@ async def track_project(
         labels=body.labels,
         interval_minutes=body.interval_minutes,
     )
-    return await _public(await _tracked(tracking, project.full_name), temporal)
+    return await _public(await _tracked(projects, project.full_name), temporal)
 
 
 @router.get("", response_model=list[ProjectPublic])
-async def list_projects(resources: ResourcesDep, temporal: TemporalDep) -> list[ProjectPublic]:
-    views = await asyncio.to_thread(_tracking(resources).list_projects)
+async def list_projects(projects: ProjectStoreDep, temporal: TemporalDep) -> list[ProjectPublic]:
+    views = await asyncio.to_thread(projects.list_projects)
     return list(await asyncio.gather(*(_public(v, temporal) for v in views)))
 
 
 @router.get("/{owner}/{repo}", response_model=ProjectPublic)
 async def get_project(
-    owner: Owner, repo: Repo, resources: ResourcesDep, temporal: TemporalDep
+    owner: Owner, repo: Repo, projects: ProjectStoreDep, temporal: TemporalDep
 ) -> ProjectPublic:
-    return await _public(await _tracked(_tracking(resources), _repo(owner, repo)), temporal)
+    return await _public(await _tracked(projects, _repo(owner, repo)), temporal)
 
 
 @router.post("/{owner}/{repo}/sync", status_code=status.HTTP_202_ACCEPTED)
 async def sync_now(
-    owner: Owner, repo: Repo, admin: AdminDep, resources: ResourcesDep, temporal: TemporalDep
+    owner: Owner,
+    repo: Repo,
+    admin: AdminDep,
+    resources: ResourcesDep,
+    projects: ProjectStoreDep,
+    temporal: TemporalDep,
 ) -> dict[str, str]:
     name = _repo(owner, repo)
-    await _tracked(_tracking(resources), name)
+    await _tracked(projects, name)
     await schedules.trigger(temporal, name)
     await _audit(resources, admin, "project.sync", name)
     return {"repo": name, "status": "sync started"}
@@ -213,25 +209,29 @@ async def patch_project(
     body: ProjectPatch,
     admin: AdminDep,
     resources: ResourcesDep,
+    projects: ProjectStoreDep,
     temporal: TemporalDep,
 ) -> ProjectPublic:
     name = _repo(owner, repo)
-    tracking = _tracking(resources)
-    await _tracked(tracking, name)
+    await _tracked(projects, name)
     await schedules.set_paused(temporal, name, body.paused)
-    await asyncio.to_thread(tracking.set_paused, name, body.paused)
+    await asyncio.to_thread(projects.set_paused, name, body.paused)
     await _audit(resources, admin, "project.pause" if body.paused else "project.resume", name)
-    return await _public(await _tracked(tracking, name), temporal)
+    return await _public(await _tracked(projects, name), temporal)
 
 
 @router.delete("/{owner}/{repo}", status_code=status.HTTP_204_NO_CONTENT)
 async def untrack_project(
-    owner: Owner, repo: Repo, admin: AdminDep, resources: ResourcesDep, temporal: TemporalDep
+    owner: Owner,
+    repo: Repo,
+    admin: AdminDep,
+    resources: ResourcesDep,
+    projects: ProjectStoreDep,
+    temporal: TemporalDep,
 ) -> Response:
     name = _repo(owner, repo)
-    tracking = _tracking(resources)
-    await _tracked(tracking, name)
+    await _tracked(projects, name)
     await schedules.delete(temporal, name)
-    await asyncio.to_thread(tracking.untrack, name)
+    await asyncio.to_thread(projects.untrack, name)
     await _audit(resources, admin, "project.delete", name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

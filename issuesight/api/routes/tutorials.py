@@ -35,7 +35,7 @@ from issuesight.api.schemas import (
 )
 from issuesight.db.renderings import RenderedTutorial
 from issuesight.db.search import Sort, TutorialQuery
-from issuesight.db.store import TutorialView
+from issuesight.db.tutorials import TutorialView
 from issuesight.domain.refs import InvalidIssueReference, IssueRef, make_ref, parse_issue_ref
 from issuesight.domain.status import TutorialStatus
 from issuesight.orchestration.submission import submit_issue

@@ -21,7 +21,7 @@ from temporalio.service import RPCError
 from issuesight.accounts.principal import WEBHOOK
 from issuesight.api.deps import Resources, ResourcesDep
 from issuesight.db.models import WebhookDelivery
-from issuesight.db.tracking import DEFAULT_LABELS, TrackingStore
+from issuesight.db.projects import DEFAULT_LABELS
 from issuesight.domain.refs import parse_issue_ref
 from issuesight.orchestration.submission import submit_issue
 from issuesight.runtime.temporal_client import TemporalUnavailable
@@ -67,14 +67,13 @@ async def github_webhook(request: Request, resources: ResourcesDep) -> JSONRespo
         return _answer(400, detail=str(exc))
     if event is None:
         return _answer(202, status="ignored", reason="only issues and ping events are handled")
-    tracking = TrackingStore(resources.engine)
-    if await asyncio.to_thread(tracking.delivery_seen, event.delivery_id):
+    if await asyncio.to_thread(resources.deliveries.delivery_seen, event.delivery_id):
         return _answer(200, status="duplicate", delivery=event.delivery_id)
     if isinstance(event, PingEvent):
         answer, outcome = _answer(200, status="pong", zen=event.zen), "pong"
     else:
         try:
-            answer, outcome = await _handle_issue_event(event, body, resources, tracking)
+            answer, outcome = await _handle_issue_event(event, body, resources)
         except (TemporalUnavailable, RPCError) as exc:
             log.warning("webhook work not started", extra={"error": type(exc).__name__})
             return JSONResponse(
@@ -84,7 +83,9 @@ async def github_webhook(request: Request, resources: ResourcesDep) -> JSONRespo
             )
     # Recorded only now that its work has started (or needed none): a delivery whose work
     # could not start is not a "duplicate" when GitHub delivers it again.
-    await asyncio.to_thread(tracking.record_delivery, _delivery_row(event, body, outcome))
+    await asyncio.to_thread(
+        resources.deliveries.record_delivery, _delivery_row(event, body, outcome)
+    )
     return answer
 
 
@@ -96,9 +97,9 @@ TEMPORAL_DOWN = (
 
 
 async def _handle_issue_event(
-    event: IssueEvent, body: bytes, resources: Resources, tracking: TrackingStore
+    event: IssueEvent, body: bytes, resources: Resources
 ) -> tuple[JSONResponse, str]:
-    project = await asyncio.to_thread(tracking.get_project, event.repo_full_name)
+    project = await asyncio.to_thread(resources.projects.get_project, event.repo_full_name)
     if project is None:
         reason = f"{event.repo_full_name} is not tracked"
         return _answer(202, status="ignored", reason=reason), "ignored: not tracked"
@@ -107,11 +108,13 @@ async def _handle_issue_event(
         return _answer(202, status="ignored", reason=reason), "ignored: pull request"
     ref = parse_issue_ref(f"{event.repo_full_name}#{event.issue_number}")
     if event.action == "deleted":
-        await asyncio.to_thread(tracking.mark_deleted, ref.key)
+        await asyncio.to_thread(resources.issues.mark_deleted, ref.key)
         return _answer(202, status="recorded", action=event.action), "deleted"
     issue = json.loads(body)["issue"]
     labels = list(project.project.watch_labels or DEFAULT_LABELS)
-    seen = await asyncio.to_thread(tracking.record_issue, event.repo_full_name, issue, labels)
+    seen = await asyncio.to_thread(
+        resources.issues.record_issue, event.repo_full_name, issue, labels
+    )
     if seen.outdated:
         # An out-of-order or replayed delivery: a newer version of the issue is stored.
         reason = "older than the version of the issue already recorded"
@@ -140,7 +143,7 @@ async def _handle_issue_event(
         refresh=seen.has_tutorial,
         requester=WEBHOOK,
     )
-    await asyncio.to_thread(tracking.mark_handled, ref.key, seen.updated_at)
+    await asyncio.to_thread(resources.issues.mark_handled, ref.key, seen.updated_at)
     answer = _answer(202, status="started", issue=ref.key, refresh=seen.has_tutorial)
     return answer, "started"
 

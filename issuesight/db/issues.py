@@ -1,5 +1,6 @@
-"""Reads and writes for tracked repositories: projects, conditional-request state, issues seen
-by a sync, webhook deliveries and archiving. Synchronous, like Store."""
+"""Issues as syncs and webhooks see them: the raw JSON and the version whose tutorial work has
+started, the watched issues whose work has not (the reconciler's query), deletion and
+archiving. Synchronous, like every store."""
 
 from __future__ import annotations
 
@@ -10,38 +11,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from issuesight.db.engine import session_scope, upsert
-from issuesight.db.models import (
-    GitHubIssue,
-    HttpCacheEntry,
-    Project,
-    TutorialContent,
-    WebhookDelivery,
-)
+from issuesight.db.engine import session_scope
+from issuesight.db.models import GitHubIssue, Project, TutorialContent
 from issuesight.db.types import parse_time, utcnow
 from issuesight.domain.refs import make_ref
 from issuesight.domain.status import Stage, TutorialStatus
-
-DEFAULT_LABELS = ("good first issue", "help wanted")
-SINCE_ADVANCE_AFTER_PAGES = 3
-_TRACK_LOCK = 0x1551_7E_01  # pg_advisory_xact_lock key serializing new trackings
-
-
-class TrackingLimitReached(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"{limit} repositories are tracked already (MAX_TRACKED_REPOSITORIES)")
-        self.limit = limit
-
-
-@dataclass(frozen=True)
-class ProjectView:
-    project: Project
-    issues: int
-    open_issues: int
-    tutorials: int
 
 
 @dataclass(frozen=True)
@@ -73,115 +49,9 @@ class PendingIssue:
     has_tutorial: bool
 
 
-class TrackingStore:
+class IssueStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-
-    # -- projects ------------------------------------------------------------------------
-
-    def track(
-        self,
-        owner: str,
-        repo: str,
-        labels: list[str],
-        interval_minutes: int,
-        *,
-        max_tracked: int | None = None,
-    ) -> Project:
-        """Tracks a repository, or updates one already tracked. Raises TrackingLimitReached
-        if it is not tracked yet and `max_tracked` repositories already are."""
-        full_name = f"{owner}/{repo}"
-        now = utcnow()
-        with session_scope(self.engine) as session:
-            if max_tracked is not None and session.get_bind().dialect.name == "postgresql":
-                # Two concurrent requests must not both take the last place.
-                session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _TRACK_LOCK})
-            project = session.exec(select(Project).where(Project.full_name == full_name)).first()
-            if max_tracked is not None and (project is None or not project.tracked):
-                tracked = session.exec(
-                    select(sa.func.count())
-                    .select_from(Project)
-                    .where(col(Project.tracked).is_(True))
-                ).one()
-                if tracked >= max_tracked:
-                    raise TrackingLimitReached(max_tracked)
-            if project is None:
-                project = Project(owner_handle=owner, repo_name=repo, full_name=full_name)
-            project.tracked = True
-            project.watch_labels = labels
-            project.interval_minutes = interval_minutes
-            project.updated_at = now
-            session.add(project)
-            session.flush()
-            return project
-
-    def get_project(self, full_name: str) -> ProjectView | None:
-        with Session(self.engine) as session:
-            project = session.exec(select(Project).where(Project.full_name == full_name)).first()
-            if project is None or not project.tracked:
-                return None
-            return self._view(session, project)
-
-    def list_projects(self) -> list[ProjectView]:
-        with Session(self.engine) as session:
-            projects = session.exec(
-                select(Project).where(col(Project.tracked).is_(True)).order_by(Project.full_name)
-            ).all()
-            return [self._view(session, p) for p in projects]
-
-    def set_paused(self, full_name: str, paused: bool) -> None:
-        with session_scope(self.engine) as session:
-            session.execute(
-                sa.update(Project).where(col(Project.full_name) == full_name).values(paused=paused)
-            )
-
-    def untrack(self, full_name: str) -> None:
-        """Stops tracking; the issues and tutorials already made stay readable."""
-        with session_scope(self.engine) as session:
-            session.execute(
-                sa.update(Project)
-                .where(col(Project.full_name) == full_name)
-                .values(tracked=False, paused=False)
-            )
-
-    def sync_start(self, full_name: str) -> tuple[datetime | None, list[str]]:
-        with Session(self.engine) as session:
-            project = session.exec(select(Project).where(Project.full_name == full_name)).first()
-            if project is None:
-                raise LookupError(f"{full_name} is not tracked")
-            return project.sync_since, list(project.watch_labels or DEFAULT_LABELS)
-
-    def sync_finished(self, full_name: str, newest_seen: datetime | None, pages: int) -> None:
-        """`since` moves forward only once the listing under it has grown past a few pages:
-        until then the same URLs are asked again and unchanged pages cost nothing (304)."""
-        with session_scope(self.engine) as session:
-            project = session.exec(select(Project).where(Project.full_name == full_name)).one()
-            if (
-                pages > SINCE_ADVANCE_AFTER_PAGES
-                and newest_seen is not None
-                and (project.sync_since is None or newest_seen > project.sync_since)
-            ):
-                project.sync_since = newest_seen
-            project.last_synced_at = utcnow()
-            session.add(project)
-
-    # -- conditional requests ------------------------------------------------------------
-
-    def cached(self, url: str) -> HttpCacheEntry | None:
-        with Session(self.engine) as session:
-            return session.get(HttpCacheEntry, url)
-
-    def remember(self, url: str, etag: str, next_url: str | None) -> None:
-        with session_scope(self.engine) as session:
-            upsert(
-                session,
-                HttpCacheEntry.__table__,  # type: ignore[attr-defined]
-                {"url": url, "etag": etag, "next_url": next_url, "fetched_at": utcnow()},
-                conflict=["url"],
-                update=["etag", "next_url", "fetched_at"],
-            )
-
-    # -- issues seen by a sync or a webhook ----------------------------------------------
 
     def record_issue(self, full_name: str, issue: dict[str, Any], labels: list[str]) -> SeenIssue:
         """Upserts a listed or delivered issue with its raw JSON, unless a newer version is
@@ -260,7 +130,7 @@ class TrackingStore:
     def pending_watched_issues(self, *, limit: int) -> list[PendingIssue]:
         """Watched, open issues of tracked, running (not paused) repositories that have no
         tutorial, or whose latest version no tutorial work has started for. Pending and
-        running tutorials are the reconciler's other query (Store.stuck_tutorials)."""
+        running tutorials are the reconciler's other query (TutorialStore.stuck_tutorials)."""
         handled = col(GitHubIssue.handled_updated_at)
         source = col(GitHubIssue.source_updated_at)
         status = col(TutorialContent.status)
@@ -326,25 +196,6 @@ class TrackingStore:
                 .values(deleted=True, state="deleted", closed_at=utcnow())
             )
 
-    # -- webhooks ------------------------------------------------------------------------
-
-    def delivery_seen(self, delivery_id: str) -> bool:
-        """Whether this delivery id was handled before (GitHub's redeliveries keep it)."""
-        with Session(self.engine) as session:
-            return session.get(WebhookDelivery, delivery_id) is not None
-
-    def record_delivery(self, delivery: WebhookDelivery) -> bool:
-        """Records a delivery once its work has started (or needed none); False when the same
-        id was recorded meanwhile by a concurrent copy of it, whose work is the same."""
-        try:
-            with session_scope(self.engine) as session:
-                session.add(delivery)
-        except IntegrityError:
-            return False
-        return True
-
-    # -- archiving -----------------------------------------------------------------------
-
     def archive_closed(self, now: datetime, older_than: timedelta) -> tuple[int, int]:
         """Archives issues closed (or deleted) before now - older_than, and their tutorials.
         Archived rows stay retrievable; only default listings hide them."""
@@ -368,34 +219,3 @@ class TrackingStore:
                 .values(archived_at=now)
             )
             return len(ids), int(getattr(result, "rowcount", 0) or 0)
-
-    @staticmethod
-    def _view(session: Session, project: Project) -> ProjectView:
-        issues = session.exec(
-            select(GitHubIssue.state).where(GitHubIssue.project_id == project.id)
-        ).all()
-        tutorials = session.exec(
-            select(sa.func.count())
-            .select_from(TutorialContent)
-            .join(GitHubIssue, col(GitHubIssue.id) == col(TutorialContent.issue_id))
-            .where(
-                GitHubIssue.project_id == project.id,
-                TutorialContent.status == TutorialStatus.COMPLETED,
-            )
-        ).one()
-        return ProjectView(
-            project=project,
-            issues=len(issues),
-            open_issues=sum(1 for state in issues if state == "open"),
-            tutorials=int(tutorials),
-        )
-
-
-__all__ = [
-    "DEFAULT_LABELS",
-    "PendingIssue",
-    "ProjectView",
-    "SeenIssue",
-    "TrackingLimitReached",
-    "TrackingStore",
-]

@@ -149,7 +149,7 @@ class ConceptInput:
     parent_name: str | None
 
 
-class Store:
+class TutorialStore:
     def __init__(self, engine: Engine, *, reader: Engine | None = None) -> None:
         """`reader` (engine.make_reader_engine) serves the single-statement reads; without it
         they switch `engine`'s connections to autocommit for the read, which costs CPU."""

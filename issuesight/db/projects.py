@@ -1,0 +1,146 @@
+"""Tracked repositories: which are tracked, with what labels and interval, where their sync
+stands, and their counts. Synchronous, like every store; the API runs it in its threadpool."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from issuesight.db.engine import session_scope
+from issuesight.db.models import GitHubIssue, Project, TutorialContent
+from issuesight.db.types import utcnow
+from issuesight.domain.status import TutorialStatus
+
+DEFAULT_LABELS = ("good first issue", "help wanted")
+SINCE_ADVANCE_AFTER_PAGES = 3
+_TRACK_LOCK = 0x1551_7E_01  # pg_advisory_xact_lock key serializing new trackings
+
+
+class TrackingLimitReached(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} repositories are tracked already (MAX_TRACKED_REPOSITORIES)")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class ProjectView:
+    project: Project
+    issues: int
+    open_issues: int
+    tutorials: int
+
+
+class ProjectStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def track(
+        self,
+        owner: str,
+        repo: str,
+        labels: list[str],
+        interval_minutes: int,
+        *,
+        max_tracked: int | None = None,
+    ) -> Project:
+        """Tracks a repository, or updates one already tracked. Raises TrackingLimitReached
+        if it is not tracked yet and `max_tracked` repositories already are."""
+        full_name = f"{owner}/{repo}"
+        now = utcnow()
+        with session_scope(self.engine) as session:
+            if max_tracked is not None and session.get_bind().dialect.name == "postgresql":
+                # Two concurrent requests must not both take the last place.
+                session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _TRACK_LOCK})
+            project = session.exec(select(Project).where(Project.full_name == full_name)).first()
+            if max_tracked is not None and (project is None or not project.tracked):
+                tracked = session.exec(
+                    select(sa.func.count())
+                    .select_from(Project)
+                    .where(col(Project.tracked).is_(True))
+                ).one()
+                if tracked >= max_tracked:
+                    raise TrackingLimitReached(max_tracked)
+            if project is None:
+                project = Project(owner_handle=owner, repo_name=repo, full_name=full_name)
+            project.tracked = True
+            project.watch_labels = labels
+            project.interval_minutes = interval_minutes
+            project.updated_at = now
+            session.add(project)
+            session.flush()
+            return project
+
+    def get_project(self, full_name: str) -> ProjectView | None:
+        with Session(self.engine) as session:
+            project = session.exec(select(Project).where(Project.full_name == full_name)).first()
+            if project is None or not project.tracked:
+                return None
+            return self._view(session, project)
+
+    def list_projects(self) -> list[ProjectView]:
+        with Session(self.engine) as session:
+            projects = session.exec(
+                select(Project).where(col(Project.tracked).is_(True)).order_by(Project.full_name)
+            ).all()
+            return [self._view(session, p) for p in projects]
+
+    def set_paused(self, full_name: str, paused: bool) -> None:
+        with session_scope(self.engine) as session:
+            session.execute(
+                sa.update(Project).where(col(Project.full_name) == full_name).values(paused=paused)
+            )
+
+    def untrack(self, full_name: str) -> None:
+        """Stops tracking; the issues and tutorials already made stay readable."""
+        with session_scope(self.engine) as session:
+            session.execute(
+                sa.update(Project)
+                .where(col(Project.full_name) == full_name)
+                .values(tracked=False, paused=False)
+            )
+
+    def sync_start(self, full_name: str) -> tuple[datetime | None, list[str]]:
+        with Session(self.engine) as session:
+            project = session.exec(select(Project).where(Project.full_name == full_name)).first()
+            if project is None:
+                raise LookupError(f"{full_name} is not tracked")
+            return project.sync_since, list(project.watch_labels or DEFAULT_LABELS)
+
+    def sync_finished(self, full_name: str, newest_seen: datetime | None, pages: int) -> None:
+        """`since` moves forward only once the listing under it has grown past a few pages:
+        until then the same URLs are asked again and unchanged pages cost nothing (304)."""
+        with session_scope(self.engine) as session:
+            project = session.exec(select(Project).where(Project.full_name == full_name)).one()
+            if (
+                pages > SINCE_ADVANCE_AFTER_PAGES
+                and newest_seen is not None
+                and (project.sync_since is None or newest_seen > project.sync_since)
+            ):
+                project.sync_since = newest_seen
+            project.last_synced_at = utcnow()
+            session.add(project)
+
+    @staticmethod
+    def _view(session: Session, project: Project) -> ProjectView:
+        issues = session.exec(
+            select(GitHubIssue.state).where(GitHubIssue.project_id == project.id)
+        ).all()
+        tutorials = session.exec(
+            select(sa.func.count())
+            .select_from(TutorialContent)
+            .join(GitHubIssue, col(GitHubIssue.id) == col(TutorialContent.issue_id))
+            .where(
+                GitHubIssue.project_id == project.id,
+                TutorialContent.status == TutorialStatus.COMPLETED,
+            )
+        ).one()
+        return ProjectView(
+            project=project,
+            issues=len(issues),
+            open_issues=sum(1 for state in issues if state == "open"),
+            tutorials=int(tutorials),
+        )
