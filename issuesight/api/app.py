@@ -14,7 +14,7 @@ from temporalio.client import Client
 from issuesight import __version__, web
 from issuesight.api import auth, errors, observability
 from issuesight.api.deps import Resources
-from issuesight.api.routes import accounts, concepts, health, projects, tutorials, webhooks
+from issuesight.api.routes import api_router, health
 from issuesight.core.settings import Settings, get_settings
 from issuesight.runtime.processes import serve_api
 
@@ -67,11 +67,9 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     # PUBLIC_READS=false: reading tutorials, projects and concepts needs a key too. Added only
     # then, so the status route (polled by every submitter) pays nothing for it by default.
     reads = [] if resources.settings.public_reads else [Depends(auth.require_user)]
-    app.include_router(tutorials.router, dependencies=reads)
-    app.include_router(projects.router, dependencies=reads)
-    app.include_router(concepts.router, dependencies=reads)
-    app.include_router(accounts.router)
-    app.include_router(webhooks.router, max_body_size=limits.webhook_max_body_bytes)
+    app.include_router(
+        api_router(reads=reads, webhook_max_body_bytes=limits.webhook_max_body_bytes)
+    )
     app.include_router(health.router)
     web.install(app, public_reads=resources.settings.public_reads)
     return app

@@ -7,11 +7,11 @@ import time
 import uuid
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from issuesight.core import metrics
+from issuesight.core.health import metrics_response
 from issuesight.core.logs import REQUEST_ID
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -74,4 +74,4 @@ def _route_template(scope: Scope) -> str:
 def prometheus_metrics(request: Request) -> Response:
     for stat, value in request.app.state.resources.tutorials.pool_stats().items():
         metrics.STATUS_READ_POOL.labels(stat).set(value)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return metrics_response()

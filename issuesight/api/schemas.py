@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from issuesight.db.concepts import ConceptNode
 from issuesight.db.models import Role
+from issuesight.db.projects import DEFAULT_LABELS
 from issuesight.db.search import TutorialHit
 from issuesight.db.tutorials import TutorialView
 from issuesight.domain.status import FINISHED_STAGES, TutorialStatus
@@ -231,3 +233,90 @@ class AuditPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+# -- tracked repositories ------------------------------------------------------------------
+
+# Each sync costs GitHub requests and may start paid generations: not more often than this.
+MIN_INTERVAL_MINUTES = 15
+
+
+class ProjectTrack(BaseModel):
+    repo: str = Field(max_length=300, examples=["pallets/flask"])
+    labels: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=lambda: list(DEFAULT_LABELS), max_length=20
+    )
+    interval_minutes: int = Field(default=60, ge=MIN_INTERVAL_MINUTES, le=7 * 24 * 60)
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct(cls, labels: list[str]) -> list[str]:
+        seen: dict[str, str] = {}
+        for label in labels:
+            seen.setdefault(label.strip().lower(), label.strip())
+        return list(seen.values())
+
+
+class ProjectPatch(BaseModel):
+    paused: bool
+
+
+class ScheduleState(BaseModel):
+    schedule_id: str
+    paused: bool
+    interval_minutes: int | None
+    next_run: datetime | None
+    recent_runs: int
+
+
+class ProjectPublic(BaseModel):
+    repo: str
+    labels: list[str]
+    interval_minutes: int | None
+    paused: bool
+    last_synced_at: datetime | None
+    issues: int
+    open_issues: int
+    tutorials: int
+    schedule: ScheduleState | None
+
+
+# -- concepts ---------------------------------------------------------------------------------
+
+
+class ConceptTreeNode(BaseModel):
+    slug: str
+    name: str
+    description: str | None
+    tutorials: int
+    children: list[ConceptTreeNode]
+
+    @classmethod
+    def from_node(cls, node: ConceptNode) -> ConceptTreeNode:
+        return cls(
+            slug=node.slug,
+            name=node.name,
+            description=node.description,
+            tutorials=node.tutorials,
+            children=[cls.from_node(child) for child in node.children],
+        )
+
+
+class ConceptTree(BaseModel):
+    concepts: list[ConceptTreeNode]
+
+
+class ConceptRef(BaseModel):
+    slug: str
+    name: str
+    tutorials: int
+    url: str
+
+
+class ConceptPublic(BaseModel):
+    slug: str
+    name: str
+    description: str | None
+    parents: list[ConceptRef]
+    children: list[ConceptRef]
+    tutorials: TutorialPage

@@ -46,7 +46,7 @@ from issuesight.api.schemas import (
 )
 from issuesight.core.settings import Settings
 
-router = APIRouter(prefix="/api/v1", tags=["accounts"])
+router = APIRouter(tags=["accounts"])
 Prefix = Annotated[str, Path(max_length=40, pattern=r"^isk_[0-9a-f]{12}$")]
 UserRef = Annotated[str, Path(max_length=320, description="a user's id or email")]
 # A created key must not linger in a cache between the service and its owner.

@@ -5,56 +5,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from issuesight.api.deps import ConceptReadsDep, TutorialSearchDep
-from issuesight.api.schemas import TutorialPage, TutorialSummary
-from issuesight.db.concepts import ConceptNode
+from issuesight.api.schemas import (
+    ConceptPublic,
+    ConceptRef,
+    ConceptTree,
+    ConceptTreeNode,
+    TutorialPage,
+    TutorialSummary,
+)
 from issuesight.db.search import Sort, TutorialQuery
 
-router = APIRouter(prefix="/api/v1/concepts", tags=["concepts"])
+router = APIRouter(prefix="/concepts", tags=["concepts"])
 # Slugs are the project's own (tutorial.concepts.slugify): lower-case words joined by hyphens.
 SLUG_PATTERN = "^[a-z0-9]+(-[a-z0-9]+)*$"
 Slug = Annotated[str, Path(max_length=80, pattern=SLUG_PATTERN)]
-
-
-class ConceptTreeNode(BaseModel):
-    slug: str
-    name: str
-    description: str | None
-    tutorials: int
-    children: list[ConceptTreeNode]
-
-    @classmethod
-    def from_node(cls, node: ConceptNode) -> ConceptTreeNode:
-        return cls(
-            slug=node.slug,
-            name=node.name,
-            description=node.description,
-            tutorials=node.tutorials,
-            children=[cls.from_node(child) for child in node.children],
-        )
-
-
-class ConceptTree(BaseModel):
-    concepts: list[ConceptTreeNode]
-
-
-class ConceptRef(BaseModel):
-    slug: str
-    name: str
-    tutorials: int
-    url: str
-
-
-class ConceptPublic(BaseModel):
-    slug: str
-    name: str
-    description: str | None
-    parents: list[ConceptRef]
-    children: list[ConceptRef]
-    tutorials: TutorialPage
 
 
 @router.get("", response_model=ConceptTree)

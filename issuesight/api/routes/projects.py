@@ -3,65 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Response, status
-from pydantic import BaseModel, Field, field_validator
 from temporalio.service import RPCError
 
 from issuesight.accounts.principal import Principal
 from issuesight.accounts.store import Actor
 from issuesight.api.deps import AdminDep, ProjectStoreDep, ResourcesDep, TemporalDep
+from issuesight.api.schemas import ProjectPatch, ProjectPublic, ProjectTrack, ScheduleState
 from issuesight.db.projects import DEFAULT_LABELS, ProjectStore, ProjectView, TrackingLimitReached
 from issuesight.domain.refs import parse_repo_name
 from issuesight.orchestration import schedules
 
-router = APIRouter(prefix="/api/v1/projects", tags=["projects"])
-# Each sync costs GitHub requests and may start paid generations: not more often than this.
-MIN_INTERVAL_MINUTES = 15
+router = APIRouter(prefix="/projects", tags=["projects"])
 Owner = Annotated[str, Path(max_length=100)]
 Repo = Annotated[str, Path(max_length=100)]
-
-
-class ProjectTrack(BaseModel):
-    repo: str = Field(max_length=300, examples=["pallets/flask"])
-    labels: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
-        default_factory=lambda: list(DEFAULT_LABELS), max_length=20
-    )
-    interval_minutes: int = Field(default=60, ge=MIN_INTERVAL_MINUTES, le=7 * 24 * 60)
-
-    @field_validator("labels")
-    @classmethod
-    def _distinct(cls, labels: list[str]) -> list[str]:
-        seen: dict[str, str] = {}
-        for label in labels:
-            seen.setdefault(label.strip().lower(), label.strip())
-        return list(seen.values())
-
-
-class ProjectPatch(BaseModel):
-    paused: bool
-
-
-class ScheduleState(BaseModel):
-    schedule_id: str
-    paused: bool
-    interval_minutes: int | None
-    next_run: datetime | None
-    recent_runs: int
-
-
-class ProjectPublic(BaseModel):
-    repo: str
-    labels: list[str]
-    interval_minutes: int | None
-    paused: bool
-    last_synced_at: datetime | None
-    issues: int
-    open_issues: int
-    tutorials: int
-    schedule: ScheduleState | None
 
 
 async def _public(view: ProjectView, temporal: TemporalDep) -> ProjectPublic:

@@ -42,7 +42,7 @@ from issuesight.orchestration.submission import submit_issue
 from issuesight.runtime.temporal_client import TemporalUnavailable
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/v1", tags=["tutorials"])
+router = APIRouter(tags=["tutorials"])
 RETRY_AFTER_SECONDS = 30
 
 

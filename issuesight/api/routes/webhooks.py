@@ -37,7 +37,7 @@ from issuesight.webhooks.github import (
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 60
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 
 def _answer(code: int, **body: Any) -> JSONResponse:
