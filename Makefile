@@ -4,10 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: dev test lint typecheck unit bench install clean constraints
+.PHONY: dev test lint typecheck unit e2e bench install clean constraints
 
 # Every transitive dependency is installed at the version in constraints.txt (names and
-# versions only, no registry address); tests/test_constraints.py checks the result.
+# versions only, no registry address); tests/e2e/test_constraints.py checks the result.
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "IssueSight needs Python 3.11 or newer (found %s)" % sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,10 +28,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# No server, no database, no network: seconds.
 unit: $(STAMP)
-	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-test: lint typecheck unit
+# The real parts: Temporal dev server, SQLite and PostgreSQL, fakes at the network edge, Chromium.
+e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+# Everything, with branch coverage measured (worker and API subprocesses included) and printed.
+test: lint typecheck
+	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

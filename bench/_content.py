@@ -6,14 +6,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from fakes import FakeOpenAI
+from fakes.scenarios import APP_SOURCE, CONTRIBUTING, README
 from issuesight.activities.store import StoreActivities
 from issuesight.context.bundle import build_bundle
 from issuesight.context.gather import FetchedFile, RawContext
 from issuesight.db.tutorials import TutorialStore
 from issuesight.domain.refs import IssueRef, make_ref
 from issuesight.workflows.contracts import CompleteInput
-from tests.fakes import FakeOpenAI
-from tests.helpers import APP_SOURCE, CONTRIBUTING, README
 
 COMMIT = "a" * 40
 README_END = "README-END-MARKER"

@@ -1,5 +1,5 @@
 """The pieces the figures share: a real Temporal dev server, real databases, GitHub and the LLM
-faked as local HTTP servers (tests/fakes), worker processes, submitting and waiting."""
+faked as local HTTP servers (fakes/), worker processes, submitting and waiting."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
+from fakes import BackgroundServer, FakeGitHub, FakeOpenAI
+from fakes.scenarios import seed_hello_world
 from issuesight.accounts.principal import Requester
 from issuesight.accounts.store import AccountStore
 from issuesight.core.settings import Settings
@@ -33,8 +35,6 @@ from issuesight.orchestration.submission import submit_issue
 from issuesight.runtime.dev import temporal_binary
 from issuesight.workflows.contracts import TutorialOutcome
 from issuesight.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
-from tests.fakes import BackgroundServer, FakeGitHub, FakeOpenAI
-from tests.helpers import seed_hello_world
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -3,7 +3,7 @@ of one repository submitted through the REST API, against one issue fetched cold
 requests for a second, unchanged sync of a tracked repository.
 
 The worker (run_worker) runs in this process, the API (create_app) through httpx's ASGI
-transport, on a SQLite file database; GitHub and the LLM are the fakes of tests/fakes.
+transport, on a SQLite file database; GitHub and the LLM are the fakes of fakes/.
 
     .venv/bin/python -m bench.github --issues 20 --sync-issues 300
 """
@@ -23,6 +23,7 @@ from temporalio.client import Client
 from bench._report import Metric, Report, command, figure_main
 from bench._stack import OWNER, address, fakes, make_settings, seed_issues, sqlite_url, temporal
 from bench._stack import wait_all as wait_tutorials
+from fakes import FakeGitHub
 from issuesight.api.app import create_app
 from issuesight.core.settings import Settings
 from issuesight.db.projects import ProjectStore
@@ -30,7 +31,6 @@ from issuesight.domain.refs import IssueRef
 from issuesight.runtime.worker import run_worker
 from issuesight.workflows.contracts import SyncOutcome, SyncRequest
 from issuesight.workflows.sync import RepoSyncWorkflow
-from tests.fakes import FakeGitHub
 
 PER_TUTORIAL_GOAL = 3.0
 WATCHED_EVERY = 60  # one issue in 60 carries a watched label: 5 tutorials in a 300-issue sync

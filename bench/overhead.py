@@ -44,13 +44,13 @@ from bench._stack import (
     temporal,
     wait_all,
 )
+from fakes import FakeGitHub
 from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
 from issuesight.db.tutorials import TutorialStore
 from issuesight.runtime.worker import run_worker
 from issuesight.workflows.contracts import TutorialRequest
 from issuesight.workflows.tutorial import TutorialWorkflow
-from tests.fakes import FakeGitHub
 
 WARMUP = 5
 TOP_COMPONENTS = 8

@@ -3,65 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
+from temporalio.client import Client
 
+from fakes import FakeGitHub, FakeOpenAI
 from issuesight.accounts.store import CLI, AccountStore, UserView
+from issuesight.api.app import create_app
+from issuesight.core.settings import Settings
+from issuesight.db.engine import make_engine
 from issuesight.db.models import Role
 from issuesight.db.tutorials import ConceptInput, TutorialStore
 from issuesight.domain.refs import make_ref
-from tests.fakes import FakeGitHub
+from issuesight.runtime.worker import run_worker
+from issuesight.workflows.contracts import SyncOutcome, SyncRequest
+from issuesight.workflows.sync import RepoSyncWorkflow
+from tests.paths import FIXTURES as ALL_FIXTURES
 
-README = (
-    "# Hello World\n\nHello World greets people. It is a tiny library used in the test suite.\n"
-)
-CONTRIBUTING = "# Contributing\n\nRun `make test` before opening a pull request. Sign the CLA.\n"
-APP_SOURCE = "def greet(name):\n    # Greets one person by name.\n    return 'Hello ' + name\n"
-ISSUE_BODY = (
-    "Calling greet(None) crashes.\n\n"
-    "```\nTraceback (most recent call last):\n"
-    '  File "/home/dev/hello/src/hello/app.py", line 3, in greet\n'
-    "    return 'Hello ' + name\n"
-    'TypeError: can only concatenate str (not "NoneType") to str\n```\n'
-)
-
-
-def seed_hello_world(
-    github: FakeGitHub, repo: str, *, number: int = 1, **issue: Any
-) -> dict[str, Any]:
-    """An `Octo-Org/<repo>` repository with a small package and one issue about it."""
-    if not _has_repo(github, f"octo-org/{repo}"):
-        github.add_repo(
-            "Octo-Org",
-            repo,
-            files={
-                "README.md": README,
-                "CONTRIBUTING.md": CONTRIBUTING,
-                "src/hello/__init__.py": "",
-                "src/hello/app.py": APP_SOURCE,
-                "tests/test_app.py": "from hello.app import greet\n",
-            },
-        )
-    fields: dict[str, Any] = {
-        "title": "greet() crashes when name is None",
-        "body": ISSUE_BODY,
-        "labels": ["good first issue"],
-        "comments": ["I can reproduce this on Python 3.12.", "Maybe return 'Hello stranger'?"],
-    }
-    fields.update(issue)
-    return github.add_issue(f"Octo-Org/{repo}", number, **fields)
-
-
-def _has_repo(github: FakeGitHub, full_name: str) -> bool:
-    try:
-        github.repo(full_name)
-    except KeyError:
-        return False
-    return True
+OCTOKIT_WEBHOOKS = ALL_FIXTURES / "webhooks/octokit-webhooks"
 
 
 async def wait_finished(
@@ -243,3 +214,217 @@ def signed_in_as(html: str) -> str | None:
     """Whom a page's header names as signed in."""
     match = re.search(r'Signed in as</span>\s*<a href="/me"[^>]*>([^<]+)</a>', html)
     return match.group(1) if match else None
+
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ISSUESIGHT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+REQUIRE_POSTGRES = os.environ.get("ISSUESIGHT_REQUIRE_POSTGRES") == "1"
+
+# Made-up, built at run time so no tracked file holds a token-shaped literal.
+GITHUB_TOKEN = "ghp_" + "testtoken" + "0" * 26 + "1"
+
+OPENAI_KEY = "sk-test-openai-key-0000000000000000000001"
+
+WEBHOOK_SECRET = "webhook-secret-for-tests-0001"
+
+OAUTH_CLIENT_ID = "Ov23liTestClient0001"
+
+OAUTH_CLIENT_SECRET = "oauth-client-secret-for-tests-" + "0" * 10 + "1"
+
+
+def truncate_all(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            tables = ", ".join(
+                f'"{t}"' for t in sa.inspect(connection).get_table_names() if t != "alembic_version"
+            )
+            connection.execute(sa.text(f"TRUNCATE {tables} CASCADE"))
+    finally:
+        engine.dispose()
+
+
+def make_settings(
+    *,
+    database_url: str,
+    temporal_address: str,
+    github: FakeGitHub,
+    llm: FakeOpenAI,
+    retrieval_cache_dir: Path | None = None,
+    **overrides: object,
+) -> Settings:
+    values: dict[str, object] = {
+        "retrieval_cache_dir": retrieval_cache_dir,
+        "database_url": database_url,
+        "temporal_address": temporal_address,
+        "temporal_task_queue": f"test-{uuid.uuid4()}",
+        "github_api_url": github.url,  # type: ignore[attr-defined]
+        "github_token": GITHUB_TOKEN,
+        "github_webhook_secret": WEBHOOK_SECRET,
+        "openai_api_key": OPENAI_KEY,
+        "openai_base_url": llm.url + "/v1",  # type: ignore[attr-defined]
+        "llm_timeout_seconds": 10.0,
+        "llm_max_attempts": 4,
+        "prompt_budget_chars": 30_000,
+        # Explicit: open (`make dev`'s mode, no quota or rate limit unless set) wherever
+        # accounts are not the subject; the accounts tests pass auth_mode="keys".
+        "auth_mode": "open",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class Stack:
+    """A worker (in this process) and the API (real FastAPI app through httpx) on one task
+    queue of the session's Temporal server."""
+
+    def __init__(self, settings: Settings, client: Client) -> None:
+        self.settings = settings
+        self.client = client
+        self.app = create_app(settings, temporal=client)
+        self.api = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://issuesight.test"
+        )
+        self.store = self.app.state.resources.store
+        self._stop = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+
+    def start_worker(self) -> None:
+        self._stop = asyncio.Event()
+        self._worker = asyncio.create_task(
+            run_worker(self.settings, self._stop, client=self.client)
+        )
+
+    async def stop_worker(self) -> None:
+        if self._worker is not None:
+            self._stop.set()
+            await self._worker
+            self._worker = None
+
+    async def close(self) -> None:
+        await self.stop_worker()
+        await self.api.aclose()
+        await self.app.state.resources.close()
+
+
+async def assert_eventually(check: object, *, within: float = 30.0, interval: float = 0.1) -> None:
+    """Polls an async or sync predicate (it may also raise AssertionError) until it holds."""
+    deadline = asyncio.get_running_loop().time() + within
+    last: BaseException | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            result = check()  # type: ignore[operator]
+            if asyncio.iscoroutine(result):
+                result = await result
+            if result is not False:
+                return
+        except AssertionError as exc:
+            last = exc
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {within}s") from last
+
+
+def sign(body: bytes, secret: str = WEBHOOK_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def issue_delivery(github: FakeGitHub, repo: str, action: str = "opened") -> bytes:
+    """A real octokit `issues` payload pointed at our fake repository's issue #1."""
+    payload: dict[str, Any] = json.loads(
+        (OCTOKIT_WEBHOOKS / f"issues/{action}.payload.json").read_text()
+    )
+    current = current_issue(github, repo)
+    payload["repository"]["full_name"] = f"Octo-Org/{repo}"
+    payload["issue"].update(
+        {k: current[k] for k in ("number", "title", "body", "labels", "state", "updated_at", "id")}
+    )
+    return json.dumps(payload).encode()
+
+
+async def deliver(
+    stack,
+    body: bytes,
+    *,
+    event: str = "issues",
+    delivery: str | None = None,
+    signature: str | None = "sign",
+) -> Any:
+    headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
+    if signature == "sign":
+        headers["X-Hub-Signature-256"] = sign(body)
+    elif signature is not None:
+        headers["X-Hub-Signature-256"] = signature
+    return await stack.api.post("/api/v1/webhooks/github", content=body, headers=headers)
+
+
+async def run_sync(client: Client, settings, repo: str) -> SyncOutcome:
+    outcome: SyncOutcome = await client.execute_workflow(
+        RepoSyncWorkflow.run,
+        SyncRequest(
+            repo=f"octo-org/{repo}",
+            max_in_flight=3,
+            rate_limit_floor=settings.sync_rate_limit_floor,
+            regenerate_stale=settings.stale_policy == "regenerate",
+        ),
+        id=f"test-sync-{uuid.uuid4()}",
+        task_queue=settings.temporal_task_queue,
+    )
+    return outcome
+
+
+def spend_llm_budget(stack, tokens: int) -> None:
+    """Usage as an earlier generation would have recorded it (the ledger the budget reads)."""
+    from issuesight.db.engine import session_scope
+    from issuesight.db.models import LLMUsage
+    from issuesight.domain.refs import make_ref as ref_of
+
+    spender = ref_of("octo-org", f"spender-{uuid.uuid4().hex[:6]}", 1)
+    stack.store.register_submission(spender)
+    with session_scope(stack.store.engine) as session:
+        session.add(LLMUsage(tutorial_id=spender.tutorial_id, run_id="earlier", tokens=tokens))
+
+
+def start_worker(
+    settings: Settings, cwd: Path, log: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "issuesight", "worker"],
+        env={**worker_env(settings), **(extra_env or {})},
+        cwd=cwd,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def current_issue(github: FakeGitHub, repo: str) -> dict[str, Any]:
+    """The issue as the fake GitHub serves it now, so the delivery matches the API's view."""
+    response = httpx.get(f"{github.url}/repos/Octo-Org/{repo}/issues/1")  # type: ignore[attr-defined]
+    return response.json()
+
+
+def worker_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI", "GITHUB"))}
+    env.update(
+        {
+            "DATABASE_URL": settings.database_url,
+            "TEMPORAL_ADDRESS": settings.temporal_address,
+            "TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+            "GITHUB_API_URL": settings.github_api_url,
+            "GITHUB_TOKEN": settings.github_token.get_secret_value()
+            if settings.github_token
+            else "",
+            "OPENAI_API_KEY": settings.openai_api_key.get_secret_value()
+            if settings.openai_api_key
+            else "",
+            "OPENAI_BASE_URL": settings.openai_base_url or "",
+            "LLM_TIMEOUT_SECONDS": str(settings.llm_timeout_seconds),
+            "PROMPT_BUDGET_CHARS": str(settings.prompt_budget_chars),
+        }
+    )
+    return env

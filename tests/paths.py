@@ -8,3 +8,5 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
 BLNS = FIXTURES / "adversarial" / "naughty-strings" / "blns.json"
 DEVSET = ROOT / "bench" / "data" / "swe-bench-lite.dev.jsonl"
+# Recorded workflow histories that must keep replaying (tests/e2e/test_replay.py).
+HISTORIES = ROOT / "tests" / "histories"

@@ -34,7 +34,7 @@ from issuesight.domain.refs import IssueRef
 
 STALE_AFTER = timedelta(days=180)
 # Characters reserved for the instructions, the data delimiters and the fixed lines and headings
-# of the prompt (2,100 to 2,500 today; tests/test_unit_prompt.py checks the margin holds).
+# of the prompt (2,100 to 2,500 today; tests/unit/test_prompt.py checks the margin holds).
 FIXED_OVERHEAD = 2_600
 # The heading of one comment or file excerpt (a longer file heading is counted as it is).
 PER_ITEM_OVERHEAD = 120

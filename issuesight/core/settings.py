@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     api_internal_port: int | None = Field(default=None, ge=1, le=65535)
     api_internal_host: str = "127.0.0.1"
     # A generous tutorial (every list half full) is about 4 800 tokens, so only a runaway answer
-    # reaches this (tests/test_unit_schema.py sizes it); an answer cut here is retried once with
+    # reaches this (tests/unit/test_schema.py sizes it); an answer cut here is retried once with
     # twice the cap, within gpt-4o-mini's 16 384, then failed (LLMOutputTruncated).
     llm_max_output_tokens: int = Field(default=6144, ge=256, le=200_000)
     # OpenAI's current name is max_completion_tokens; some compatible servers know max_tokens.

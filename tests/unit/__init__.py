@@ -1,0 +1,1 @@
+"""Tests with no server: no Temporal, no database, no network (`make unit`, seconds)."""
