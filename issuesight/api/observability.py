@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+import weakref
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from starlette.datastructures import Headers, MutableHeaders
@@ -65,9 +66,37 @@ class RequestObservation:
 
 
 def _route_template(scope: Scope) -> str:
-    """The route's path template, not the raw path: ids would explode label cardinality."""
+    """The route's path template, not the raw path: ids would explode label cardinality.
+
+    FastAPI applies an included router's prefix (`/api/v1`) when it matches, so the matched
+    route's own `.path` lacks it; the app's effective routes know the whole template."""
     route = scope.get("route")  # set by the router once it matched
-    return str(getattr(route, "path", "unmatched"))
+    if route is None:
+        return "unmatched"
+    templates = _templates(scope.get("app"))
+    return templates.get(id(route)) or str(getattr(route, "path", "unmatched"))
+
+
+_TEMPLATES: weakref.WeakKeyDictionary[object, dict[int, str]] = weakref.WeakKeyDictionary()
+
+
+def _templates(app: object) -> dict[int, str]:
+    """Full path template of every route of `app`, by route identity; built once per app."""
+    if app is None:
+        return {}
+    known = _TEMPLATES.get(app)
+    if known is None:
+        known = {}
+        for route in getattr(app, "routes", ()):
+            effective = getattr(route, "effective_route_contexts", None)
+            if effective is None:
+                continue
+            for context in effective():
+                template = getattr(context, "path_format", "")
+                if template:
+                    known[id(context.original_route)] = template
+        _TEMPLATES[app] = known
+    return known
 
 
 @router.get("/metrics", include_in_schema=False)
