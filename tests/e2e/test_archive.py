@@ -336,7 +336,12 @@ def test_a_gzip_bomb_stops_at_the_unpacked_cap() -> None:
         read_snapshot(io.BytesIO(archive), SnapshotLimits(max_unpacked_bytes=20_000_000))
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_a_hundred_thousand_files() -> None:
+    """A tree this size is read and ranked correctly. How fast is the benchmark's business
+    (`bench.context`): a wall-clock bound here failed CI on a loaded 2-core machine under
+    coverage, so the only bound is the generous per-test timeout, a hang guard, not a goal."""
     entries = [Entry(f"{TOP}/")]
     entries += [
         Entry(f"{TOP}/pkg{i // 1000}/mod{i}.py", f"def f{i}():\n    return {i}\n".encode())
@@ -346,17 +351,13 @@ def test_a_hundred_thousand_files() -> None:
 
     with pytest.raises(ArchiveRefused, match="more than 50000 entries"):
         read_snapshot(io.BytesIO(archive), SnapshotLimits(max_members=50_000))
-    started = time.monotonic()
     snapshot = read_snapshot(io.BytesIO(archive))
     index = indexes_module.RepoIndex(snapshot)
-    took = time.monotonic() - started
 
     assert len(index.paths) == 100_000
     assert rank_files(index, ["f77777 returns the wrong value", "Calling `f77777()` fails"])[
         0
     ].path == ("pkg77/mod77777.py")
-    # Not a timing test (the benchmark measures speed): only a guard against a quadratic step.
-    assert took < 120
 
 
 async def test_a_repository_without_python(
