@@ -503,7 +503,10 @@ async def test_a_long_sync_continues_as_new_and_keeps_its_counts(
 async def test_a_sync_low_on_github_budget_waits_on_a_durable_timer(
     temporal_client: Client,
 ) -> None:
-    reset = int(time.time()) + 1  # the workflow waits until a second after the reset
+    # The workflow waits until a second after the reset, counted from its own clock when it reads
+    # the page: the reset must still be ahead then, even on a loaded machine (at +1 s a CI run
+    # under coverage read the page after it and set no timer), so it costs this test ~8 s.
+    reset = int(time.time()) + 8
     script = SyncScript(
         [
             page(0, [], rate_remaining=5, rate_reset=reset),
