@@ -119,7 +119,11 @@ async def run_worker(
             refresh_cooldown=timedelta(minutes=settings.refresh_cooldown_minutes),
         )
         sync_activities = SyncActivities(
-            github, ProjectStore(engine), issues, HttpCacheStore(engine)
+            shared_reads,
+            ProjectStore(engine),
+            issues,
+            HttpCacheStore(engine),
+            allowed_private_owners=settings.allowed_private_owners,
         )
         accounts = AccountStore(engine)
         job_activities = TutorialJobActivities(client, store, accounts, settings, issues)
