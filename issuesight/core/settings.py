@@ -18,6 +18,8 @@ from issuesight.domain import defaults
 
 DEFAULT_DAILY_GENERATIONS = 10
 DEFAULT_WRITES_PER_MINUTE = 60.0
+# The names a browser on this machine reaches a loopback server by (IPv6 in its brackets).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 class Settings(BaseSettings):
@@ -54,6 +56,11 @@ class Settings(BaseSettings):
     # mode; 0 turns the limit off.
     write_rate_per_minute: float | None = Field(default=None, ge=0, le=1_000_000)
     write_burst: int = Field(default=20, ge=1, le=100_000)
+    # Host headers the API answers (comma-separated; `*.example.com` patterns, any port; `*`:
+    # any). Unset: loopback names in open mode, where a page of another site could otherwise
+    # rebind a name of its own to 127.0.0.1 and drive the local admin (DNS rebinding); any
+    # host in keys mode, where every write needs a key anyway.
+    allowed_hosts: Annotated[tuple[str, ...] | None, NoDecode] = None
     # For the client commands (`issuesight submit`, `sync`, `projects`): the key they send.
     issuesight_api_key: SecretStr | None = None
 
@@ -143,6 +150,19 @@ class Settings(BaseSettings):
             return frozenset(str(v).strip().lower() for v in value if str(v).strip())
         return value
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: Any) -> Any:
+        """`localhost, ::1` -> ("localhost", "[::1]"): Starlette compares IPv6 hosts in their
+        brackets, as the Host header carries them. Blank: unset."""
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple | set | frozenset):
+            hosts = [str(v).strip().lower() for v in value if str(v).strip()]
+            bracketed = (f"[{h}]" if ":" in h and not h.startswith("[") else h for h in hosts)
+            return tuple(bracketed) or None
+        return value
+
     @field_validator("retrieval_cache_dir", mode="before")
     @classmethod
     def _blank_dir_is_none(cls, value: Any) -> Any:
@@ -214,6 +234,14 @@ class Settings(BaseSettings):
         if self.write_rate_per_minute is not None:
             return self.write_rate_per_minute
         return DEFAULT_WRITES_PER_MINUTE if self.effective_auth_mode == "keys" else 0.0
+
+    @property
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """The Host headers the API answers: ALLOWED_HOSTS, else loopback's names in open
+        mode and any host in keys mode."""
+        if self.allowed_hosts is not None:
+            return self.allowed_hosts
+        return LOOPBACK_HOSTS if self.effective_auth_mode == "open" else ("*",)
 
     @property
     def github_sign_in(self) -> bool:

@@ -47,6 +47,7 @@ KNOBS = [
     "GITHUB_SIGNUP",
     "SESSION_LIFETIME_HOURS",
     "SESSION_IDLE_HOURS",
+    "ALLOWED_HOSTS",
 ]
 SECRETS = {
     "GITHUB_TOKEN": "ghp_" + "SettingsToken1" * 3,
@@ -521,3 +522,16 @@ def test_hardening_knobs_are_validated(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         _settings()
+
+
+def test_allowed_hosts_default_by_mode_and_parse_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert _settings().trusted_hosts == ("*",)  # keys mode, the default of a bare API
+    open_mode = Settings(_env_file=None, auth_mode="open")  # type: ignore[call-arg]
+    assert open_mode.trusted_hosts == ("localhost", "127.0.0.1", "[::1]")
+    monkeypatch.setenv("ALLOWED_HOSTS", " Issuesight.Example, *.corp.example ,::1, ")
+    configured = Settings(_env_file=None, auth_mode="open")  # type: ignore[call-arg]
+    assert configured.trusted_hosts == ("issuesight.example", "*.corp.example", "[::1]")
+    monkeypatch.setenv("ALLOWED_HOSTS", " ")
+    assert Settings(_env_file=None, auth_mode="open").trusted_hosts == open_mode.trusted_hosts  # type: ignore[call-arg]
