@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
 
     github_api_url: str = "https://api.github.com"
+    # GitHub's web address, for the links the pages and answers give (issues, commits, a
+    # repository). Unset: derived from GITHUB_API_URL (api.github.com: https://github.com;
+    # Enterprise's https://HOST/api/v3: https://HOST).
+    github_web_url: str = ""
     github_token: SecretStr | None = None
     github_webhook_secret: SecretStr | None = None
     # Owners whose private repositories may be explained (comma-separated); every other private
@@ -181,6 +185,23 @@ class Settings(BaseSettings):
         # The OAuth app's secret and users' codes travel there.
         return None if value is None else _https_unless_loopback("GITHUB_OAUTH_URL", value)
 
+    @field_validator("github_web_url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value:
+            return ""  # derived from GITHUB_API_URL once that is validated
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("GITHUB_WEB_URL must be an http(s):// URL with a host")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_web_url(self) -> Settings:
+        if not self.github_web_url:
+            self.github_web_url = web_url_of(self.github_api_url)
+        return self
+
     @model_validator(mode="after")
     def _oauth_pair(self) -> Settings:
         if (self.github_oauth_client_id is None) != (self.github_oauth_client_secret is None):
@@ -249,19 +270,9 @@ class Settings(BaseSettings):
         return self.github_oauth_client_id is not None
 
     @property
-    def github_web_url(self) -> str:
-        """Where GitHub's OAuth pages live: GITHUB_OAUTH_URL, else GitHub's web address that
-        GITHUB_API_URL belongs to (api.github.com: https://github.com; Enterprise's
-        https://HOST/api/v3: https://HOST; any other address is taken as it is)."""
-        if self.github_oauth_url:
-            return self.github_oauth_url
-        parts = urlsplit(self.github_api_url)
-        if parts.hostname == "api.github.com":
-            return "https://github.com"
-        path = parts.path.rstrip("/")
-        if path.endswith("/api/v3"):
-            path = path[: -len("/api/v3")]
-        return f"{parts.scheme}://{parts.netloc}{path}"
+    def github_oauth_base_url(self) -> str:
+        """Where GitHub's OAuth pages live: GITHUB_OAUTH_URL, else GitHub's web address."""
+        return self.github_oauth_url or self.github_web_url
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # repr() and str() show the database URL with its password masked, as SecretStr
@@ -270,6 +281,19 @@ class Settings(BaseSettings):
             if name == "database_url" and isinstance(value, str):
                 value = masked_database_url(value)
             yield name, value
+
+
+def web_url_of(api_url: str) -> str:
+    """GitHub's web address that a REST base URL belongs to: api.github.com's is
+    https://github.com, Enterprise's https://HOST/api/v3 is https://HOST; any other address
+    (a local fake) is taken as it is."""
+    parts = urlsplit(api_url)
+    if parts.hostname == "api.github.com":
+        return "https://github.com"
+    path = parts.path.rstrip("/")
+    if path.endswith("/api/v3"):
+        path = path[: -len("/api/v3")]
+    return f"{parts.scheme}://{parts.netloc}{path}"
 
 
 def _https_unless_loopback(name: str, url: str) -> str:

@@ -48,6 +48,7 @@ KNOBS = [
     "SESSION_LIFETIME_HOURS",
     "SESSION_IDLE_HOURS",
     "ALLOWED_HOSTS",
+    "GITHUB_WEB_URL",
 ]
 SECRETS = {
     "GITHUB_TOKEN": "ghp_" + "SettingsToken1" * 3,
@@ -414,9 +415,19 @@ def test_github_sign_in_follows_the_api_url(
     monkeypatch: pytest.MonkeyPatch, api_url: str, web_url: str
 ) -> None:
     monkeypatch.setenv("GITHUB_API_URL", api_url)
-    assert _settings().github_web_url == web_url
+    assert _settings().github_web_url == web_url  # the pages' links
+    assert _settings().github_oauth_base_url == web_url
     monkeypatch.setenv("GITHUB_OAUTH_URL", "https://login.example.com/")
-    assert _settings().github_web_url == "https://login.example.com"
+    assert _settings().github_oauth_base_url == "https://login.example.com"
+    assert _settings().github_web_url == web_url
+    monkeypatch.setenv("GITHUB_WEB_URL", "https://code.example.com/")
+    assert _settings().github_web_url == "https://code.example.com"
+
+
+def test_github_web_url_must_be_a_web_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_WEB_URL", "javascript:alert(1)")
+    with pytest.raises(ValidationError, match="GITHUB_WEB_URL"):
+        _settings()
 
 
 def test_github_sign_in_settings(monkeypatch: pytest.MonkeyPatch) -> None:
