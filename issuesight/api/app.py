@@ -105,6 +105,7 @@ async def serve(
             stop,
             limit_concurrency=settings.api_limit_concurrency,
             keep_alive_seconds=settings.api_keep_alive_seconds,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
     ]
     if settings.api_internal_port is not None:

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # rebind a name of its own to 127.0.0.1 and drive the local admin (DNS rebinding); any
     # host in keys mode, where every write needs a key anyway.
     allowed_hosts: Annotated[tuple[str, ...] | None, NoDecode] = None
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated IPs or
+    # networks, `*`: any). Unset: none, so a client cannot name its own address to the
+    # per-address write limit (uvicorn's own default believes any loopback peer).
+    forwarded_allow_ips: str | None = None
     # For the client commands (`issuesight submit`, `sync`, `projects`): the key they send.
     issuesight_api_key: SecretStr | None = None
 
@@ -172,7 +176,7 @@ class Settings(BaseSettings):
     def _blank_dir_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("github_oauth_url", "github_oauth_client_id")
+    @field_validator("github_oauth_url", "github_oauth_client_id", "forwarded_allow_ips")
     @classmethod
     def _blank_text_is_unset(cls, value: str | None) -> str | None:
         if value is None or not value.strip():

@@ -49,6 +49,7 @@ KNOBS = [
     "SESSION_IDLE_HOURS",
     "ALLOWED_HOSTS",
     "GITHUB_WEB_URL",
+    "FORWARDED_ALLOW_IPS",
 ]
 SECRETS = {
     "GITHUB_TOKEN": "ghp_" + "SettingsToken1" * 3,
@@ -546,3 +547,11 @@ def test_allowed_hosts_default_by_mode_and_parse_from_the_environment(
     assert configured.trusted_hosts == ("issuesight.example", "*.corp.example", "[::1]")
     monkeypatch.setenv("ALLOWED_HOSTS", " ")
     assert Settings(_env_file=None, auth_mode="open").trusted_hosts == open_mode.trusted_hosts  # type: ignore[call-arg]
+
+
+def test_no_proxy_is_trusted_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _settings().forwarded_allow_ips is None
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "  ")  # compose passes unset as blank
+    assert _settings().forwarded_allow_ips is None
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8, 192.0.2.7")
+    assert _settings().forwarded_allow_ips == "10.0.0.0/8, 192.0.2.7"
