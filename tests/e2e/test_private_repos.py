@@ -126,3 +126,26 @@ async def test_a_tracked_private_repository_shows_nothing_of_its_issues(
         # Searched for by one of its words, checked by another (a page repeats its query).
         assert "competitor" not in response.text.lower(), path
     assert llm.count() == 0
+
+
+async def test_an_allowed_owners_tracked_private_repository_is_synced_and_delivered(
+    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """The one rule lets ALLOWED_PRIVATE_OWNERS through on the tracked paths too."""
+    seed_hello_world(github, repo_name)
+    github.repo(f"Octo-Org/{repo_name}").private = True
+    name = repo_name.lower()
+    stack = await make_stack(sqlite_url, allowed_private_owners="octo-org")
+    tracked = await stack.api.post("/api/v1/projects", json={"repo": f"octo-org/{name}"})
+    assert tracked.status_code == 201, tracked.text
+
+    outcome = await run_sync(stack.client, stack.settings, name)
+    assert outcome.jobs == 1
+    assert llm.count() == 1
+    project = (await stack.api.get(f"/api/v1/projects/octo-org/{name}")).json()
+    assert project["issues"] == 1
+
+    github.edit_issue(f"Octo-Org/{repo_name}", 1, body="A clearer description")
+    delivered = await deliver(stack, issue_delivery(github, repo_name, "edited"))
+    assert delivered.status_code == 202, delivered.text
+    assert delivered.json()["status"] != "ignored", delivered.json()
