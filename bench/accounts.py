@@ -48,7 +48,7 @@ async def _rate(
     transport = httpx.ASGITransport(app=app)
     body = {"issue": "not a reference"} if method == "POST" else None
     expected = 422 if method == "POST" else 404
-    async with httpx.AsyncClient(transport=transport, base_url="http://bench.test") as api:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as api:
         for _ in range(20):  # warm-up: pools, the local user, statement caches
             await api.request(method, path, json=body, headers=headers)
         slots = asyncio.Semaphore(at_once)

@@ -92,7 +92,7 @@ async def measure(args: argparse.Namespace, report: Report) -> None:
             )
             app = create_app(settings, temporal=client)
             api = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://issuesight.bench"
+                transport=httpx.ASGITransport(app=app), base_url="http://localhost"
             )
             stop = asyncio.Event()
             worker = asyncio.create_task(run_worker(settings, stop, client=client))

@@ -271,6 +271,9 @@ def make_settings(
         # Explicit: open (`make dev`'s mode, no quota or rate limit unless set) wherever
         # accounts are not the subject; the accounts tests pass auth_mode="keys".
         "auth_mode": "open",
+        # Any Host: the tests' clients call the app by made-up names (issuesight.test, t,
+        # api). tests/e2e/test_hosts.py checks the defaults, which refuse those in open mode.
+        "allowed_hosts": ("*",),
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -336,7 +339,13 @@ def issue_delivery(github: FakeGitHub, repo: str, action: str = "opened") -> byt
         (OCTOKIT_WEBHOOKS / f"issues/{action}.payload.json").read_text()
     )
     current = current_issue(github, repo)
-    payload["repository"]["full_name"] = f"Octo-Org/{repo}"
+    fake = github.repo(f"Octo-Org/{repo}")
+    payload["repository"].update(
+        full_name=f"Octo-Org/{repo}",
+        private=fake.private,
+        visibility=fake.visibility or ("private" if fake.private else "public"),
+    )
+    payload["repository"]["owner"]["login"] = fake.owner
     payload["issue"].update(
         {k: current[k] for k in ("number", "title", "body", "labels", "state", "updated_at", "id")}
     )
@@ -403,8 +412,12 @@ def start_worker(
 
 
 def current_issue(github: FakeGitHub, repo: str) -> dict[str, Any]:
-    """The issue as the fake GitHub serves it now, so the delivery matches the API's view."""
-    response = httpx.get(f"{github.url}/repos/Octo-Org/{repo}/issues/1")  # type: ignore[attr-defined]
+    """The issue as the fake GitHub serves it now, so the delivery matches the API's view
+    (read with the token, as the worker reads it: a private repository's issue too)."""
+    response = httpx.get(
+        f"{github.url}/repos/Octo-Org/{repo}/issues/1",  # type: ignore[attr-defined]
+        headers={"Authorization": f"Bearer {GITHUB_TOKEN}"},
+    )
     return response.json()
 
 

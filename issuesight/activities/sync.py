@@ -16,8 +16,10 @@ from issuesight.db.issues import IssueStore
 from issuesight.db.projects import ProjectStore
 from issuesight.db.types import parse_time
 from issuesight.domain.failures import FailureKind
-from issuesight.github.client import GitHubClient, parse_json
+from issuesight.github.cache import SharedReads
+from issuesight.github.client import parse_json
 from issuesight.github.errors import GitHubError
+from issuesight.github.visibility import fetch_publishable_repository, repository_missing
 from issuesight.workflows.contracts import (
     ActivityName,
     SyncBeginResult,
@@ -34,15 +36,19 @@ PER_PAGE = 100
 class SyncActivities:
     def __init__(
         self,
-        github: GitHubClient,
+        reads: SharedReads,
         projects: ProjectStore,
         issues: IssueStore,
         http_cache: HttpCacheStore,
+        *,
+        allowed_private_owners: frozenset[str] = frozenset(),
     ) -> None:
-        self._github = github
+        self._reads = reads
+        self._github = reads.client
         self._projects = projects
         self._issues = issues
         self._http_cache = http_cache
+        self._allowed_private_owners = allowed_private_owners
 
     @activity.defn(name=ActivityName.SYNC_BEGIN)
     async def begin_repo_sync(self, repo: str) -> SyncBeginResult:
@@ -63,14 +69,25 @@ class SyncActivities:
     @activity.defn(name=ActivityName.SYNC_PAGE)
     async def sync_issue_page(self, request: SyncPageInput) -> SyncPageResult:
         cached = await asyncio.to_thread(self._http_cache.cached, request.url)
+        owner, _, name = request.repo.partition("/")
         try:
             response = await self._github.get(
                 request.url,
                 what=f"the issues of {request.repo}",
                 etag=cached.etag if cached else None,
             )
+            if response is not None and response.status_code != 304:
+                # Nothing of a repository that may not be published is recorded: its issue
+                # titles would show on the project pages and in search (issue #15 §1). A
+                # 304 records nothing; the document comes from the shared cache.
+                await fetch_publishable_repository(
+                    self._reads, owner, name, allowed_private_owners=self._allowed_private_owners
+                )
         except GitHubError as exc:
-            raise to_application_error(exc) from exc
+            # A missing repository fails as a refused private one does, word for word.
+            missing = exc.kind == FailureKind.NOT_FOUND
+            error = repository_missing(owner, name, status=exc.status) if missing else exc
+            raise to_application_error(error) from exc
         assert response is not None
         rate = self._github.rate_limit
         if response.status_code == 304 and cached is not None:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import Depends, FastAPI
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from temporalio.client import Client
 
 from issuesight import __version__, web
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     )
     app.include_router(health.router)
     web.install(app, public_reads=resources.settings.public_reads)
+    # Outermost: a request for a host not ours (DNS rebinding, in open mode) meets nothing else.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(limits.trusted_hosts))
     return app
 
 
@@ -102,6 +105,7 @@ async def serve(
             stop,
             limit_concurrency=settings.api_limit_concurrency,
             keep_alive_seconds=settings.api_keep_alive_seconds,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
     ]
     if settings.api_internal_port is not None:

@@ -86,7 +86,7 @@ class Resources:
             self.github_oauth = GitHubOAuth(
                 client_id=settings.github_oauth_client_id,
                 client_secret=settings.github_oauth_client_secret.get_secret_value(),
-                web_url=settings.github_web_url,
+                web_url=settings.github_oauth_base_url,
                 api_url=settings.github_api_url,
                 timeout=min(settings.github_timeout_seconds, 15.0),
             )

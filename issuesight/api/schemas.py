@@ -62,13 +62,14 @@ class TutorialPublic(BaseModel):
     completed_at: datetime | None
 
     @classmethod
-    def from_view(cls, view: TutorialView) -> TutorialPublic:
+    def from_view(cls, view: TutorialView, web_url: str = "https://github.com") -> TutorialPublic:
+        """`web_url`: GitHub's web address (Settings.github_web_url: an Enterprise host's)."""
         c = view.content
         owner_repo, _, number = view.issue_key.partition("#")
         return cls(
             id=c.id,
             issue=view.issue_key,
-            issue_url=f"https://github.com/{owner_repo}/issues/{number}",
+            issue_url=f"{web_url}/{owner_repo}/issues/{number}",
             issue_title=view.issue_title,
             issue_state=view.issue_state,
             status=c.status,

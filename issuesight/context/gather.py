@@ -29,6 +29,7 @@ from issuesight.domain.refs import IssueRef
 from issuesight.github.cache import SharedReads
 from issuesight.github.client import RAW, SHA, GitHubClient, parse_json
 from issuesight.github.errors import GitHubError
+from issuesight.github.visibility import fetch_publishable_repository
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ Localize = Callable[[list[str], list[tuple[str, list[str]]]], Awaitable[Picks | 
 @dataclass(frozen=True)
 class GatherOptions:
     # Owners (lower-case) whose private repositories may be explained; all others are
-    # refused exactly as a missing repository is, so that their existence does not leak.
+    # refused exactly as a missing repository is (github/visibility.py: the one rule).
     allowed_private_owners: frozenset[str] = frozenset()
     indexes: RepoIndexes | None = None
 
@@ -102,50 +103,6 @@ class RawContext:
     repo_map: list[tuple[str, list[str]]] = field(default_factory=list)
 
 
-async def fetch_repository(
-    reads: SharedReads,
-    owner: str,
-    repo: str,
-    *,
-    allowed_private_owners: frozenset[str] = frozenset(),
-) -> dict[str, Any]:
-    """The repository document; a private one only when its owner is allowed.
-
-    A refused private repository fails exactly as a missing one does (same failure type, same
-    reason, same status), so the failure says nothing about which private repositories exist.
-    """
-    what = f"repository {owner}/{repo}"
-    missing = (
-        f"Repository {owner}/{repo} was not found on GitHub (it does not exist, or it is "
-        "private and the configured token cannot see it)"
-    )
-    try:
-        content = await reads.get(f"/repos/{owner}/{repo}", what=what)
-        data = parse_json(content or b"", what)
-    except GitHubError as exc:
-        if exc.kind == FailureKind.NOT_FOUND:
-            raise GitHubError(
-                missing, kind=FailureKind.REPOSITORY_NOT_FOUND, status=exc.status
-            ) from exc
-        raise
-    document = _expect_dict(data, "repository")
-    if not is_public(document):
-        owner_login = str((document.get("owner") or {}).get("login") or owner).lower()
-        if owner_login not in allowed_private_owners:
-            log.info("private repository refused", extra={"owner": owner_login})
-            raise GitHubError(missing, kind=FailureKind.REPOSITORY_NOT_FOUND, status=404)
-    return document
-
-
-def is_public(repository: dict[str, Any]) -> bool:
-    """Public only when GitHub says so: `private` false and, where given, `visibility` public
-    (`internal` repositories of an Enterprise are private to outsiders)."""
-    if repository.get("private") is not False:
-        return False
-    visibility = repository.get("visibility")
-    return visibility is None or visibility == "public"
-
-
 async def fetch_issue(client: GitHubClient, repo_path: str, ref: IssueRef) -> dict[str, Any]:
     try:
         data = await client.get_json(f"{repo_path}/issues/{ref.number}", what=f"issue {ref}")
@@ -177,7 +134,7 @@ async def gather_context(
 ) -> RawContext:
     options = options or GatherOptions()
     client = reads.client
-    repo = await fetch_repository(
+    repo = await fetch_publishable_repository(
         reads, ref.owner, ref.repo, allowed_private_owners=options.allowed_private_owners
     )
     # The canonical name survives renames and transfers (GitHub redirected us to it).

@@ -18,6 +18,8 @@ from issuesight.domain import defaults
 
 DEFAULT_DAILY_GENERATIONS = 10
 DEFAULT_WRITES_PER_MINUTE = 60.0
+# The names a browser on this machine reaches a loopback server by (IPv6 in its brackets).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 class Settings(BaseSettings):
@@ -33,6 +35,10 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = None
 
     github_api_url: str = "https://api.github.com"
+    # GitHub's web address, for the links the pages and answers give (issues, commits, a
+    # repository). Unset: derived from GITHUB_API_URL (api.github.com: https://github.com;
+    # Enterprise's https://HOST/api/v3: https://HOST).
+    github_web_url: str = ""
     github_token: SecretStr | None = None
     github_webhook_secret: SecretStr | None = None
     # Owners whose private repositories may be explained (comma-separated); every other private
@@ -54,6 +60,15 @@ class Settings(BaseSettings):
     # mode; 0 turns the limit off.
     write_rate_per_minute: float | None = Field(default=None, ge=0, le=1_000_000)
     write_burst: int = Field(default=20, ge=1, le=100_000)
+    # Host headers the API answers (comma-separated; `*.example.com` patterns, any port; `*`:
+    # any). Unset: loopback names in open mode, where a page of another site could otherwise
+    # rebind a name of its own to 127.0.0.1 and drive the local admin (DNS rebinding); any
+    # host in keys mode, where every write needs a key anyway.
+    allowed_hosts: Annotated[tuple[str, ...] | None, NoDecode] = None
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated IPs or
+    # networks, `*`: any). Unset: none, so a client cannot name its own address to the
+    # per-address write limit (uvicorn's own default believes any loopback peer).
+    forwarded_allow_ips: str | None = None
     # For the client commands (`issuesight submit`, `sync`, `projects`): the key they send.
     issuesight_api_key: SecretStr | None = None
 
@@ -143,12 +158,25 @@ class Settings(BaseSettings):
             return frozenset(str(v).strip().lower() for v in value if str(v).strip())
         return value
 
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: Any) -> Any:
+        """`localhost, ::1` -> ("localhost", "[::1]"): Starlette compares IPv6 hosts in their
+        brackets, as the Host header carries them. Blank: unset."""
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple | set | frozenset):
+            hosts = [str(v).strip().lower() for v in value if str(v).strip()]
+            bracketed = (f"[{h}]" if ":" in h and not h.startswith("[") else h for h in hosts)
+            return tuple(bracketed) or None
+        return value
+
     @field_validator("retrieval_cache_dir", mode="before")
     @classmethod
     def _blank_dir_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("github_oauth_url", "github_oauth_client_id")
+    @field_validator("github_oauth_url", "github_oauth_client_id", "forwarded_allow_ips")
     @classmethod
     def _blank_text_is_unset(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
@@ -160,6 +188,23 @@ class Settings(BaseSettings):
     def _oauth_url(cls, value: str | None) -> str | None:
         # The OAuth app's secret and users' codes travel there.
         return None if value is None else _https_unless_loopback("GITHUB_OAUTH_URL", value)
+
+    @field_validator("github_web_url")
+    @classmethod
+    def _web_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value:
+            return ""  # derived from GITHUB_API_URL once that is validated
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("GITHUB_WEB_URL must be an http(s):// URL with a host")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_web_url(self) -> Settings:
+        if not self.github_web_url:
+            self.github_web_url = web_url_of(self.github_api_url)
+        return self
 
     @model_validator(mode="after")
     def _oauth_pair(self) -> Settings:
@@ -216,24 +261,22 @@ class Settings(BaseSettings):
         return DEFAULT_WRITES_PER_MINUTE if self.effective_auth_mode == "keys" else 0.0
 
     @property
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """The Host headers the API answers: ALLOWED_HOSTS, else loopback's names in open
+        mode and any host in keys mode."""
+        if self.allowed_hosts is not None:
+            return self.allowed_hosts
+        return LOOPBACK_HOSTS if self.effective_auth_mode == "open" else ("*",)
+
+    @property
     def github_sign_in(self) -> bool:
         """Whether the pages offer GitHub's OAuth web flow."""
         return self.github_oauth_client_id is not None
 
     @property
-    def github_web_url(self) -> str:
-        """Where GitHub's OAuth pages live: GITHUB_OAUTH_URL, else GitHub's web address that
-        GITHUB_API_URL belongs to (api.github.com: https://github.com; Enterprise's
-        https://HOST/api/v3: https://HOST; any other address is taken as it is)."""
-        if self.github_oauth_url:
-            return self.github_oauth_url
-        parts = urlsplit(self.github_api_url)
-        if parts.hostname == "api.github.com":
-            return "https://github.com"
-        path = parts.path.rstrip("/")
-        if path.endswith("/api/v3"):
-            path = path[: -len("/api/v3")]
-        return f"{parts.scheme}://{parts.netloc}{path}"
+    def github_oauth_base_url(self) -> str:
+        """Where GitHub's OAuth pages live: GITHUB_OAUTH_URL, else GitHub's web address."""
+        return self.github_oauth_url or self.github_web_url
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # repr() and str() show the database URL with its password masked, as SecretStr
@@ -242,6 +285,19 @@ class Settings(BaseSettings):
             if name == "database_url" and isinstance(value, str):
                 value = masked_database_url(value)
             yield name, value
+
+
+def web_url_of(api_url: str) -> str:
+    """GitHub's web address that a REST base URL belongs to: api.github.com's is
+    https://github.com, Enterprise's https://HOST/api/v3 is https://HOST; any other address
+    (a local fake) is taken as it is."""
+    parts = urlsplit(api_url)
+    if parts.hostname == "api.github.com":
+        return "https://github.com"
+    path = parts.path.rstrip("/")
+    if path.endswith("/api/v3"):
+        path = path[: -len("/api/v3")]
+    return f"{parts.scheme}://{parts.netloc}{path}"
 
 
 def _https_unless_loopback(name: str, url: str) -> str:

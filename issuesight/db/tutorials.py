@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
+from issuesight.core.text import scrub
 from issuesight.db.engine import session_scope, upsert
 from issuesight.db.models import (
     Concept,
@@ -31,6 +32,7 @@ from issuesight.db.models import (
     TutorialRecord,
 )
 from issuesight.db.types import parse_time, utcnow
+from issuesight.domain.failures import FailureKind
 from issuesight.domain.refs import IssueRef
 from issuesight.domain.status import FINISHED_STAGES, Stage, TutorialStatus
 
@@ -149,11 +151,34 @@ class ConceptInput:
     parent_name: str | None
 
 
+_KINDS = frozenset(kind.value for kind in FailureKind)
+UNCLASSIFIED_REASON = (
+    "Something failed inside IssueSight ({type}); the operators' logs have the details. "
+    "Submitting the issue again may help."
+)
+
+
+def public_reason(reason: str, failure_type: str, secrets: Sequence[str] = ()) -> str:
+    """A failure reason as readers see it (the status JSON, the failure page, the CLI), made
+    where every reason is stored. Our own reasons quote an upstream's message at most (GitHub's
+    on a 403 or 422): configured secrets and token-shaped strings are scrubbed from them. An
+    exception nobody classified carries a library's text (a database's host and port, a URL, a
+    path), which was never written for readers: only its type is shown."""
+    if failure_type not in _KINDS:
+        return UNCLASSIFIED_REASON.format(type=failure_type[:80])
+    return scrub(reason, secrets)[:2000]
+
+
 class TutorialStore:
-    def __init__(self, engine: Engine, *, reader: Engine | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, reader: Engine | None = None, secrets: Sequence[str] = ()
+    ) -> None:
         """`reader` (engine.make_reader_engine) serves the single-statement reads; without it
-        they switch `engine`'s connections to autocommit for the read, which costs CPU."""
+        they switch `engine`'s connections to autocommit for the read, which costs CPU.
+        `secrets` (Settings.secret_values) are redacted from failure reasons, with anything
+        shaped like a token."""
         self.engine = engine
+        self._secrets = tuple(secrets)
         # Single-statement reads need no transaction: no BEGIN and ROLLBACK round trips.
         self._reader = reader or engine.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -634,7 +659,7 @@ class TutorialStore:
                 content.status = TutorialStatus.FAILED
             # A failed regeneration keeps serving the previous tutorial, with the reason beside it.
             content.stage = Stage.FAILED
-            content.failure_reason = reason[:2000]
+            content.failure_reason = public_reason(reason, failure_type, self._secrets)
             content.failure_type = failure_type[:80]
             content.updated_at = utcnow()
             session.add(content)

@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -31,7 +31,7 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 
 from issuesight.context.retrieve import Picks
 from issuesight.core import metrics
-from issuesight.core.text import truncate_middle
+from issuesight.core.text import scrub, truncate_middle
 from issuesight.domain.failures import FailureKind
 from issuesight.llm.errors import LLMError
 from issuesight.llm.prompt import Prompt
@@ -81,13 +81,22 @@ CountCall = Callable[[], Awaitable[None]]
 SpendTokens = Callable[[int], Awaitable[None]]
 
 
-def localization_prompt(texts: Sequence[str], entries: MapEntries) -> Prompt:
-    """The issue (head and tail) and as much of the map as PROMPT_CHARS allows, delimited."""
-    issue = truncate_middle("\n\n".join(t for t in texts if t), ISSUE_CHARS)
+def localization_prompt(
+    texts: Sequence[str], entries: MapEntries, secrets: Iterable[str] = ()
+) -> Prompt:
+    """The issue (head and tail) and as much of the map as PROMPT_CHARS allows, delimited.
+
+    Scrubbed as the main prompt's bundle is (configured secrets and token-shaped strings out):
+    the issue's texts reach this step raw, before the bundle is built, and a map's signatures
+    are the repository's own lines.
+    """
+    secrets = tuple(secrets)
+    # Scrubbed before the cut, so that no cut leaves part of a token behind.
+    issue = truncate_middle("\n\n".join(scrub(t, secrets) for t in texts if t), ISSUE_CHARS)
     lines = [f"# Issue\n{issue}", "", "# Repository map"]
     room = PROMPT_CHARS - len(SYSTEM_PROMPT) - len(lines[0]) - 200
     for path, signatures in entries:
-        block = [path, *(f"  {s}" for s in signatures)]
+        block = [scrub(line, secrets) for line in (path, *(f"  {s}" for s in signatures))]
         cost = sum(len(b) + 1 for b in block)
         if cost > room:
             break
@@ -190,8 +199,10 @@ class Localizer:
         max_tokens: int,
         max_attempts: int,
         cache_dir: Path | None,
+        secrets: Sequence[str] = (),
     ) -> None:
         self._client = client
+        self._secrets = tuple(secrets)
         self._model = model
         self._max_tokens = max_tokens
         self._max_attempts = max_attempts
@@ -238,7 +249,7 @@ class Localizer:
         record = await asyncio.to_thread(self._load, key)
         if record.picks is not None or record.attempts >= self._max_attempts:
             return record.picks
-        prompt = localization_prompt(texts, entries)
+        prompt = localization_prompt(texts, entries, self._secrets)
         await count_call()
         try:
             picks, prompt_tokens, completion_tokens = await ask(

@@ -54,9 +54,12 @@ async def serve_api(
     *,
     limit_concurrency: int | None = None,
     keep_alive_seconds: int = 5,
+    forwarded_allow_ips: str | None = None,
 ) -> None:
     """`limit_concurrency`: connections and requests in progress past it are answered 503 at
-    once (uvicorn's own check), so a flood cannot make the process hold unbounded work."""
+    once (uvicorn's own check), so a flood cannot make the process hold unbounded work.
+    `forwarded_allow_ips`: the proxies whose X-Forwarded-* headers are believed; None: no
+    one's (uvicorn's default, from its own reading of the environment, believes loopback)."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -66,6 +69,8 @@ async def serve_api(
         limit_concurrency=limit_concurrency,
         timeout_keep_alive=keep_alive_seconds,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips or "",
     )
     server = _Server(config)
     serving = asyncio.create_task(server.serve())

@@ -68,7 +68,8 @@ async def run_worker(
             client = await connect_temporal(settings, runtime=metrics_runtime(settings))
         engine = make_engine(settings.database_url)
         stack.callback(engine.dispose)
-        store = TutorialStore(engine)
+        secrets = settings.secret_values()
+        store = TutorialStore(engine, secrets=secrets)
         issues = IssueStore(engine)
         github = GitHubClient(
             settings.github_api_url,
@@ -83,7 +84,6 @@ async def run_worker(
             settings.llm_timeout_seconds,
         )
         stack.push_async_callback(llm.close)
-        secrets = settings.secret_values()
         shared_reads = SharedReads(github, max_bytes=settings.github_cache_mb * 1024 * 1024)
         indexes = RepoIndexes(github, index_settings(settings), keepalive=heartbeat_if_in_activity)
         stack.callback(indexes.close)
@@ -101,6 +101,7 @@ async def run_worker(
                 max_tokens=settings.retrieval_llm_max_tokens,
                 max_attempts=settings.llm_max_attempts,
                 cache_dir=settings.retrieval_cache_dir,
+                secrets=secrets,
             )
             if settings.retrieval_llm == "on"
             else None,
@@ -119,7 +120,11 @@ async def run_worker(
             refresh_cooldown=timedelta(minutes=settings.refresh_cooldown_minutes),
         )
         sync_activities = SyncActivities(
-            github, ProjectStore(engine), issues, HttpCacheStore(engine)
+            shared_reads,
+            ProjectStore(engine),
+            issues,
+            HttpCacheStore(engine),
+            allowed_private_owners=settings.allowed_private_owners,
         )
         accounts = AccountStore(engine)
         job_activities = TutorialJobActivities(client, store, accounts, settings, issues)

@@ -52,7 +52,7 @@ from issuesight.web.session import (
     page_account,
     session_token,
 )
-from issuesight.web.tutorial_page import RENDERERS, SlottedPage
+from issuesight.web.tutorial_page import SlottedPage, renderer
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -209,7 +209,8 @@ async def _tutorial_response(
 ) -> Response | None:
     """The kept rendering with this request's account put in its slots (the header, the
     retry form's token): the rendering is shared by every reader, the slots are not."""
-    render = RENDERERS[request.app.state.resources.auth.open]
+    resources = request.app.state.resources
+    render = renderer(open_mode=resources.auth.open, web_url=resources.settings.github_web_url)
     if session_token(request) is None:  # no session to look up: nothing to wait for
         account = await page_account(request)
         rendered = await tutorials.get_rendered(tutorial_id, render)
@@ -460,6 +461,7 @@ async def project_page(
         "project.html",
         nav="projects",
         full_name=full_name,
+        github_url=f"{resources.settings.github_web_url}/{full_name}",
         project=project or _Unknown(),
         view=view,
         default_labels=list(DEFAULT_LABELS),

@@ -133,7 +133,8 @@ def _sections(t: StoredTutorial) -> list[tuple[str, str]]:
     return [(anchor, heading) for anchor, heading, shown in present if shown]
 
 
-def page_context(view: TutorialView) -> dict[str, Any]:
+def page_context(view: TutorialView, web_url: str = "https://github.com") -> dict[str, Any]:
+    """`web_url`: GitHub's web address (Settings.github_web_url: an Enterprise host's too)."""
     c = view.content
     repo, _, number = view.issue_key.partition("#")
     structured: StoredTutorial | None = None
@@ -150,8 +151,8 @@ def page_context(view: TutorialView) -> dict[str, Any]:
         "c": c,
         "repo": repo,
         "number": number,
-        "issue_url": f"https://github.com/{repo}/issues/{number}",
-        "commit_url": f"https://github.com/{repo}/tree/{c.commit_sha}" if c.commit_sha else None,
+        "issue_url": f"{web_url}/{repo}/issues/{number}",
+        "commit_url": f"{web_url}/{repo}/tree/{c.commit_sha}" if c.commit_sha else None,
         "t": structured,
         "sections": _sections(structured) if structured else [],
         "completed": completed,
@@ -199,13 +200,15 @@ class SlottedPage(RenderedTutorial):
 _kept = RenderingCache()
 
 
-def render_tutorial_page(view: TutorialView, *, open_mode: bool = False) -> SlottedPage:
+def render_tutorial_page(
+    view: TutorialView, *, open_mode: bool = False, web_url: str = "https://github.com"
+) -> SlottedPage:
     """The whole page and its ETag. Kept by `_key`: on SQLite the status read hands a view,
     not a row, and rendering Markdown and templates is the page's real cost."""
-    key = (_key(view), open_mode)
+    key = (_key(view), open_mode, web_url)
     rendered = _kept.get(key)
     if rendered is None:
-        marked = templating.render("tutorial.html", **page_context(view)).encode()
+        marked = templating.render("tutorial.html", **page_context(view, web_url)).encode()
         body, slots = templating.fill_for_anonymous(marked, open_mode=open_mode)
         etag = f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
         rendered = SlottedPage(body, etag, slots, open_mode)
@@ -214,7 +217,8 @@ def render_tutorial_page(view: TutorialView, *, open_mode: bool = False) -> Slot
     return rendered
 
 
-# One renderer per mode: the status readers keep renderings by renderer and row.
-RENDERERS: dict[bool, Render] = {
-    mode: functools.partial(render_tutorial_page, open_mode=mode) for mode in (False, True)
-}
+@functools.cache
+def renderer(*, open_mode: bool, web_url: str) -> Render:
+    """One renderer per mode and GitHub address, the same object each time: the status
+    readers keep renderings by renderer and row."""
+    return functools.partial(render_tutorial_page, open_mode=open_mode, web_url=web_url)

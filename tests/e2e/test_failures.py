@@ -11,8 +11,9 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
-from issuesight.domain.refs import parse_issue_ref
-from tests.helpers import wait_finished
+from issuesight.db.tutorials import TutorialStore
+from issuesight.domain.refs import make_ref, parse_issue_ref
+from tests.helpers import WEBHOOK_SECRET, wait_finished
 from tests.paths import BLNS
 
 
@@ -150,3 +151,54 @@ async def test_unknown_tutorial_ids_answer_404(make_stack, sqlite_url: str) -> N
     assert "octo-org/nothing#5" in by_issue.json()["detail"]
     bad = await stack.api.get("/api/v1/issues/octo-org/nothing/0/tutorial")
     assert bad.status_code == 422
+
+
+async def test_a_failure_reason_is_scrubbed_before_readers_see_it(
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """GitHub's own message is part of some reasons (403, 422): a token or a configured secret
+    in it is redacted where the reason is stored, so the JSON, the page and the CLI never show
+    it."""
+    pasted = "ghp_" + "C" * 36
+    seed_hello_world(github, repo_name)
+    github.fail_next(
+        r"/issues/1$",
+        403,
+        body={"message": f"Token {pasted} may not read this; hook secret {WEBHOOK_SECRET}"},
+    )
+    stack = await make_stack(database_url)
+
+    body = await _submit_and_wait(stack, f"octo-org/{repo_name}#1")
+
+    assert body["status"] == "FAILED"
+    assert body["failure_type"] == "Forbidden"
+    assert "may not read this" in body["failure_reason"]  # GitHub's words stay
+    assert "[redacted]" in body["failure_reason"]
+    page = await stack.api.get(f"/issues/octo-org/{repo_name.lower()}/1")
+    assert "may not read this" in page.text
+    for shown in (json.dumps(body), page.text):
+        assert pasted not in shown
+        assert WEBHOOK_SECRET not in shown
+    assert llm.count() == 0
+
+
+def test_an_unclassified_exception_shows_its_type_not_its_text(store: TutorialStore) -> None:
+    """An exception no code classified (a database driver's, say) carries the library's text:
+    hosts, ports, URLs. Readers get its type and what to do, never that text."""
+    ref = make_ref("octo-org", "unclassified", 3)
+    store.register_submission(ref)
+    store.mark_failed(
+        ref.tutorial_id,
+        reason='connection to server at "db-7.internal.corp" (10.20.30.40), port 5432 failed: '
+        "see https://ops.internal.corp/runbooks/db",
+        failure_type="OperationalError",
+    )
+
+    view = store.get_tutorial(ref.tutorial_id)
+    assert view is not None
+    reason = view.content.failure_reason or ""
+    assert "OperationalError" in reason
+    assert "again" in reason  # what to do about it
+    for leaked in ("internal.corp", "10.20.30.40", "5432", "https://"):
+        assert leaked not in reason
+    assert view.content.failure_type == "OperationalError"

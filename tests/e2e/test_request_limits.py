@@ -289,3 +289,59 @@ async def test_internal_port_takes_metrics_and_docs_off_the_public_one(
         assert (await client.get("/metrics")).status_code == 200
         assert (await client.get("/openapi.json")).status_code == 200
     await default.state.resources.close()
+
+
+@pytest.mark.parametrize(("trusted", "spoof_counts"), [(None, False), ("127.0.0.1", True)])
+async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
+    database_url: str,
+    github: FakeGitHub,
+    llm: FakeOpenAI,
+    trusted: str | None,
+    spoof_counts: bool,
+) -> None:
+    """The write limit per client address: a client that sends X-Forwarded-For itself must not
+    get a fresh bucket per request. Only FORWARDED_ALLOW_IPS's proxies are believed (none by
+    default; uvicorn's own default believed any loopback peer, e.g. an SSH tunnel's)."""
+    settings = make_settings(
+        database_url=database_url,
+        temporal_address="127.0.0.1:9",  # never reached: every write here is refused first
+        github=github,
+        llm=llm,
+        auth_mode="keys",
+        write_rate_per_minute=1,
+        write_burst=1,
+        forwarded_allow_ips=trusted,
+    )
+    app = create_app(settings)
+    stop = asyncio.Event()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serving = asyncio.create_task(serve(settings, app, "127.0.0.1", port, stop))
+
+    async def write(client_address: str) -> int:
+        response = await client.post(
+            "/api/v1/tutorials",
+            json={"issue": "octo-org/x#1"},
+            headers={"X-Forwarded-For": client_address, "Authorization": "Bearer isk_wrong"},
+        )
+        return response.status_code
+
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(100):
+                try:
+                    await client.get("/api/v1/tutorials")
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.05)
+            assert await write("203.0.113.1") == 401  # the bucket's one token, a bad key
+            if spoof_counts:  # a trusted proxy's word: another client, another bucket
+                assert await write("203.0.113.2") == 401
+                assert await write("203.0.113.1") == 429
+            else:  # the peer's own address, whatever the header says
+                assert await write("203.0.113.2") == 429
+    finally:
+        stop.set()
+        await serving
+    await app.state.resources.close()

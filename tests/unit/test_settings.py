@@ -47,6 +47,9 @@ KNOBS = [
     "GITHUB_SIGNUP",
     "SESSION_LIFETIME_HOURS",
     "SESSION_IDLE_HOURS",
+    "ALLOWED_HOSTS",
+    "GITHUB_WEB_URL",
+    "FORWARDED_ALLOW_IPS",
 ]
 SECRETS = {
     "GITHUB_TOKEN": "ghp_" + "SettingsToken1" * 3,
@@ -413,9 +416,19 @@ def test_github_sign_in_follows_the_api_url(
     monkeypatch: pytest.MonkeyPatch, api_url: str, web_url: str
 ) -> None:
     monkeypatch.setenv("GITHUB_API_URL", api_url)
-    assert _settings().github_web_url == web_url
+    assert _settings().github_web_url == web_url  # the pages' links
+    assert _settings().github_oauth_base_url == web_url
     monkeypatch.setenv("GITHUB_OAUTH_URL", "https://login.example.com/")
-    assert _settings().github_web_url == "https://login.example.com"
+    assert _settings().github_oauth_base_url == "https://login.example.com"
+    assert _settings().github_web_url == web_url
+    monkeypatch.setenv("GITHUB_WEB_URL", "https://code.example.com/")
+    assert _settings().github_web_url == "https://code.example.com"
+
+
+def test_github_web_url_must_be_a_web_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_WEB_URL", "javascript:alert(1)")
+    with pytest.raises(ValidationError, match="GITHUB_WEB_URL"):
+        _settings()
 
 
 def test_github_sign_in_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -521,3 +534,24 @@ def test_hardening_knobs_are_validated(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         _settings()
+
+
+def test_allowed_hosts_default_by_mode_and_parse_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert _settings().trusted_hosts == ("*",)  # keys mode, the default of a bare API
+    open_mode = Settings(_env_file=None, auth_mode="open")  # type: ignore[call-arg]
+    assert open_mode.trusted_hosts == ("localhost", "127.0.0.1", "[::1]")
+    monkeypatch.setenv("ALLOWED_HOSTS", " Issuesight.Example, *.corp.example ,::1, ")
+    configured = Settings(_env_file=None, auth_mode="open")  # type: ignore[call-arg]
+    assert configured.trusted_hosts == ("issuesight.example", "*.corp.example", "[::1]")
+    monkeypatch.setenv("ALLOWED_HOSTS", " ")
+    assert Settings(_env_file=None, auth_mode="open").trusted_hosts == open_mode.trusted_hosts  # type: ignore[call-arg]
+
+
+def test_no_proxy_is_trusted_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _settings().forwarded_allow_ips is None
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "  ")  # compose passes unset as blank
+    assert _settings().forwarded_allow_ips is None
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8, 192.0.2.7")
+    assert _settings().forwarded_allow_ips == "10.0.0.0/8, 192.0.2.7"

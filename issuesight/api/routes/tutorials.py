@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated
 
@@ -108,7 +110,7 @@ async def _submit(
         },
     )
     if not result.started:
-        return _tutorial_response(request, render_tutorial(result.view))
+        return _tutorial_response(request, _json_renderer(request)(result.view))
     content = result.view.content
     accepted = TutorialAccepted(
         id=content.id,
@@ -174,12 +176,22 @@ async def submit_tutorial(
     return await _submit(request, resources, ref, principal, regenerate=False)
 
 
-def render_tutorial(view: TutorialView) -> RenderedTutorial:
+def render_tutorial(view: TutorialView, web_url: str = "https://github.com") -> RenderedTutorial:
     """The tutorial as JSON, with its ETag. Serialized by pydantic directly: the model is
     already valid, and FastAPI's response_model pass would validate it a second time on the
     hottest route. A pure function of the view: the PostgreSQL reader keeps its results."""
-    body = TutorialPublic.from_view(view).model_dump_json().encode()
+    body = TutorialPublic.from_view(view, web_url).model_dump_json().encode()
     return RenderedTutorial(body, f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"')
+
+
+@functools.cache
+def _json_renderer_for(web_url: str) -> Callable[[TutorialView], RenderedTutorial]:
+    # The same object each time: the status readers keep renderings by renderer and row.
+    return functools.partial(render_tutorial, web_url=web_url)
+
+
+def _json_renderer(request: Request) -> Callable[[TutorialView], RenderedTutorial]:
+    return _json_renderer_for(request.app.state.resources.settings.github_web_url)
 
 
 def _tutorial_response(request: Request, rendered: RenderedTutorial) -> Response:
@@ -194,7 +206,7 @@ def _tutorial_response(request: Request, rendered: RenderedTutorial) -> Response
 async def get_tutorial(
     tutorial_id: uuid.UUID, request: Request, tutorials: TutorialReaderDep
 ) -> Response:
-    rendered = await tutorials.get_rendered(tutorial_id, render_tutorial)
+    rendered = await tutorials.get_rendered(tutorial_id, _json_renderer(request))
     if rendered is None:
         raise HTTPException(status_code=404, detail=f"No tutorial {tutorial_id}")
     return _tutorial_response(request, rendered)
@@ -205,7 +217,7 @@ async def get_tutorial_by_issue(
     owner: str, repo: str, number: int, request: Request, tutorials: TutorialReaderDep
 ) -> Response:
     ref = _ref_from_path(owner, repo, number)
-    rendered = await tutorials.get_rendered(ref.tutorial_id, render_tutorial)
+    rendered = await tutorials.get_rendered(ref.tutorial_id, _json_renderer(request))
     if rendered is None:
         raise HTTPException(status_code=404, detail=f"No tutorial has been requested for {ref}")
     return _tutorial_response(request, rendered)

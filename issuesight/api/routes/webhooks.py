@@ -23,6 +23,7 @@ from issuesight.api.deps import Resources, ResourcesDep
 from issuesight.db.models import WebhookDelivery
 from issuesight.db.projects import DEFAULT_LABELS
 from issuesight.domain.refs import parse_issue_ref
+from issuesight.github.visibility import may_publish, repository_missing
 from issuesight.orchestration.submission import submit_issue
 from issuesight.runtime.temporal_client import TemporalUnavailable
 from issuesight.webhooks.github import (
@@ -103,6 +104,13 @@ async def _handle_issue_event(
     if project is None:
         reason = f"{event.repo_full_name} is not tracked"
         return _answer(202, status="ignored", reason=reason), "ignored: not tracked"
+    payload = json.loads(body)
+    owner, _, name = event.repo_full_name.partition("/")
+    allowed = resources.settings.allowed_private_owners
+    if not may_publish(payload["repository"], allowed, owner=owner):
+        # Nothing of it is recorded or started: the same rule as the sync's and a tutorial's.
+        reason = repository_missing(owner, name).message
+        return _answer(202, status="ignored", reason=reason), "ignored: not found"
     if event.is_pull_request:
         reason = "pull requests have no tutorials"
         return _answer(202, status="ignored", reason=reason), "ignored: pull request"
@@ -110,7 +118,7 @@ async def _handle_issue_event(
     if event.action == "deleted":
         await asyncio.to_thread(resources.issues.mark_deleted, ref.key)
         return _answer(202, status="recorded", action=event.action), "deleted"
-    issue = json.loads(body)["issue"]
+    issue = payload["issue"]
     labels = list(project.project.watch_labels or DEFAULT_LABELS)
     seen = await asyncio.to_thread(
         resources.issues.record_issue, event.repo_full_name, issue, labels
