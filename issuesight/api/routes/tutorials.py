@@ -121,9 +121,11 @@ async def _submit(
 
 
 async def _temporal_unavailable(request: Request, resources: Resources, ref: IssueRef) -> Response:
-    """503 that says exactly what was kept. A new or failed tutorial stays PENDING and the
-    reconciler starts it once Temporal answers; a regeneration of a completed tutorial is not
-    kept (the tutorial is unchanged, the request not counted)."""
+    """503 that says exactly what was kept, and so what was charged (one rule: a unit stays
+    charged exactly when the work is kept). A new or failed tutorial stays PENDING, paid for
+    by the request that asked for it, and the reconciler starts it once Temporal answers; a
+    regeneration of a completed tutorial is not kept (the tutorial is unchanged, the request
+    not counted)."""
     view = await asyncio.to_thread(resources.store.get_tutorial, ref.tutorial_id)
     minutes = resources.settings.reconcile_interval_minutes
     body: dict[str, object] = {"issue": ref.key, "kept": False}
@@ -136,8 +138,10 @@ async def _temporal_unavailable(request: Request, resources: Resources, ref: Iss
             detail=(
                 "The job service (Temporal) is unreachable. Your request is kept: the tutorial "
                 f"is recorded as PENDING and is started automatically within {minutes} "
-                "minutes of the job service answering again. Poll status_url; submitting "
-                "again is safe and starts nothing twice."
+                "minutes of the job service answering again. It counts as one generation "
+                "against the quota of the request that asked for it (kept work is charged "
+                "once); submitting again is free, safe and starts nothing twice. Poll "
+                "status_url."
             ),
         )
     else:
