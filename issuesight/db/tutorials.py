@@ -617,6 +617,7 @@ class TutorialStore:
                 content.context_fingerprint = generated_from.fingerprint
             content.stale = False
             content.status = TutorialStatus.COMPLETED
+            content.failed_runs = 0
             content.stage = Stage.DONE
             content.failure_reason = None
             content.failure_type = None
@@ -631,6 +632,8 @@ class TutorialStore:
             content = session.get(TutorialContent, tutorial_id)
             if content is None:
                 return
+            if content.status == TutorialStatus.PENDING:  # once per run, however often asked
+                content.failed_runs += 1
             if content.status != TutorialStatus.COMPLETED:
                 content.status = TutorialStatus.FAILED
             # A failed regeneration keeps serving the previous tutorial, with the reason beside it.

@@ -251,3 +251,40 @@ async def test_a_spent_llm_budget_holds_the_sync_on_a_durable_timer(
     assert outcome.jobs == 1
     assert llm.count() == 1
     assert (await tutorial(stack, repo, 3))["status"] == "COMPLETED"
+
+
+@pytest.mark.slow
+async def test_a_sync_does_not_pay_again_for_a_tutorial_that_failed_for_good(
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """A watched issue whose tutorial failed after its bounded attempts (the model always
+    answers malformed) is not generated again by every later sync that reads its page; an
+    edit of the issue itself is a new question and gets one new run."""
+    repo = repo_name.lower()
+    github.add_repo("Octo-Org", repo_name, files={"README.md": "# R\n", "src/r.py": "x = 1\n"})
+    github.add_issue(f"Octo-Org/{repo_name}", 1, title="Watched", body="B", labels=["help wanted"])
+    github.add_issue(f"Octo-Org/{repo_name}", 2, title="Unwatched", body="B", labels=[])
+    stack = await make_stack(database_url)
+    await stack.api.post("/api/v1/projects", json={"repo": f"octo-org/{repo}"})
+    llm.fail_next("malformed", times=1000)
+
+    await run_sync(stack.client, stack.settings, repo)
+    failed = await tutorial(stack, repo, 1)
+    assert (failed["status"], failed["failure_type"]) == ("FAILED", "LLMInvalidOutput")
+    paid = llm.count()
+    assert paid > 1  # the run's bounded attempts (the sync request's LLM_MAX_ATTEMPTS)
+
+    # Another issue of the page changes, so the page is read again (200, not 304) and the
+    # failed issue is seen again, unchanged: no new run, no LLM call.
+    github.edit_issue(f"Octo-Org/{repo_name}", 2, body="Someone else's issue moved on.")
+    github.reset_log()
+    second = await run_sync(stack.client, stack.settings, repo)
+    assert github.count(status=200, path_pattern=r"/issues$") >= 1
+    assert second.jobs == 0
+    assert llm.count() == paid
+
+    # The failed issue itself is edited: a new version, one new (bounded) run.
+    github.edit_issue(f"Octo-Org/{repo_name}", 1, body="Now with steps to reproduce.")
+    third = await run_sync(stack.client, stack.settings, repo)
+    assert third.jobs == 1
+    assert llm.count() == 2 * paid
