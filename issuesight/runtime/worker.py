@@ -101,6 +101,7 @@ async def run_worker(
                 max_tokens=settings.retrieval_llm_max_tokens,
                 max_attempts=settings.llm_max_attempts,
                 cache_dir=settings.retrieval_cache_dir,
+                cap_field=settings.llm_output_cap_field,
             )
             if settings.retrieval_llm == "on"
             else None,
