@@ -253,7 +253,10 @@ async def regenerate_tutorial(
     ref = parse_issue_ref(view.issue_key)
     try:
         response = await _submit(request, resources, ref, admin, regenerate=True)
-    except HTTPException:  # refused (quota, LLM budget): nothing started, nothing counted
+    except BaseException:
+        # Refused (quota, LLM budget, a deleted account: Refusals, not HTTPExceptions) or
+        # failed: nothing started, so the tutorial's regeneration slot is given back too.
+        # Catching HTTPException alone kept the cooldown of a request the quota refused.
         await asyncio.to_thread(resources.store.refund_regeneration, tutorial_id, claim.claimed_at)
         raise
     if response.status_code == 503:  # nothing started: the request does not count
