@@ -9,9 +9,17 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
 from temporalio.service import RPCError
 
 from fakes import FakeGitHub, FakeOpenAI
+from issuesight.db.engine import make_engine
+from issuesight.db.issues import IssueStore
+from issuesight.db.models import TutorialContent
+from issuesight.db.projects import ProjectStore
+from issuesight.db.tutorials import TutorialStore
+from issuesight.db.types import parse_time, utcnow
 from issuesight.domain.refs import make_ref
 from issuesight.orchestration.schedules import sync_schedule_id
 from issuesight.workflows.contracts import SyncRequest
@@ -288,3 +296,69 @@ async def test_a_sync_does_not_pay_again_for_a_tutorial_that_failed_for_good(
     third = await run_sync(stack.client, stack.settings, repo)
     assert third.jobs == 1
     assert llm.count() == 2 * paid
+
+
+def test_a_failed_tutorial_is_retried_by_syncs_only_after_its_backoff_and_a_bounded_number_of_times(
+    database_url: str, repo_name: str
+) -> None:
+    """The store's side of it, on both databases: failed runs are counted once per run, an
+    outage is retried after the back-off (1 h after the first failed run, 2 h after the
+    second), never after the third, and a final failure never."""
+    repo = repo_name.lower()
+    engine = make_engine(database_url)
+    store, issues = TutorialStore(engine), IssueStore(engine)
+    ProjectStore(engine).track("octo-org", repo, ["good first issue"], 60)
+    ref = make_ref("octo-org", repo, 1)
+    issue = {
+        "number": 1,
+        "title": "Watched",
+        "state": "open",
+        "labels": [{"name": "good first issue"}],
+        "updated_at": "2025-01-01T00:00:00Z",
+    }
+
+    def seen_again() -> bool:
+        return issues.record_issue(f"octo-org/{repo}", issue, ["good first issue"]).needs_job
+
+    def failed(kind: str, runs: int, minutes_ago: int) -> None:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.update(TutorialContent)
+                .where(TutorialContent.id == ref.tutorial_id)
+                .values(
+                    failure_type=kind,
+                    failed_runs=runs,
+                    updated_at=utcnow() - timedelta(minutes=minutes_ago),
+                )
+            )
+
+    try:
+        store.register_submission(ref)
+        issues.mark_handled(ref.key, parse_time(issue["updated_at"]))
+        store.mark_failed(ref.tutorial_id, reason="down", failure_type="LLMUnavailable")
+        store.mark_failed(ref.tutorial_id, reason="down", failure_type="LLMUnavailable")
+        store.begin_generation(ref.tutorial_id, 1)  # a second run
+        store.mark_failed(ref.tutorial_id, reason="down", failure_type="LLMUnavailable")
+        with Session(engine) as session:
+            content = session.get(TutorialContent, ref.tutorial_id)
+            assert content is not None
+            assert content.failed_runs == 2  # once per run, however often a run reports it
+
+        failed("LLMUnavailable", 1, minutes_ago=59)
+        assert not seen_again()
+        failed("LLMUnavailable", 1, minutes_ago=61)
+        assert seen_again()
+        failed("LLMUnavailable", 2, minutes_ago=61)
+        assert not seen_again()
+        failed("LLMUnavailable", 2, minutes_ago=121)
+        assert seen_again()
+        failed("LLMUnavailable", 3, minutes_ago=60 * 24 * 30)
+        assert not seen_again()
+        for final in ("LLMInvalidOutput", "RepositoryNotFound", "Terminated"):
+            failed(final, 1, minutes_ago=60 * 24 * 30)
+            assert not seen_again(), final
+        # A new version of the issue is a new question, whatever the failure was.
+        issue["updated_at"] = "2025-02-01T00:00:00Z"
+        assert seen_again()
+    finally:
+        engine.dispose()
