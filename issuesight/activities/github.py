@@ -9,7 +9,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from issuesight.activities._failures import to_application_error
-from issuesight.context.bundle import build_bundle
+from issuesight.context.bundle import build_bundle, earlier_fingerprint
 from issuesight.context.gather import GatherOptions, Localize, gather_context
 from issuesight.context.retrieve import Picks
 from issuesight.db.tutorials import TutorialStore
@@ -72,6 +72,7 @@ class GitHubActivities:
             comments_kept=len(bundle.comments),
             comments_total=bundle.comments_total,
             files=[f.path for f in bundle.files],
+            earlier_fingerprint=earlier_fingerprint(raw),
         )
 
     def _localize_for(self, ref: IssueRef, run_id: str) -> Localize | None:

@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from issuesight.core.settings import Settings, get_settings
+from issuesight.core.settings import ConfigurationError, Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,11 @@ log = logging.getLogger(__name__)
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ConfigurationError as exc:
+        print(f"issuesight: {exc}", file=sys.stderr)
+        return 2
     from issuesight.core.logs import configure_logging
 
     configure_logging(

@@ -257,14 +257,31 @@ def fingerprint(raw: RawContext) -> str:
     So are the files ranked below FINGERPRINT_FILES that the issue does not name: the prompt
     shows a dozen or more, and an edit anywhere among them is not a new question.
     """
+    # A comment is its id and its text, in id order: its `updated_at` is metadata (an edit
+    # that matters shows in the text), and the order the timeline happens to list comments
+    # in is not what a tutorial is made from.
+    comments = sorted(
+        (str(c.get("id")), clean(c.get("body"))) for c in raw.comments if isinstance(c, dict)
+    )
+    return _digest(raw, [list(c) for c in comments])
+
+
+def earlier_fingerprint(raw: RawContext) -> str:
+    """The digest tutorials stored before comments were fingerprinted by id and text alone:
+    a refresh that matches it is unchanged too, so the new formula costs no regeneration of
+    every stored tutorial."""
+    return _digest(
+        raw, [[c.get("id"), c.get("updated_at"), clean(c.get("body"))] for c in raw.comments]
+    )
+
+
+def _digest(raw: RawContext, comments: list[list[Any]]) -> str:
     material = {
         "title": clean(raw.issue.get("title")),
         "body": clean(raw.issue.get("body")),
         "state": raw.issue.get("state"),
         "labels": sorted(_label_names(raw.issue)),
-        "comments": [
-            [c.get("id"), c.get("updated_at"), clean(c.get("body"))] for c in raw.comments
-        ],
+        "comments": comments,
         "files": sorted(
             (f.path, f.blob_sha or "")
             for rank, f in enumerate(raw.files)

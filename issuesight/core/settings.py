@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -85,9 +85,10 @@ class Settings(BaseSettings):
     session_idle_hours: float = Field(default=24.0, gt=0, le=8760)
 
     # Knobs beyond the contract, with defaults that need no setting.
-    llm_timeout_seconds: float = Field(default=defaults.LLM_TIMEOUT_SECONDS, gt=0)
-    llm_max_attempts: int = Field(default=defaults.LLM_MAX_ATTEMPTS, ge=1, le=20)
-    github_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Cost knobs: each LLM attempt is paid for, and a call is paid for as long as it runs.
+    llm_timeout_seconds: float = Field(default=defaults.LLM_TIMEOUT_SECONDS, gt=0, le=900)
+    llm_max_attempts: int = Field(default=defaults.LLM_MAX_ATTEMPTS, ge=1, le=10)
+    github_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     github_cache_mb: int = Field(default=64, ge=0, le=16_384)
     prompt_budget_chars: int = Field(default=60_000, ge=4_000, le=2_000_000)
     api_threads: int = Field(default=4, ge=1, le=200)
@@ -359,6 +360,24 @@ def masked_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
+class ConfigurationError(ValueError):
+    """Settings out of their bounds, in words that name the environment variables."""
+
+
+def explain(error: ValidationError) -> ConfigurationError:
+    # The values are left out: one may be a secret (a URL with credentials in it, say).
+    lines = []
+    for problem in error.errors():
+        name = ".".join(str(part) for part in problem["loc"]).upper() or "settings"
+        lines.append(f"{name}: {problem['msg']}")
+    return ConfigurationError("invalid configuration: " + "; ".join(lines))
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; out-of-bounds values stop the process at start
+    (ConfigurationError) with one line per variable, not a traceback."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise explain(exc) from None

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from issuesight.db.engine import session_scope
 from issuesight.db.models import GitHubIssue, Project, TutorialContent
 from issuesight.db.types import parse_time, utcnow
+from issuesight.domain.failures import sync_may_retry
 from issuesight.domain.refs import make_ref
 from issuesight.domain.status import Stage, TutorialStatus
 
@@ -34,10 +35,17 @@ class SeenIssue:
     has_tutorial: bool
     updated_at: datetime | None = None
     outdated: bool = False
+    # Its tutorial failed and must not be started again for this version of the issue (the
+    # failure is final for syncs, or its bounded back-off says not yet): see sync_may_retry.
+    held_back: bool = False
 
     @property
     def needs_job(self) -> bool:
-        return self.watched and not self.outdated and (self.changed or not self.has_tutorial)
+        return (
+            self.watched
+            and not self.outdated
+            and (self.changed or not (self.has_tutorial or self.held_back))
+        )
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ class IssueStore:
                     ref.key,
                     watched=row.watched,
                     changed=False,
-                    has_tutorial=self._has_tutorial(session, row.id),
+                    has_tutorial=self._tutorial_state(session, row.id)[0],
                     updated_at=row.source_updated_at,
                     outdated=True,
                 )
@@ -104,12 +112,14 @@ class IssueStore:
             row.last_synced_at = utcnow()
             session.add(row)
             session.flush()
+            has_tutorial, held_back = self._tutorial_state(session, row.id)
             return SeenIssue(
                 ref.key,
                 watched=watched,
                 changed=changed,
-                has_tutorial=self._has_tutorial(session, row.id),
+                has_tutorial=has_tutorial,
                 updated_at=updated,
+                held_back=held_back,
             )
 
     def mark_handled(self, issue_key: str, updated_at: datetime | None) -> None:
@@ -182,11 +192,23 @@ class IssueStore:
             return list(session.exec(stmt).all())
 
     @staticmethod
-    def _has_tutorial(session: Session, issue_id: uuid.UUID) -> bool:
-        status = session.exec(
-            select(TutorialContent.status).where(TutorialContent.issue_id == issue_id)
+    def _tutorial_state(session: Session, issue_id: uuid.UUID) -> tuple[bool, bool]:
+        """(completed, held back): a failed tutorial is held back from syncs unless its
+        failure may be retried now (sync_may_retry)."""
+        row = session.exec(
+            select(
+                TutorialContent.status,
+                TutorialContent.failure_type,
+                TutorialContent.failed_runs,
+                TutorialContent.updated_at,
+            ).where(TutorialContent.issue_id == issue_id)
         ).first()
-        return status == TutorialStatus.COMPLETED
+        if row is None:
+            return False, False
+        status, kind, failed_runs, failed_at = row
+        if status != TutorialStatus.FAILED:
+            return status == TutorialStatus.COMPLETED, False
+        return False, not sync_may_retry(kind, failed_runs, failed_at, utcnow())
 
     def mark_deleted(self, issue_key: str) -> None:
         with session_scope(self.engine) as session:

@@ -104,6 +104,9 @@ class TutorialContentBase(SQLModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     llm_calls: int = 0
+    # Failed runs since the last completion: bounds how often syncs start a failed tutorial
+    # again for an unchanged issue (domain.failures.sync_may_retry).
+    failed_runs: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = _created()
     updated_at: datetime = _created()
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

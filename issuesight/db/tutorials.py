@@ -298,10 +298,11 @@ class TutorialStore:
     def release_claim(
         self, tutorial_id: uuid.UUID, target: int, previous: int, previous_stage: str
     ) -> None:
-        """The workflow of a claimed generation could not be started: the next request may
-        claim it again (and pay for it then). A completed tutorial shows its previous stage
-        again, not a regeneration that will never come; a pending one stays pending (kept: the
-        reconciler starts it)."""
+        """The claimed regeneration of a completed tutorial was not started (Temporal
+        unreachable, or a run had already completed it): the next request may claim it again
+        (and pay for it then), and the tutorial shows its previous stage again, not a
+        regeneration that will never come. A pending tutorial's claim is never released: it is
+        kept, paid for, and the reconciler starts it."""
         contents = TutorialContent.__table__  # type: ignore[attr-defined]
         completed = contents.c.status == TutorialStatus.COMPLETED.value
         with session_scope(self.engine) as session:
@@ -641,6 +642,7 @@ class TutorialStore:
                 content.context_fingerprint = generated_from.fingerprint
             content.stale = False
             content.status = TutorialStatus.COMPLETED
+            content.failed_runs = 0
             content.stage = Stage.DONE
             content.failure_reason = None
             content.failure_type = None
@@ -655,6 +657,8 @@ class TutorialStore:
             content = session.get(TutorialContent, tutorial_id)
             if content is None:
                 return
+            if content.status == TutorialStatus.PENDING:  # once per run, however often asked
+                content.failed_runs += 1
             if content.status != TutorialStatus.COMPLETED:
                 content.status = TutorialStatus.FAILED
             # A failed regeneration keeps serving the previous tutorial, with the reason beside it.

@@ -9,6 +9,7 @@ workflow sandbox re-imports this module, so it must not pull in httpx or openai.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -66,6 +67,25 @@ PERMANENT_TYPES: tuple[str, ...] = tuple(sorted(PERMANENT))
 
 def is_permanent(kind: str) -> bool:
     return kind in PERMANENT
+
+
+# A failed tutorial and the tracked repository's syncs (and webhooks). A failed run already
+# spent its bounded attempts, each paid for; a sync that sees the same version of the issue
+# again must not start another paid run every interval, for ever. Final for a sync: the
+# permanent kinds, malformed output (LLM_MAX_ATTEMPTS answers already failed on this very
+# input) and a run an operator terminated. Any other kind (an outage, a timeout) is retried by
+# syncs after SYNC_RETRY_BACKOFF, doubling, at most SYNC_RETRY_LIMIT failed runs in a row. An
+# edit of the issue (a new version) always gets a new run, and so does a submission.
+SYNC_FINAL: frozenset[str] = PERMANENT | {FailureKind.LLM_INVALID_OUTPUT, FailureKind.TERMINATED}
+SYNC_RETRY_LIMIT = 3
+SYNC_RETRY_BACKOFF = timedelta(hours=1)
+
+
+def sync_may_retry(kind: str | None, failed_runs: int, failed_at: datetime, now: datetime) -> bool:
+    """Whether a sync may start a failed tutorial again although its issue did not change."""
+    if kind in SYNC_FINAL or failed_runs >= SYNC_RETRY_LIMIT:
+        return False
+    return now - failed_at >= SYNC_RETRY_BACKOFF * (1 << max(0, failed_runs - 1))
 
 
 class UpstreamError(Exception):

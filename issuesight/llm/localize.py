@@ -2,8 +2,11 @@
 repository map of the best-ranked files, the files and functions a fix will touch, before the
 excerpts are cut.
 
-Bounded like generation: output tokens capped (`RETRIEVAL_LLM_MAX_TOKENS`), an answer cut by
-the cap is malformed, at most `LLM_MAX_ATTEMPTS` paid attempts per issue — each counted on the
+Bounded like generation: output tokens capped (`RETRIEVAL_LLM_MAX_TOKENS`, sent in the request
+field `LLM_OUTPUT_CAP_FIELD` names), an answer cut by the cap is its own failure and final (the
+same prompt under the same cap is cut again, and every attempt is paid for), a 429's or 5xx's
+`Retry-After` is honoured by the activity's retry, at most `LLM_MAX_ATTEMPTS` paid attempts per
+issue — each counted on the
 tutorial and in the metrics, its tokens in the LLM budget's ledger — and the answer is cached
 per issue (its texts, the repository and commit, the model), in the retrieval cache directory
 when there is one, so that a retried activity does not pay again. When the attempts are spent,
@@ -31,9 +34,11 @@ from openai.types.shared_params import ResponseFormatJSONSchema
 
 from issuesight.context.retrieve import Picks
 from issuesight.core import metrics
+from issuesight.core.http import retry_after_from
 from issuesight.core.text import scrub, truncate_middle
 from issuesight.domain.failures import FailureKind
 from issuesight.llm.errors import LLMError
+from issuesight.llm.generate import OutputCapField
 from issuesight.llm.prompt import Prompt
 
 log = logging.getLogger(__name__)
@@ -130,9 +135,16 @@ def parse_picks(content: str) -> Picks:
 
 
 async def ask(
-    client: openai.AsyncOpenAI, *, model: str, prompt: Prompt, max_tokens: int
+    client: openai.AsyncOpenAI,
+    *,
+    model: str,
+    prompt: Prompt,
+    max_tokens: int,
+    cap_field: OutputCapField = "max_completion_tokens",
 ) -> tuple[Picks, int, int]:
-    """One call: the picks, prompt tokens and completion tokens."""
+    """One call: the picks, prompt tokens and completion tokens. The cap is sent as
+    `cap_field`, as generation sends it: a server that knows only the other name would not
+    bound the answer (or would refuse every call)."""
     try:
         completion = await client.chat.completions.create(
             model=model,
@@ -142,7 +154,10 @@ async def ask(
             ],
             response_format=cast("ResponseFormatJSONSchema", RESPONSE_FORMAT),
             temperature=0.0,
-            max_tokens=max_tokens,
+            max_completion_tokens=(
+                max_tokens if cap_field == "max_completion_tokens" else openai.omit
+            ),
+            max_tokens=max_tokens if cap_field == "max_tokens" else openai.omit,
         )
     except openai.APITimeoutError as exc:
         raise LLMError("the LLM did not answer in time", kind=FailureKind.LLM_TIMEOUT) from exc
@@ -152,7 +167,9 @@ async def ask(
         ) from exc
     except openai.RateLimitError as exc:
         raise LLMError(
-            "the LLM server is rate limiting us", kind=FailureKind.LLM_RATE_LIMITED
+            "the LLM server is rate limiting us",
+            kind=FailureKind.LLM_RATE_LIMITED,
+            retry_after=retry_after_from(exc.response.headers),
         ) from exc
     except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
         raise LLMError("the LLM server refused our credentials", kind=FailureKind.LLM_AUTH) from exc
@@ -162,7 +179,9 @@ async def ask(
         ) from exc
     except openai.APIStatusError as exc:
         raise LLMError(
-            f"the LLM server failed ({exc.status_code})", kind=FailureKind.LLM_UNAVAILABLE
+            f"the LLM server failed ({exc.status_code})",
+            kind=FailureKind.LLM_UNAVAILABLE,
+            retry_after=retry_after_from(exc.response.headers),
         ) from exc
     usage = completion.usage
     prompt_tokens = usage.prompt_tokens if usage else 0
@@ -173,7 +192,9 @@ async def ask(
         choice = completion.choices[0]
         if choice.finish_reason == "length":
             raise LLMError(
-                "the localization was cut at its token cap", kind=FailureKind.LLM_INVALID_OUTPUT
+                f"the localization was cut at its output cap of {max_tokens} tokens "
+                "(RETRIEVAL_LLM_MAX_TOKENS)",
+                kind=FailureKind.LLM_OUTPUT_TRUNCATED,
             )
         picks = parse_picks(choice.message.content or "")
     except LLMError as exc:
@@ -200,11 +221,13 @@ class Localizer:
         max_attempts: int,
         cache_dir: Path | None,
         secrets: Sequence[str] = (),
+        cap_field: OutputCapField = "max_completion_tokens",
     ) -> None:
         self._client = client
         self._secrets = tuple(secrets)
         self._model = model
         self._max_tokens = max_tokens
+        self._cap_field: OutputCapField = cap_field
         self._max_attempts = max_attempts
         self._cache_dir = None if cache_dir is None else cache_dir / "localizations"
         self._memory: OrderedDict[str, _Record] = OrderedDict()
@@ -253,7 +276,11 @@ class Localizer:
         await count_call()
         try:
             picks, prompt_tokens, completion_tokens = await ask(
-                self._client, model=self._model, prompt=prompt, max_tokens=self._max_tokens
+                self._client,
+                model=self._model,
+                prompt=prompt,
+                max_tokens=self._max_tokens,
+                cap_field=self._cap_field,
             )
         except LLMError as exc:
             metrics.LLM_CALLS.labels(outcome=exc.kind).inc()

@@ -87,9 +87,12 @@ async def submit_issue(
     for a new generation they cannot have; asking for one that exists or is running is free.
 
     If Temporal cannot be reached (TemporalUnavailable) or refuses the start (RPCError), the
-    error propagates and what was recorded is left as it is meant to be kept: a new or failed
-    tutorial stays PENDING, and the reconciler starts it once Temporal answers again; a
-    completed tutorial shows its previous stage again (no regeneration is pending for it)."""
+    error propagates and one rule settles what was charged: the unit stays charged exactly when
+    the work is kept to be started later. A new or failed tutorial stays PENDING with its
+    generation still claimed, so the reconciler starts it once Temporal answers (the generation
+    its requester paid for) and asking again attaches for free; a regeneration or refresh of a
+    completed tutorial is not kept (it shows its previous stage again) and is refunded.
+    Refunding a kept one made its later start a free generation, past every quota."""
     admission = await asyncio.to_thread(
         _admit,
         store,
@@ -108,7 +111,7 @@ async def submit_issue(
             client, settings, store, ref, admission, requester, refresh, regenerate
         )
     except BaseException:
-        if admission.new_generation:
+        if admission.new_generation and view.content.status == TutorialStatus.COMPLETED:
             await asyncio.to_thread(_unclaim, store, accounts, ref, admission, "start failed")
         raise
     if admission.new_generation and not submission.started:

@@ -102,6 +102,7 @@ async def run_worker(
                 max_attempts=settings.llm_max_attempts,
                 cache_dir=settings.retrieval_cache_dir,
                 secrets=secrets,
+                cap_field=settings.llm_output_cap_field,
             )
             if settings.retrieval_llm == "on"
             else None,

@@ -359,7 +359,9 @@ async def submit(
             value=ref.key,
             error_title="The job service is unreachable.",
             error=f"Your request is kept: tutorial /tutorials/{ref.tutorial_id} is pending and "
-            f"starts by itself within {minutes} minutes of the job service answering again.",
+            f"starts by itself within {minutes} minutes of the job service answering again "
+            "(it counts once against the quota of whoever asked for it first; asking again is "
+            "free).",
         )
     log.info("tutorial submitted from the web", extra={"issue_key": ref.key})
     return RedirectResponse(f"/tutorials/{result.view.content.id}", status_code=303)

@@ -77,6 +77,9 @@ class FetchContextResult:
     comments_kept: int
     comments_total: int
     files: list[str] = field(default_factory=list)
+    # The same inputs under the fingerprint's earlier formula (context.bundle), which stored
+    # tutorials may carry; absent from results recorded before it existed.
+    earlier_fingerprint: str | None = None
 
 
 @dataclass(frozen=True)

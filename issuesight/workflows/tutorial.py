@@ -123,7 +123,7 @@ class TutorialWorkflow:
             # The issue title makes the Web UI's list readable.
             workflow.upsert_memo({"title": fetched.title})
         if request.refresh and begin.fingerprint is not None:
-            if fetched.fingerprint == begin.fingerprint:
+            if begin.fingerprint in (fetched.fingerprint, fetched.earlier_fingerprint):
                 await self._store_step(ActivityName.MARK_UNCHANGED, request.issue_key)
                 return None
             self._stale = True

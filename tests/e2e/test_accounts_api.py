@@ -545,11 +545,12 @@ async def test_open_mode_is_the_local_admin_unless_credentials_are_sent(
     assert forbidden.status_code == 403
 
 
-async def test_a_generation_that_cannot_start_is_refunded(
+async def test_a_generation_that_cannot_start_is_kept_and_charged_once(
     make_stack, sqlite_url: str, temporal_address: str
 ) -> None:
-    """Temporal refuses the start (here: an unknown namespace): 503, the unit of quota comes
-    back, and the next request asks for (and pays for) the generation again."""
+    """Temporal refuses the start (here: an unknown namespace): 503, the tutorial is kept
+    PENDING and its unit stays charged (one rule: a unit is charged exactly when the work is
+    kept, for the reconciler starts it later); the next request starts it for free."""
     from temporalio.client import Client
 
     from issuesight.api.app import create_app
@@ -565,13 +566,16 @@ async def test_a_generation_that_cannot_start_is_refunded(
         failed = await api.post("/api/v1/tutorials", json=issue, headers=member)
     await broken.state.resources.close()
     assert failed.status_code == 503, failed.text
+    assert failed.json()["kept"] is True
     me = (await stack.api.get("/api/v1/me", headers=member)).json()
-    assert me["quota"]["used"] == 0
+    assert me["quota"]["used"] == 1
     [event] = accounts.audit_events(action="tutorial.generate")[0]
-    assert (event.cost, event.detail["refunded"]) == (0, "start failed")
+    assert event.cost == 1
+    assert "refunded" not in (event.detail or {})
 
     retried = await stack.api.post("/api/v1/tutorials", json=issue, headers=member)
-    assert retried.status_code == 202  # asked for again, not taken for an unlock
+    assert retried.status_code == 202  # the kept generation started, attached to for free
     assert (await stack.api.get("/api/v1/me", headers=member)).json()["quota"]["used"] == 1
+    assert len(accounts.audit_events(action="tutorial.generate")[0]) == 1
     ref = make_ref("octo-org", issue["issue"][9:-2], 1)
     await stack.client.get_workflow_handle(ref.workflow_id).terminate()

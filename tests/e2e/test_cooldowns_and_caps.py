@@ -14,13 +14,16 @@ import sqlalchemy as sa
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
-from issuesight.db.models import TutorialContent
+from issuesight.accounts.principal import SYNC
+from issuesight.accounts.store import CLI
+from issuesight.db.models import Role, TutorialContent
 from issuesight.db.types import utcnow
 from issuesight.domain.refs import make_ref
 from issuesight.orchestration.schedules import ensure_reconcile_schedule, reconcile_schedule_id
+from issuesight.orchestration.submission import submit_issue
 from issuesight.workflows.contracts import ReconcileRequest, ReconcileResult
 from issuesight.workflows.reconcile import ReconcileWorkflow
-from tests.helpers import Stack, assert_eventually, run_sync, wait_finished
+from tests.helpers import Stack, assert_eventually, run_sync, user_with_key, wait_finished
 
 
 async def _completed(stack: Stack, repo_name: str, number: int = 1) -> dict:
@@ -49,6 +52,52 @@ async def test_regeneration_has_a_cooldown_per_tutorial(
     assert "less than 10 minutes ago" in refused.json()["detail"]
     await assert_eventually(lambda: _generation(stack, done["id"], 2), within=30)
     assert llm.count() == 2  # the refused request cost nothing
+
+
+async def test_a_refused_regeneration_costs_neither_quota_nor_a_regeneration_slot(
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """Refused by the cooldown: no quota unit spent. Refused by the quota (a Refusal, not an
+    HTTPException): the tutorial's cooldown slot is given back, so the admin may regenerate
+    as soon as they have quota again instead of meeting a cooldown nothing used."""
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(
+        database_url, auth_mode="keys", write_rate_per_minute=0, regenerate_cooldown_minutes=10
+    )
+    accounts = stack.app.state.resources.accounts
+    admin, key = user_with_key(accounts, "admin@example.com", Role.ADMIN, daily_generations=2)
+
+    async def used() -> int:
+        return int((await stack.api.get("/api/v1/me", headers=key)).json()["quota"]["used"])
+
+    submitted = await stack.api.post(
+        "/api/v1/tutorials", json={"issue": f"octo-org/{repo_name}#1"}, headers=key
+    )
+    done = await wait_finished(stack.api, submitted.json()["status_url"])
+    regenerate = f"/api/v1/tutorials/{done['id']}/regenerate"
+    assert (await stack.api.post(regenerate, headers=key)).status_code == 202
+    await assert_eventually(lambda: _generation(stack, done["id"], 2), within=30)
+    assert await used() == 2
+
+    cooled = await stack.api.post(regenerate, headers=key)
+    assert cooled.status_code == 429
+    assert "less than 10 minutes ago" in cooled.json()["detail"]
+    assert await used() == 2  # the cooldown's refusal cost no quota
+
+    with stack.store.engine.begin() as connection:  # the cooldown is over
+        connection.execute(
+            sa.text("UPDATE regeneration_limits SET requested_at = :then"),
+            {"then": utcnow() - timedelta(minutes=11)},
+        )
+    spent = await stack.api.post(regenerate, headers=key)
+    assert spent.status_code == 429
+    assert "quota" in spent.json(), spent.text
+    accounts.update_user(admin.id, actor=CLI, daily_generations=3)
+    again = await stack.api.post(regenerate, headers=key)
+    assert again.status_code == 202, again.text  # not "regenerated less than 10 minutes ago"
+    await assert_eventually(lambda: _generation(stack, done["id"], 3), within=30)
+    assert await used() == 3
+    assert llm.count() == 3
 
 
 async def test_regeneration_has_a_daily_limit_per_tutorial(
@@ -90,6 +139,52 @@ async def test_concurrent_regenerations_get_one_place(
     assert sorted(a.status_code for a in answers) == [202] + [429] * 7
     await assert_eventually(lambda: _generation(stack, done["id"], 2), within=30)
     assert llm.count() == 2
+
+
+async def test_regenerations_racing_refreshes_pay_for_one_generation(
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """Admins' regenerate requests and syncs' refreshes of a changed issue, all at once: the
+    claims are conditional UPDATEs with a checked row count, so exactly one of them asks for
+    the new generation and the others attach to it."""
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(
+        database_url, regenerate_cooldown_minutes=0, refresh_cooldown_minutes=0
+    )
+    done = await _completed(stack, repo_name)
+    github.edit_issue(f"Octo-Org/{repo_name}", 1, body="Changed: a refresh would regenerate.")
+    ref = make_ref("octo-org", repo_name, 1)
+    resources = stack.app.state.resources
+
+    async def refresh() -> bool:
+        submission = await submit_issue(
+            ref,
+            store=resources.store,
+            accounts=resources.accounts,
+            client=stack.client,
+            settings=stack.settings,
+            requester=SYNC,
+            refresh=True,
+        )
+        return submission.new_generation
+
+    regenerations = [stack.api.post(f"/api/v1/tutorials/{done['id']}/regenerate") for _ in range(4)]
+    answers = await asyncio.gather(*regenerations, *(refresh() for _ in range(4)))
+    # 202 (asked, or attached), 200 (already done) or 429 (the cooldown: requests of the same
+    # instant, one after another in the database): never two paid generations.
+    assert {a.status_code for a in answers[:4]} <= {200, 202, 429}, [a.text for a in answers[:4]]
+    await assert_eventually(lambda: _generation(stack, done["id"], 2), within=30)
+    await asyncio.sleep(1.0)  # a second paid run, if one had been let through, would show
+    assert llm.count() == 2
+    with stack.store.engine.begin() as connection:
+        asked = connection.execute(
+            sa.text(
+                "SELECT count(*) FROM audit_events WHERE target = :key "
+                "AND action IN ('tutorial.regenerate', 'tutorial.refresh')"
+            ),
+            {"key": ref.key},
+        ).scalar_one()
+    assert asked == 1  # one request asked for generation 2; the others were attached
 
 
 async def test_sync_interval_and_tracked_repositories_are_bounded(

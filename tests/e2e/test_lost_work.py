@@ -29,6 +29,7 @@ from tests.helpers import (
     deliver,
     issue_delivery,
     make_settings,
+    user_with_key,
     wait_finished,
 )
 from tests.servers import TemporalDevServer
@@ -144,6 +145,58 @@ async def test_a_submission_while_temporal_is_down_is_kept_and_started_when_it_i
     assert done["status"] == "COMPLETED"
     assert llm.count() == 1
     assert (await reconcile(stack)).restarted == 0  # nothing left to restart
+
+
+async def test_a_kept_submission_stays_charged_once_and_its_later_start_is_not_free(
+    temporal_server: TemporalDevServer,
+    database_url: str,
+    github: FakeGitHub,
+    llm: FakeOpenAI,
+    repo_name: str,
+) -> None:
+    """One rule: the unit stays charged exactly when the work is kept. Refunded while kept, the
+    reconciler's later start was a generation nobody paid for, past every quota."""
+    seed_hello_world(github, repo_name)
+    settings = make_settings(
+        database_url=database_url,
+        temporal_address=temporal_server.address,
+        github=github,
+        llm=llm,
+        auth_mode="keys",
+        write_rate_per_minute=0,
+        user_daily_generations=2,
+    )
+    stacks = Stacks(temporal_server, settings)
+    await temporal_server.stop()
+    app = create_app(settings)
+    _, key = user_with_key(app.state.resources.accounts, "member@example.com")
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as api:
+
+            async def used() -> int:
+                quota = (await api.get("/api/v1/me", headers=key)).json()["quota"]
+                return int(quota["used"])
+
+            issue = {"issue": f"octo-org/{repo_name}#1"}
+            refused = await api.post("/api/v1/tutorials", json=issue, headers=key)
+            assert refused.status_code == 503
+            assert refused.json()["kept"] is True
+            assert "counts as one generation" in refused.json()["detail"]
+            assert await used() == 1  # kept, so charged
+            again = await api.post("/api/v1/tutorials", json=issue, headers=key)
+            assert again.status_code == 503
+            assert await used() == 1  # asking again for kept work is free
+
+            stack = await stacks.up()
+            assert (await reconcile(stack)).restarted == 1
+            done = await wait_finished(api, refused.json()["status_url"])
+            assert done["status"] == "COMPLETED"
+            assert llm.count() == 1
+            assert await used() == 1  # the one generation, paid once
+    finally:
+        await app.state.resources.close()
+        await stacks.close()
 
 
 async def test_a_regeneration_while_temporal_is_down_keeps_nothing_and_counts_nothing(

@@ -9,9 +9,17 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
+from sqlmodel import Session
 from temporalio.service import RPCError
 
 from fakes import FakeGitHub, FakeOpenAI
+from issuesight.db.engine import make_engine
+from issuesight.db.issues import IssueStore
+from issuesight.db.models import TutorialContent
+from issuesight.db.projects import ProjectStore
+from issuesight.db.tutorials import TutorialStore
+from issuesight.db.types import parse_time, utcnow
 from issuesight.domain.refs import make_ref
 from issuesight.orchestration.schedules import sync_schedule_id
 from issuesight.workflows.contracts import SyncRequest
@@ -251,3 +259,106 @@ async def test_a_spent_llm_budget_holds_the_sync_on_a_durable_timer(
     assert outcome.jobs == 1
     assert llm.count() == 1
     assert (await tutorial(stack, repo, 3))["status"] == "COMPLETED"
+
+
+@pytest.mark.slow
+async def test_a_sync_does_not_pay_again_for_a_tutorial_that_failed_for_good(
+    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """A watched issue whose tutorial failed after its bounded attempts (the model always
+    answers malformed) is not generated again by every later sync that reads its page; an
+    edit of the issue itself is a new question and gets one new run."""
+    repo = repo_name.lower()
+    github.add_repo("Octo-Org", repo_name, files={"README.md": "# R\n", "src/r.py": "x = 1\n"})
+    github.add_issue(f"Octo-Org/{repo_name}", 1, title="Watched", body="B", labels=["help wanted"])
+    github.add_issue(f"Octo-Org/{repo_name}", 2, title="Unwatched", body="B", labels=[])
+    stack = await make_stack(database_url)
+    await stack.api.post("/api/v1/projects", json={"repo": f"octo-org/{repo}"})
+    llm.fail_next("malformed", times=1000)
+
+    await run_sync(stack.client, stack.settings, repo)
+    failed = await tutorial(stack, repo, 1)
+    assert (failed["status"], failed["failure_type"]) == ("FAILED", "LLMInvalidOutput")
+    paid = llm.count()
+    assert paid > 1  # the run's bounded attempts (the sync request's LLM_MAX_ATTEMPTS)
+
+    # Another issue of the page changes, so the page is read again (200, not 304) and the
+    # failed issue is seen again, unchanged: no new run, no LLM call.
+    github.edit_issue(f"Octo-Org/{repo_name}", 2, body="Someone else's issue moved on.")
+    github.reset_log()
+    second = await run_sync(stack.client, stack.settings, repo)
+    assert github.count(status=200, path_pattern=r"/issues$") >= 1
+    assert second.jobs == 0
+    assert llm.count() == paid
+
+    # The failed issue itself is edited: a new version, one new (bounded) run.
+    github.edit_issue(f"Octo-Org/{repo_name}", 1, body="Now with steps to reproduce.")
+    third = await run_sync(stack.client, stack.settings, repo)
+    assert third.jobs == 1
+    assert llm.count() == 2 * paid
+
+
+def test_a_failed_tutorial_is_retried_by_syncs_only_after_its_backoff_and_a_bounded_number_of_times(
+    database_url: str, repo_name: str
+) -> None:
+    """The store's side of it, on both databases: failed runs are counted once per run, an
+    outage is retried after the back-off (1 h after the first failed run, 2 h after the
+    second), never after the third, and a final failure never."""
+    repo = repo_name.lower()
+    engine = make_engine(database_url)
+    store, issues = TutorialStore(engine), IssueStore(engine)
+    ProjectStore(engine).track("octo-org", repo, ["good first issue"], 60)
+    ref = make_ref("octo-org", repo, 1)
+    issue = {
+        "number": 1,
+        "title": "Watched",
+        "state": "open",
+        "labels": [{"name": "good first issue"}],
+        "updated_at": "2025-01-01T00:00:00Z",
+    }
+
+    def seen_again() -> bool:
+        return issues.record_issue(f"octo-org/{repo}", issue, ["good first issue"]).needs_job
+
+    def failed(kind: str, runs: int, minutes_ago: int) -> None:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.update(TutorialContent)
+                .where(TutorialContent.id == ref.tutorial_id)
+                .values(
+                    failure_type=kind,
+                    failed_runs=runs,
+                    updated_at=utcnow() - timedelta(minutes=minutes_ago),
+                )
+            )
+
+    try:
+        store.register_submission(ref)
+        issues.mark_handled(ref.key, parse_time(issue["updated_at"]))
+        store.mark_failed(ref.tutorial_id, reason="down", failure_type="LLMUnavailable")
+        store.mark_failed(ref.tutorial_id, reason="down", failure_type="LLMUnavailable")
+        store.begin_generation(ref.tutorial_id, 1)  # a second run
+        store.mark_failed(ref.tutorial_id, reason="down", failure_type="LLMUnavailable")
+        with Session(engine) as session:
+            content = session.get(TutorialContent, ref.tutorial_id)
+            assert content is not None
+            assert content.failed_runs == 2  # once per run, however often a run reports it
+
+        failed("LLMUnavailable", 1, minutes_ago=59)
+        assert not seen_again()
+        failed("LLMUnavailable", 1, minutes_ago=61)
+        assert seen_again()
+        failed("LLMUnavailable", 2, minutes_ago=61)
+        assert not seen_again()
+        failed("LLMUnavailable", 2, minutes_ago=121)
+        assert seen_again()
+        failed("LLMUnavailable", 3, minutes_ago=60 * 24 * 30)
+        assert not seen_again()
+        for final in ("LLMInvalidOutput", "RepositoryNotFound", "Terminated"):
+            failed(final, 1, minutes_ago=60 * 24 * 30)
+            assert not seen_again(), final
+        # A new version of the issue is a new question, whatever the failure was.
+        issue["updated_at"] = "2025-02-01T00:00:00Z"
+        assert seen_again()
+    finally:
+        engine.dispose()

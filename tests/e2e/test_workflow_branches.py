@@ -74,6 +74,7 @@ class TutorialScript:
 
     begin: BeginResult = field(default_factory=lambda: BeginResult(False, 1))
     fingerprint: str = "fp-1"
+    earlier_fingerprint: str | None = None
     fetch_error: ApplicationError | None = None
     generate_error: ApplicationError | None = None
     # Raised by the first GENERATE calls, one each, before generate_error applies.
@@ -98,7 +99,15 @@ class TutorialScript:
         self.calls.append((ActivityName.FETCH_CONTEXT, argument))
         if self.fetch_error is not None:
             raise self.fetch_error
-        return FetchContextResult("a" * 40, self.fingerprint, "An issue", 0, 0, ["src/x.py"])
+        return FetchContextResult(
+            "a" * 40,
+            self.fingerprint,
+            "An issue",
+            0,
+            0,
+            ["src/x.py"],
+            earlier_fingerprint=self.earlier_fingerprint,
+        )
 
     @activity.defn(name=ActivityName.GENERATE)
     async def generate_tutorial_draft(self, argument: GenerateInput) -> GenerateResult:
@@ -288,6 +297,21 @@ async def test_a_refresh_that_finds_nothing_changed_marks_it_unchanged(
         ActivityName.FETCH_CONTEXT,
         ActivityName.MARK_UNCHANGED,
     ]
+
+
+async def test_a_tutorial_stored_under_the_earlier_fingerprint_is_not_regenerated_for_it(
+    temporal_client: Client,
+) -> None:
+    """A new fingerprint formula is not a change of the issue: no paid regeneration."""
+    script = TutorialScript(
+        begin=BeginResult(True, 2, fingerprint="earlier-same"),
+        fingerprint="new-formula",
+        earlier_fingerprint="earlier-same",
+    )
+    key = issue_key()
+    outcome = await run_tutorial(temporal_client, script, TutorialRequest(key, refresh=True))
+    assert outcome == TutorialOutcome(key, generated=False, generation=2, stale=False)
+    assert ActivityName.GENERATE not in script.names()
 
 
 async def test_a_changed_issue_is_marked_stale_and_regenerated(temporal_client: Client) -> None:

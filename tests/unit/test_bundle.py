@@ -15,6 +15,7 @@ from issuesight.context.bundle import (
     PER_ITEM_OVERHEAD,
     ContextBundle,
     build_bundle,
+    earlier_fingerprint,
     fingerprint,
 )
 from issuesight.context.gather import FetchedFile, RawContext
@@ -475,6 +476,14 @@ def _labels_as_strings(raw: RawContext) -> None:
     raw.issue["labels"] = [label["name"] for label in raw.issue["labels"]]
 
 
+def _touch_comment(raw: RawContext) -> None:
+    raw.comments[1]["updated_at"] = "2025-05-30T00:00:00Z"
+
+
+def _reorder_comments(raw: RawContext) -> None:
+    raw.comments.reverse()
+
+
 def _new_comment_author_login(raw: RawContext) -> None:
     raw.comments[0]["user"] = {"login": "renamed"}
 
@@ -489,6 +498,8 @@ def _new_comment_author_login(raw: RawContext) -> None:
         _reorder_labels,
         _labels_as_strings,
         _tweak_issue(body="Steps to reproduce: run `hello` with an empty config.\x00"),
+        _touch_comment,
+        _reorder_comments,
     ],
     ids=[
         "assignees",
@@ -498,6 +509,8 @@ def _new_comment_author_login(raw: RawContext) -> None:
         "label-order",
         "label-shape",
         "nul-byte",
+        "comment-updated_at",
+        "comment-order",
     ],
 )
 def test_fingerprint_ignores(change: Any) -> None:
@@ -566,6 +579,20 @@ def test_fingerprint_changes_with(change: Any) -> None:
     changed = copy.deepcopy(raw)
     change(changed)
     assert fingerprint(changed) != before
+
+
+def test_the_earlier_fingerprint_is_the_formula_stored_tutorials_carry() -> None:
+    """Tutorials stored before comments were fingerprinted by id and text carry the earlier
+    digest; a refresh that still matches it is unchanged (no paid regeneration for a new
+    formula). It saw a comment's updated_at, the current one does not."""
+    raw = _raw()
+    assert raw.comments
+    assert earlier_fingerprint(raw) != fingerprint(raw)
+    assert earlier_fingerprint(raw) == earlier_fingerprint(copy.deepcopy(raw))
+    touched = copy.deepcopy(raw)
+    _touch_comment(touched)
+    assert earlier_fingerprint(touched) != earlier_fingerprint(raw)
+    assert fingerprint(touched) == fingerprint(raw)
 
 
 def test_fingerprint_changes_when_a_pull_request_is_opened_for_the_issue() -> None:

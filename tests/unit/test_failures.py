@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import ast
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from issuesight.domain.failures import PERMANENT, PERMANENT_TYPES, FailureKind, is_permanent
+from issuesight.domain.failures import (
+    PERMANENT,
+    PERMANENT_TYPES,
+    SYNC_RETRY_LIMIT,
+    FailureKind,
+    is_permanent,
+    sync_may_retry,
+)
 from issuesight.github.errors import GitHubError
 from issuesight.llm.errors import LLMError
 from tests.paths import ROOT
@@ -50,3 +58,19 @@ def test_no_failure_kind_is_spelled_out_elsewhere_in_the_package() -> None:
             if isinstance(node, ast.Constant) and node.value in names:
                 offenders.append(f"{Path(path).relative_to(ROOT)}:{node.lineno} {node.value}")
     assert offenders == []
+
+
+def test_syncs_retry_a_transient_failure_with_a_bounded_backoff_and_never_a_final_one() -> None:
+    """A sync that sees an unchanged issue whose tutorial failed: a final failure (permanent,
+    malformed output after every attempt, terminated) is never started again; an outage is,
+    after one hour, then two, then not at all (each run is paid for)."""
+    failed_at = datetime(2026, 1, 1, tzinfo=UTC)
+    later = failed_at + timedelta(days=365)
+    for kind in (FailureKind.LLM_INVALID_OUTPUT, FailureKind.TERMINATED, *PERMANENT):
+        assert not sync_may_retry(kind, 1, failed_at, later), kind
+    outage = FailureKind.LLM_UNAVAILABLE
+    assert not sync_may_retry(outage, 1, failed_at, failed_at + timedelta(minutes=59))
+    assert sync_may_retry(outage, 1, failed_at, failed_at + timedelta(hours=1))
+    assert not sync_may_retry(outage, 2, failed_at, failed_at + timedelta(minutes=119))
+    assert sync_may_retry(outage, 2, failed_at, failed_at + timedelta(hours=2))
+    assert not sync_may_retry(outage, SYNC_RETRY_LIMIT, failed_at, later)

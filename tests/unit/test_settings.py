@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from issuesight.core.logs import JsonFormatter, ScrubbingTextFormatter, configure_logging
-from issuesight.core.settings import Settings
+from issuesight.core.settings import Settings, get_settings
 
 CONTRACT = [
     "DATABASE_URL",
@@ -209,7 +209,17 @@ def test_database_url_without_password(monkeypatch: pytest.MonkeyPatch, url: str
     [
         ("PROMPT_BUDGET_CHARS", "3999"),
         ("LLM_MAX_ATTEMPTS", "0"),
+        # Each attempt is a paid call: 11 would be eleven per issue (and 1000, a thousand).
+        ("LLM_MAX_ATTEMPTS", "11"),
+        ("LLM_MAX_ATTEMPTS", "1000"),
         ("LLM_TIMEOUT_SECONDS", "0"),
+        ("LLM_TIMEOUT_SECONDS", "901"),
+        ("GITHUB_TIMEOUT_SECONDS", "301"),
+        ("LLM_DAILY_TOKEN_BUDGET", "-1"),
+        ("RETRIEVAL_LLM_MAX_TOKENS", "4001"),
+        ("LLM_MAX_OUTPUT_TOKENS", "200001"),
+        ("REGENERATE_DAILY_LIMIT", "0"),
+        ("REFRESH_COOLDOWN_MINUTES", "-1"),
         ("LOG_FORMAT", "xml"),
         ("API_THREADS", "0"),
         ("STATUS_READ_CONNECTIONS", "0"),
@@ -221,6 +231,24 @@ def test_knobs_are_validated(monkeypatch: pytest.MonkeyPatch, name: str, value: 
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         _settings()
+
+
+def test_an_out_of_bounds_knob_stops_the_command_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from issuesight.cli.main import main
+
+    monkeypatch.setenv("LLM_MAX_ATTEMPTS", "1000")
+    get_settings.cache_clear()
+    try:
+        assert main(["migrate"]) == 2
+    finally:
+        get_settings.cache_clear()
+    error = capsys.readouterr().err
+    assert error.startswith("issuesight: invalid configuration: LLM_MAX_ATTEMPTS: ")
+    assert "less than or equal to 10" in error
+    assert "Traceback" not in error
+    assert len(error.strip().splitlines()) == 1
 
 
 def test_dot_env_file_is_read_unless_disabled(

@@ -123,9 +123,11 @@ async def _submit(
 
 
 async def _temporal_unavailable(request: Request, resources: Resources, ref: IssueRef) -> Response:
-    """503 that says exactly what was kept. A new or failed tutorial stays PENDING and the
-    reconciler starts it once Temporal answers; a regeneration of a completed tutorial is not
-    kept (the tutorial is unchanged, the request not counted)."""
+    """503 that says exactly what was kept, and so what was charged (one rule: a unit stays
+    charged exactly when the work is kept). A new or failed tutorial stays PENDING, paid for
+    by the request that asked for it, and the reconciler starts it once Temporal answers; a
+    regeneration of a completed tutorial is not kept (the tutorial is unchanged, the request
+    not counted)."""
     view = await asyncio.to_thread(resources.store.get_tutorial, ref.tutorial_id)
     minutes = resources.settings.reconcile_interval_minutes
     body: dict[str, object] = {"issue": ref.key, "kept": False}
@@ -138,8 +140,10 @@ async def _temporal_unavailable(request: Request, resources: Resources, ref: Iss
             detail=(
                 "The job service (Temporal) is unreachable. Your request is kept: the tutorial "
                 f"is recorded as PENDING and is started automatically within {minutes} "
-                "minutes of the job service answering again. Poll status_url; submitting "
-                "again is safe and starts nothing twice."
+                "minutes of the job service answering again. It counts as one generation "
+                "against the quota of the request that asked for it (kept work is charged "
+                "once); submitting again is free, safe and starts nothing twice. Poll "
+                "status_url."
             ),
         )
     else:
@@ -261,7 +265,10 @@ async def regenerate_tutorial(
     ref = parse_issue_ref(view.issue_key)
     try:
         response = await _submit(request, resources, ref, admin, regenerate=True)
-    except HTTPException:  # refused (quota, LLM budget): nothing started, nothing counted
+    except BaseException:
+        # Refused (quota, LLM budget, a deleted account: Refusals, not HTTPExceptions) or
+        # failed: nothing started, so the tutorial's regeneration slot is given back too.
+        # Catching HTTPException alone kept the cooldown of a request the quota refused.
         await asyncio.to_thread(resources.store.refund_regeneration, tutorial_id, claim.claimed_at)
         raise
     if response.status_code == 503:  # nothing started: the request does not count
