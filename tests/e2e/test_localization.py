@@ -96,7 +96,8 @@ async def test_the_picked_file_and_function_lead_the_prompt(
 
     localization, generation = llm.calls
     assert _is_localization(localization)
-    assert localization.body["max_tokens"] == 300
+    # The cap goes in the field LLM_OUTPUT_CAP_FIELD names, as the generation's does.
+    assert localization.body[stack.settings.llm_output_cap_field] == 300
     asked = FakeOpenAI.prompt_text(localization)
     assert "<<<UNTRUSTED DATA " in asked
     assert "shop/pricing.py" in asked
