@@ -8,6 +8,7 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ from tests.helpers import (
     OPENAI_KEY,
     POSTGRES_ADMIN_URL,
     REQUIRE_POSTGRES,
+    MakeStack,
     Stack,
     make_settings,
     truncate_all,
@@ -137,7 +139,7 @@ def store(database_url: str) -> Iterator[TutorialStore]:
 def github() -> Iterator[FakeGitHub]:
     fake = FakeGitHub(token=GITHUB_TOKEN)
     with BackgroundServer(fake.app) as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+        fake.url = server.url
         yield fake
 
 
@@ -145,7 +147,7 @@ def github() -> Iterator[FakeGitHub]:
 def llm() -> Iterator[FakeOpenAI]:
     fake = FakeOpenAI(api_key=OPENAI_KEY)
     with BackgroundServer(fake.app) as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+        fake.url = server.url
         yield fake
 
 
@@ -155,7 +157,7 @@ def github_oauth() -> Iterator[FakeGitHubOAuth]:
     the flow at the root, the API under /api/v3)."""
     fake = FakeGitHubOAuth(client_id=OAUTH_CLIENT_ID, client_secret=OAUTH_CLIENT_SECRET)
     with BackgroundServer(fake.app) as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+        fake.url = server.url
         yield fake
 
 
@@ -176,10 +178,10 @@ async def make_stack(
     github: FakeGitHub,
     llm: FakeOpenAI,
     retrieval_cache: Path,
-) -> AsyncIterator[object]:
+) -> AsyncIterator[MakeStack]:
     stacks: list[Stack] = []
 
-    async def factory(database_url: str, *, worker: bool = True, **overrides: object) -> Stack:
+    async def factory(database_url: str, *, worker: bool = True, **overrides: Any) -> Stack:
         overrides.setdefault("retrieval_cache_dir", retrieval_cache)
         settings = make_settings(
             database_url=database_url,

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import inspect
 import json
 import os
 import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import sqlalchemy as sa
@@ -22,6 +23,7 @@ from temporalio.client import Client
 from fakes import FakeGitHub, FakeOpenAI
 from issuesight.accounts.store import CLI, AccountStore, UserView
 from issuesight.api.app import create_app
+from issuesight.api.deps import Resources
 from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
 from issuesight.db.models import Role
@@ -253,18 +255,19 @@ def make_settings(
     github: FakeGitHub,
     llm: FakeOpenAI,
     retrieval_cache_dir: Path | None = None,
-    **overrides: object,
+    **overrides: Any,
 ) -> Settings:
-    values: dict[str, object] = {
+    # Any: Settings validates each field's type (a wrong override fails there, at run time).
+    values: dict[str, Any] = {
         "retrieval_cache_dir": retrieval_cache_dir,
         "database_url": database_url,
         "temporal_address": temporal_address,
         "temporal_task_queue": f"test-{uuid.uuid4()}",
-        "github_api_url": github.url,  # type: ignore[attr-defined]
+        "github_api_url": github.url,
         "github_token": GITHUB_TOKEN,
         "github_webhook_secret": WEBHOOK_SECRET,
         "openai_api_key": OPENAI_KEY,
-        "openai_base_url": llm.url + "/v1",  # type: ignore[attr-defined]
+        "openai_base_url": llm.url + "/v1",
         "llm_timeout_seconds": 10.0,
         "llm_max_attempts": 4,
         "prompt_budget_chars": 30_000,
@@ -273,7 +276,7 @@ def make_settings(
         "auth_mode": "open",
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 class Stack:
@@ -287,7 +290,8 @@ class Stack:
         self.api = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app), base_url="http://issuesight.test"
         )
-        self.store = self.app.state.resources.store
+        self.resources: Resources = self.app.state.resources
+        self.store = self.resources.store
         self._stop = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
 
@@ -306,17 +310,28 @@ class Stack:
     async def close(self) -> None:
         await self.stop_worker()
         await self.api.aclose()
-        await self.app.state.resources.close()
+        await self.resources.close()
 
 
-async def assert_eventually(check: object, *, within: float = 30.0, interval: float = 0.1) -> None:
+class MakeStack(Protocol):
+    """The `make_stack` fixture: a Stack on `database_url` (its worker started unless
+    `worker=False`), Settings fields overridden by keyword, closed when the test ends."""
+
+    async def __call__(
+        self, database_url: str, *, worker: bool = True, **overrides: Any
+    ) -> Stack: ...
+
+
+async def assert_eventually(
+    check: Callable[[], object | Awaitable[object]], *, within: float = 30.0, interval: float = 0.1
+) -> None:
     """Polls an async or sync predicate (it may also raise AssertionError) until it holds."""
     deadline = asyncio.get_running_loop().time() + within
     last: BaseException | None = None
     while asyncio.get_running_loop().time() < deadline:
         try:
-            result = check()  # type: ignore[operator]
-            if asyncio.iscoroutine(result):
+            result = check()
+            if inspect.isawaitable(result):
                 result = await result
             if result is not False:
                 return
@@ -344,13 +359,13 @@ def issue_delivery(github: FakeGitHub, repo: str, action: str = "opened") -> byt
 
 
 async def deliver(
-    stack,
+    stack: Stack,
     body: bytes,
     *,
     event: str = "issues",
     delivery: str | None = None,
     signature: str | None = "sign",
-) -> Any:
+) -> httpx.Response:
     headers = {
         "X-GitHub-Event": event,
         "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
@@ -363,7 +378,7 @@ async def deliver(
     return await stack.api.post("/api/v1/webhooks/github", content=body, headers=headers)
 
 
-async def run_sync(client: Client, settings, repo: str) -> SyncOutcome:
+async def run_sync(client: Client, settings: Settings, repo: str) -> SyncOutcome:
     outcome: SyncOutcome = await client.execute_workflow(
         RepoSyncWorkflow.run,
         SyncRequest(
@@ -378,7 +393,7 @@ async def run_sync(client: Client, settings, repo: str) -> SyncOutcome:
     return outcome
 
 
-def spend_llm_budget(stack, tokens: int) -> None:
+def spend_llm_budget(stack: Stack, tokens: int) -> None:
     """Usage as an earlier generation would have recorded it (the ledger the budget reads)."""
     from issuesight.db.engine import session_scope
     from issuesight.db.models import LLMUsage
@@ -404,8 +419,9 @@ def start_worker(
 
 def current_issue(github: FakeGitHub, repo: str) -> dict[str, Any]:
     """The issue as the fake GitHub serves it now, so the delivery matches the API's view."""
-    response = httpx.get(f"{github.url}/repos/Octo-Org/{repo}/issues/1")  # type: ignore[attr-defined]
-    return response.json()
+    response = httpx.get(f"{github.url}/repos/Octo-Org/{repo}/issues/1")
+    issue: dict[str, Any] = response.json()
+    return issue
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

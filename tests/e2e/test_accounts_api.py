@@ -23,7 +23,7 @@ from issuesight.accounts.store import CLI
 from issuesight.core.logs import JsonFormatter
 from issuesight.db.models import Role
 from issuesight.domain.refs import make_ref
-from tests.helpers import assert_eventually, bearer, metric, user_with_key, wait_finished
+from tests.helpers import MakeStack, assert_eventually, bearer, metric, user_with_key, wait_finished
 
 KEYS = {"auth_mode": "keys", "write_rate_per_minute": 0}  # the rate limit has its own test
 
@@ -40,7 +40,7 @@ def _assert_challenged(response: httpx.Response) -> None:
     assert response.json()["detail"]
 
 
-async def test_no_write_without_a_valid_key(make_stack, database_url: str) -> None:
+async def test_no_write_without_a_valid_key(make_stack: MakeStack, database_url: str) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
     accounts = stack.app.state.resources.accounts
     member, good = user_with_key(accounts, "member@example.com")
@@ -94,7 +94,7 @@ async def test_no_write_without_a_valid_key(make_stack, database_url: str) -> No
     ).terminate()
 
 
-async def test_members_cannot_use_admin_routes(make_stack, database_url: str) -> None:
+async def test_members_cannot_use_admin_routes(make_stack: MakeStack, database_url: str) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
     accounts = stack.app.state.resources.accounts
     _, member = user_with_key(accounts, "m@example.com")
@@ -142,7 +142,7 @@ async def test_members_cannot_use_admin_routes(make_stack, database_url: str) ->
     ]
 
 
-async def test_keys_in_query_strings_are_refused(make_stack, sqlite_url: str) -> None:
+async def test_keys_in_query_strings_are_refused(make_stack: MakeStack, sqlite_url: str) -> None:
     stack = await make_stack(sqlite_url, worker=False, **KEYS)
     _, member = user_with_key(stack.app.state.resources.accounts, "q@example.com")
     key = member["Authorization"].split()[1]
@@ -163,7 +163,7 @@ async def test_keys_in_query_strings_are_refused(make_stack, sqlite_url: str) ->
     assert (await stack.api.get("/api/v1/tutorials?q=risk_score")).status_code == 200
 
 
-async def test_reads_are_public_unless_configured(make_stack, sqlite_url: str) -> None:
+async def test_reads_are_public_unless_configured(make_stack: MakeStack, sqlite_url: str) -> None:
     public = await make_stack(sqlite_url, worker=False, **KEYS)
     assert (await public.api.get("/api/v1/tutorials")).status_code == 200
     assert (await public.api.get("/api/v1/projects")).status_code == 200
@@ -182,7 +182,7 @@ async def test_reads_are_public_unless_configured(make_stack, sqlite_url: str) -
 
 
 async def test_keys_are_shown_once_and_managed_by_owners_and_admins(
-    make_stack, database_url: str
+    make_stack: MakeStack, database_url: str
 ) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
     accounts = stack.app.state.resources.accounts
@@ -262,7 +262,7 @@ async def test_keys_are_shown_once_and_managed_by_owners_and_admins(
 
 
 async def test_new_generations_cost_quota_and_unlocks_are_free(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     for number in (1, 2, 3):
         seed_hello_world(github, repo_name, number=number, title=f"Issue {number}")
@@ -344,7 +344,7 @@ async def test_new_generations_cost_quota_and_unlocks_are_free(
 
 
 async def test_a_thousand_submissions_from_one_key_start_one_quota_of_workflows(
-    make_stack, database_url: str
+    make_stack: MakeStack, database_url: str
 ) -> None:
     stack = await make_stack(database_url, worker=False, user_daily_generations=10, **KEYS)
     _, member = user_with_key(stack.app.state.resources.accounts, "flood@example.com")
@@ -380,7 +380,9 @@ async def test_a_thousand_submissions_from_one_key_start_one_quota_of_workflows(
         ).terminate()
 
 
-async def test_writes_are_rate_limited_per_key_and_per_address(make_stack, sqlite_url: str) -> None:
+async def test_writes_are_rate_limited_per_key_and_per_address(
+    make_stack: MakeStack, sqlite_url: str
+) -> None:
     stack = await make_stack(
         sqlite_url, worker=False, auth_mode="keys", write_rate_per_minute=1, write_burst=3
     )
@@ -419,7 +421,7 @@ async def test_writes_are_rate_limited_per_key_and_per_address(make_stack, sqlit
 
 
 async def test_a_spent_llm_budget_refuses_new_generations_not_unlocks(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     for number in (1, 2):
         seed_hello_world(github, repo_name, number=number, title=f"Issue {number}")
@@ -450,7 +452,7 @@ async def test_a_spent_llm_budget_refuses_new_generations_not_unlocks(
 
 
 async def test_a_user_deleted_while_their_generation_runs(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     llm.latency = 2.0
@@ -500,7 +502,7 @@ def _decoded(node: Any) -> str:
     return str(node)
 
 
-async def test_keys_never_reach_the_logs(make_stack, database_url: str) -> None:
+async def test_keys_never_reach_the_logs(make_stack: MakeStack, database_url: str) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
     accounts = stack.app.state.resources.accounts
     stream = io.StringIO()
@@ -533,7 +535,7 @@ async def test_keys_never_reach_the_logs(make_stack, database_url: str) -> None:
 
 
 async def test_open_mode_is_the_local_admin_unless_credentials_are_sent(
-    make_stack, sqlite_url: str
+    make_stack: MakeStack, sqlite_url: str
 ) -> None:
     stack = await make_stack(sqlite_url, worker=False)  # conftest's default: open
     me = (await stack.api.get("/api/v1/me")).json()
@@ -546,7 +548,7 @@ async def test_open_mode_is_the_local_admin_unless_credentials_are_sent(
 
 
 async def test_a_generation_that_cannot_start_is_refunded(
-    make_stack, sqlite_url: str, temporal_address: str
+    make_stack: MakeStack, sqlite_url: str, temporal_address: str
 ) -> None:
     """Temporal refuses the start (here: an unknown namespace): 503, the unit of quota comes
     back, and the next request asks for (and pays for) the generation again."""

@@ -43,7 +43,7 @@ class Clock:
 
 @pytest.fixture
 async def client(github: FakeGitHub) -> Iterator[GitHubClient]:
-    http = GitHubClient(github.url, token=GITHUB_TOKEN)  # type: ignore[attr-defined]
+    http = GitHubClient(github.url, token=GITHUB_TOKEN)
     yield http
     await http.aclose()
 
@@ -129,7 +129,7 @@ async def test_the_token_goes_to_the_api_host_only(
     for it: the same fake, another origin."""
     seed_hello_world(github, repo_name)
     sha = github.repo(f"{OWNER}/{repo_name}").commit_sha
-    other_origin = github.url.replace("127.0.0.1", "localhost")  # type: ignore[attr-defined]
+    other_origin = github.url.replace("127.0.0.1", "localhost")
     github.archive_origin = other_origin
 
     refused = await _indexes(client, None).get(f"{OWNER}/{repo_name}", sha)

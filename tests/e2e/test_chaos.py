@@ -120,11 +120,11 @@ def _env(
             "DATABASE_URL": database_url,
             "TEMPORAL_ADDRESS": temporal_address,
             "TEMPORAL_TASK_QUEUE": f"chaos-{uuid.uuid4()}",
-            "GITHUB_API_URL": github.url,  # type: ignore[attr-defined]
+            "GITHUB_API_URL": github.url,
             "GITHUB_TOKEN": GITHUB_TOKEN,
             "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "OPENAI_API_KEY": OPENAI_KEY,
-            "OPENAI_BASE_URL": llm.url + "/v1",  # type: ignore[attr-defined]
+            "OPENAI_BASE_URL": llm.url + "/v1",
             "LLM_TIMEOUT_SECONDS": "30",
             "PROMPT_BUDGET_CHARS": "30000",
             "SYNC_MAX_IN_FLIGHT": str(SYNC_MAX_IN_FLIGHT),

@@ -20,7 +20,7 @@ from issuesight.domain.refs import make_ref
 from issuesight.orchestration.schedules import ensure_reconcile_schedule, reconcile_schedule_id
 from issuesight.workflows.contracts import ReconcileRequest, ReconcileResult
 from issuesight.workflows.reconcile import ReconcileWorkflow
-from tests.helpers import Stack, assert_eventually, run_sync, wait_finished
+from tests.helpers import MakeStack, Stack, assert_eventually, run_sync, wait_finished
 
 
 async def _completed(stack: Stack, repo_name: str, number: int = 1) -> dict:
@@ -36,7 +36,7 @@ async def _generation(stack: Stack, tutorial_id: str, generation: int) -> bool:
 
 
 async def test_regeneration_has_a_cooldown_per_tutorial(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(database_url, regenerate_cooldown_minutes=10)
@@ -52,7 +52,7 @@ async def test_regeneration_has_a_cooldown_per_tutorial(
 
 
 async def test_regeneration_has_a_daily_limit_per_tutorial(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     seed_hello_world(github, repo_name, number=2)
@@ -79,7 +79,7 @@ async def test_regeneration_has_a_daily_limit_per_tutorial(
 
 
 async def test_concurrent_regenerations_get_one_place(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(database_url, regenerate_cooldown_minutes=10)
@@ -93,7 +93,7 @@ async def test_concurrent_regenerations_get_one_place(
 
 
 async def test_sync_interval_and_tracked_repositories_are_bounded(
-    make_stack, database_url: str
+    make_stack: MakeStack, database_url: str
 ) -> None:
     stack = await make_stack(database_url, worker=False, max_tracked_repositories=2)
     prefix = f"octo-org/capped-{uuid.uuid4().hex[:8]}"
@@ -135,7 +135,7 @@ async def reconcile(stack: Stack) -> ReconcileResult:
 
 @pytest.mark.slow
 async def test_outsiders_comments_do_not_buy_a_generation_each(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """Each comment changes the tutorial's inputs; inside REFRESH_COOLDOWN_MINUTES a sync marks
     the tutorial stale instead of regenerating it, and the reconciler regenerates it once the
@@ -176,7 +176,7 @@ async def test_outsiders_comments_do_not_buy_a_generation_each(
 
 
 async def test_the_reconciler_schedule_is_created_updated_and_runs(
-    make_stack, sqlite_url: str
+    make_stack: MakeStack, sqlite_url: str
 ) -> None:
     stack = await make_stack(sqlite_url, reconcile_interval_minutes=7)
     await ensure_reconcile_schedule(stack.client, stack.settings)
@@ -209,7 +209,7 @@ async def test_the_reconciler_schedule_is_created_updated_and_runs(
 
 
 async def test_the_reconciler_leaves_a_running_sync_s_issues_to_it(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """A sync records a page's issues and then starts their jobs a few at a time: the ones
     still waiting are not lost, and the reconciler must not start them beside the sync."""
@@ -238,7 +238,7 @@ async def test_the_reconciler_leaves_a_running_sync_s_issues_to_it(
 
 
 async def test_the_reconciler_starts_nothing_while_the_llm_budget_is_spent(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     from sqlmodel import select
 

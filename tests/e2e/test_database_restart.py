@@ -12,7 +12,7 @@ import pytest
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.db.migrate import upgrade
-from tests.helpers import REQUIRE_POSTGRES, assert_eventually, wait_finished
+from tests.helpers import REQUIRE_POSTGRES, MakeStack, assert_eventually, wait_finished
 from tests.servers import PrivatePostgres, postgres_bin
 
 pytestmark = pytest.mark.slow
@@ -35,7 +35,11 @@ def postgres() -> Iterator[PrivatePostgres]:
 
 
 async def test_an_answer_paid_for_while_the_database_is_down_is_kept(
-    postgres: PrivatePostgres, make_stack, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    postgres: PrivatePostgres,
+    make_stack: MakeStack,
+    github: FakeGitHub,
+    llm: FakeOpenAI,
+    repo_name: str,
 ) -> None:
     seed_hello_world(github, repo_name)
     url = postgres.create_database("issuesight")

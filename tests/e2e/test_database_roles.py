@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.db.migrate import upgrade
-from tests.helpers import REQUIRE_POSTGRES, deliver, issue_delivery, wait_finished
+from tests.helpers import REQUIRE_POSTGRES, MakeStack, deliver, issue_delivery, wait_finished
 from tests.paths import ROOT
 from tests.servers import PrivatePostgres, postgres_bin
 
@@ -92,7 +92,7 @@ def test_the_app_role_cannot_read_temporal_s_database(roles_postgres: PrivatePos
 
 async def test_the_whole_path_runs_as_the_app_role(
     roles_postgres: PrivatePostgres,
-    make_stack,
+    make_stack: MakeStack,
     github: FakeGitHub,
     llm: FakeOpenAI,
     repo_name: str,

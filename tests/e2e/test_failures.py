@@ -12,11 +12,11 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.domain.refs import parse_issue_ref
-from tests.helpers import wait_finished
+from tests.helpers import MakeStack, Stack, wait_finished
 from tests.paths import BLNS
 
 
-async def _submit_and_wait(stack, issue: str) -> dict:
+async def _submit_and_wait(stack: Stack, issue: str) -> dict:
     response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
     assert response.status_code == 202, response.text
     return await wait_finished(stack.api, response.json()["status_url"], within=20)
@@ -33,7 +33,7 @@ async def _submit_and_wait(stack, issue: str) -> dict:
     ],
 )
 async def test_permanent_failures_end_the_job_at_once(
-    make_stack,
+    make_stack: MakeStack,
     sqlite_url: str,
     github: FakeGitHub,
     llm: FakeOpenAI,
@@ -77,7 +77,7 @@ async def test_permanent_failures_end_the_job_at_once(
 
 
 async def test_bad_credentials_fail_with_an_actionable_reason(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(sqlite_url, github_token="ghp_" + "wrongtoken" + "0" * 27)
@@ -114,7 +114,7 @@ MALFORMED = [
 
 
 async def test_malformed_references_are_refused_with_the_valid_forms(
-    make_stack, sqlite_url: str
+    make_stack: MakeStack, sqlite_url: str
 ) -> None:
     stack = await make_stack(sqlite_url, worker=False)
     for reference in MALFORMED:
@@ -128,7 +128,7 @@ async def test_malformed_references_are_refused_with_the_valid_forms(
     assert listing.json()["total"] == 0  # nothing was recorded for a refused reference
 
 
-async def test_naughty_strings_never_crash_the_api(make_stack, sqlite_url: str) -> None:
+async def test_naughty_strings_never_crash_the_api(make_stack: MakeStack, sqlite_url: str) -> None:
     stack = await make_stack(sqlite_url, worker=False)
     naughty = json.loads(BLNS.read_text())
     for text in naughty:
@@ -140,7 +140,7 @@ async def test_naughty_strings_never_crash_the_api(make_stack, sqlite_url: str) 
     assert (await stack.api.get("/api/v1/tutorials")).json()["total"] == 0
 
 
-async def test_unknown_tutorial_ids_answer_404(make_stack, sqlite_url: str) -> None:
+async def test_unknown_tutorial_ids_answer_404(make_stack: MakeStack, sqlite_url: str) -> None:
     stack = await make_stack(sqlite_url, worker=False)
     missing = await stack.api.get("/api/v1/tutorials/00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404

@@ -6,17 +6,17 @@ import time
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
-from tests.helpers import wait_finished
+from tests.helpers import MakeStack, Stack, wait_finished
 
 
-async def _run(stack, issue: str, within: float = 60) -> dict:
+async def _run(stack: Stack, issue: str, within: float = 60) -> dict:
     response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
     assert response.status_code == 202, response.text
     return await wait_finished(stack.api, response.json()["status_url"], within=within)
 
 
 async def test_llm_rate_limit_is_waited_out_for_retry_after(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     llm.fail_next("rate_limit", times=2, retry_after=2)
@@ -31,7 +31,7 @@ async def test_llm_rate_limit_is_waited_out_for_retry_after(
 
 
 async def test_llm_server_errors_and_bad_output_are_retried(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     llm.fail_next("server_error")
@@ -45,7 +45,7 @@ async def test_llm_server_errors_and_bad_output_are_retried(
 
 
 async def test_a_hung_llm_call_times_out_and_is_retried(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     llm.fail_next("hang", seconds=30)
@@ -58,7 +58,7 @@ async def test_a_hung_llm_call_times_out_and_is_retried(
 
 
 async def test_llm_failures_are_bounded_and_end_with_a_reason(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     llm.fail_next("malformed", times=10)
@@ -72,7 +72,7 @@ async def test_llm_failures_are_bounded_and_end_with_a_reason(
 
 
 async def test_llm_credentials_rejected_fail_at_once(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(sqlite_url, openai_api_key="sk-wrong-key-000000000000000000000")
@@ -84,7 +84,7 @@ async def test_llm_credentials_rejected_fail_at_once(
 
 
 async def test_github_outage_is_retried_until_it_recovers(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     github.fail_next(r"/issues/1$", 502, times=2, body="<html>Bad Gateway</html>")
@@ -96,7 +96,7 @@ async def test_github_outage_is_retried_until_it_recovers(
 
 
 async def test_spent_github_rate_limit_is_waited_out_until_reset(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     github.exhaust_rate_limit(reset_in=3)
@@ -114,7 +114,7 @@ async def test_spent_github_rate_limit_is_waited_out_until_reset(
 
 
 async def test_secondary_rate_limit_with_retry_after(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     github.fail_next(
@@ -132,7 +132,7 @@ async def test_secondary_rate_limit_with_retry_after(
 
 
 async def test_a_missing_timeline_costs_the_comments_not_the_tutorial(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """Comments and linked pull requests come from the timeline; if GitHub has none for the
     issue (404), the tutorial is still written from the issue and the repository."""
@@ -148,7 +148,7 @@ async def test_a_missing_timeline_costs_the_comments_not_the_tutorial(
 
 
 async def test_refused_answers_count_against_the_llm_budget(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """A malformed or schema-violating answer was paid for: LLM_DAILY_TOKEN_BUDGET sees it."""
     import sqlalchemy as sa
@@ -181,7 +181,7 @@ def _long_tutorial(llm: FakeOpenAI, summary_chars: int) -> None:
 
 
 async def test_an_answer_cut_at_the_output_cap_is_retried_once_with_twice_the_cap(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     _long_tutorial(llm, summary_chars=2000)  # about 800 tokens: over 512, under 1024
@@ -193,7 +193,7 @@ async def test_an_answer_cut_at_the_output_cap_is_retried_once_with_twice_the_ca
 
 
 async def test_an_answer_cut_twice_fails_as_truncated_without_more_paid_calls(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     _long_tutorial(llm, summary_chars=7000)  # about 2000 tokens: over twice the cap

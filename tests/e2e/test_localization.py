@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.openai import RecordedCall
-from tests.helpers import assert_eventually, wait_finished
+from tests.helpers import MakeStack, Stack, assert_eventually, wait_finished
 
 FILES = {
     "README.md": "# Shop\n",
@@ -46,13 +46,13 @@ def _seed(github: FakeGitHub, repo_name: str) -> str:
     return f"octo-org/{repo_name}#1"
 
 
-async def _run(stack, issue: str) -> dict:
+async def _run(stack: Stack, issue: str) -> dict:
     response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
     assert response.status_code == 202, response.text
     return await wait_finished(stack.api, response.json()["status_url"], within=40)
 
 
-def _ledger(stack, tutorial_id: str) -> int:
+def _ledger(stack: Stack, tutorial_id: str) -> int:
     with stack.store.engine.connect() as connection:
         rows = connection.execute(
             sa.select(sa.func.count())
@@ -74,7 +74,7 @@ def _file_order(call: RecordedCall) -> list[str]:
 
 
 async def test_the_picked_file_and_function_lead_the_prompt(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     issue = _seed(github, repo_name)
     llm.responder = _responder(
@@ -101,7 +101,7 @@ async def test_the_picked_file_and_function_lead_the_prompt(
 
 
 async def test_a_failed_localization_is_retried_then_cached(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     issue = _seed(github, repo_name)
     llm.responder = _responder(llm, {"files": ["shop/pricing.py"], "functions": []})
@@ -123,7 +123,7 @@ async def test_a_failed_localization_is_retried_then_cached(
 
 
 async def test_a_refused_localization_leaves_the_ranking_as_it_is(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     issue = _seed(github, repo_name)
     llm.responder = _responder(llm, {"files": ["shop/pricing.py"], "functions": []})
@@ -139,7 +139,7 @@ async def test_a_refused_localization_leaves_the_ranking_as_it_is(
 
 
 async def test_off_by_default(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     issue = _seed(github, repo_name)
     stack = await make_stack(sqlite_url)

@@ -8,10 +8,10 @@ import pytest
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
-from tests.helpers import wait_finished
+from tests.helpers import MakeStack, Stack, wait_finished
 
 
-async def _outcome(stack, issue: str) -> dict:
+async def _outcome(stack: Stack, issue: str) -> dict:
     response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
     assert response.status_code == 202, response.text
     return await wait_finished(stack.api, response.json()["status_url"], within=20)
@@ -19,7 +19,7 @@ async def _outcome(stack, issue: str) -> dict:
 
 @pytest.mark.parametrize("visibility", ["private", "internal"])
 async def test_a_private_repository_fails_exactly_as_a_missing_one(
-    make_stack,
+    make_stack: MakeStack,
     sqlite_url: str,
     github: FakeGitHub,
     llm: FakeOpenAI,
@@ -50,7 +50,7 @@ async def test_a_private_repository_fails_exactly_as_a_missing_one(
 
 
 async def test_an_allowed_owners_private_repository_is_explained(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     github.repo(f"Octo-Org/{repo_name}").private = True

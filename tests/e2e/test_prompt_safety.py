@@ -10,20 +10,20 @@ import pytest
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import README, seed_hello_world
-from tests.helpers import GITHUB_TOKEN, OPENAI_KEY, WEBHOOK_SECRET, wait_finished
+from tests.helpers import GITHUB_TOKEN, OPENAI_KEY, WEBHOOK_SECRET, MakeStack, Stack, wait_finished
 from tests.paths import FIXTURES
 
 BUDGET = 30_000
 
 
-async def _run(stack, issue: str) -> dict:
+async def _run(stack: Stack, issue: str) -> dict:
     response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
     assert response.status_code == 202, response.text
     return await wait_finished(stack.api, response.json()["status_url"])
 
 
 async def test_a_500_kb_issue_with_250_comments_fits_the_budget(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     body = "START-OF-ISSUE " + ("lorem ipsum dolor sit amet " * 20_000) + " END-OF-ISSUE"
     assert len(body) > 500_000
@@ -49,7 +49,7 @@ async def test_a_500_kb_issue_with_250_comments_fits_the_budget(
 
 
 async def test_prompt_injection_and_pasted_secrets_stay_inert(
-    make_stack,
+    make_stack: MakeStack,
     sqlite_url: str,
     github: FakeGitHub,
     llm: FakeOpenAI,

@@ -16,7 +16,7 @@ from issuesight.domain.refs import make_ref
 from issuesight.orchestration.schedules import sync_schedule_id
 from issuesight.workflows.contracts import SyncRequest
 from issuesight.workflows.sync import RepoSyncWorkflow
-from tests.helpers import assert_eventually, run_sync, spend_llm_budget
+from tests.helpers import MakeStack, Stack, assert_eventually, run_sync, spend_llm_budget
 
 WATCHED = {
     3: ["Good First Issue"],
@@ -39,7 +39,7 @@ def seed_big_repo(github: FakeGitHub, repo: str, count: int = 250) -> None:
         github.add_issue(f"Octo-Org/{repo}", number, **kwargs)
 
 
-async def tutorial(stack, repo: str, number: int) -> dict:
+async def tutorial(stack: Stack, repo: str, number: int) -> dict:
     response = await stack.api.get(f"/api/v1/issues/octo-org/{repo}/{number}/tutorial")
     assert response.status_code == 200, response.text
     return response.json()
@@ -47,7 +47,7 @@ async def tutorial(stack, repo: str, number: int) -> dict:
 
 @pytest.mark.slow
 async def test_sync_writes_tutorials_for_open_watched_issues_and_stays_incremental(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     repo = repo_name.lower()
     seed_big_repo(github, repo_name)
@@ -94,7 +94,7 @@ async def test_sync_writes_tutorials_for_open_watched_issues_and_stays_increment
 
 
 async def test_stale_policy_mark_only_flags_the_tutorial(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     repo = repo_name.lower()
     seed_big_repo(github, repo_name, count=5)
@@ -113,7 +113,7 @@ async def test_stale_policy_mark_only_flags_the_tutorial(
 
 
 async def test_api_submission_racing_a_sync_costs_one_generation(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     repo = repo_name.lower()
     seed_big_repo(github, repo_name, count=5)
@@ -132,7 +132,7 @@ async def test_api_submission_racing_a_sync_costs_one_generation(
 
 
 async def test_nearly_spent_rate_limit_waits_for_the_reset(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     repo = repo_name.lower()
     github.add_repo("Octo-Org", repo_name)
@@ -151,7 +151,7 @@ async def test_nearly_spent_rate_limit_waits_for_the_reset(
 
 
 async def test_schedule_lifecycle_through_the_api(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     repo = repo_name.lower()
     seed_big_repo(github, repo_name, count=3)
@@ -211,7 +211,7 @@ async def test_schedule_lifecycle_through_the_api(
 
 
 async def test_a_spent_llm_budget_holds_the_sync_on_a_durable_timer(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     from sqlmodel import select
 

@@ -57,7 +57,7 @@ async def live(
         client_id=OAUTH_CLIENT_ID, client_secret=OAUTH_CLIENT_SECRET, fallback=github.app
     )
     with BackgroundServer(oauth.app) as github_server:
-        oauth.url = github_server.url  # type: ignore[attr-defined]
+        oauth.url = github_server.url
         stack: Stack = await make_stack(
             sqlite_url,
             auth_mode="keys",
@@ -174,7 +174,7 @@ async def test_sign_in_with_github(
     stack.app.state.resources.accounts.create_user("octo@example.com", actor=CLI)
     oauth.add_user("octocat", id=583231, emails=[("octo@example.com", True, True)])
     oauth.signed_in = "octocat"
-    github_host = urlsplit(oauth.url).netloc  # type: ignore[attr-defined]
+    github_host = urlsplit(oauth.url).netloc
     page = await _page(browser, 375)
     watch = PageWatch(page, server.host)
     await page.goto(server.url + "/signin")

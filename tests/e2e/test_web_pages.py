@@ -31,7 +31,7 @@ from tests.paths import BLNS
 @pytest.fixture
 async def web(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, TutorialStore]]:
     # Open mode (`make dev`'s): accounts are not the subject here (test_accounts_web is).
-    app = create_app(Settings(_env_file=None, database_url=database_url, auth_mode="open"))  # type: ignore[call-arg]
+    app = create_app(Settings(_env_file=None, database_url=database_url, auth_mode="open"))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://issuesight.test"
     ) as client:

@@ -46,7 +46,7 @@ def oauth_settings(fake: FakeGitHubOAuth, **more: Any) -> dict[str, Any]:
     """GitHub Enterprise's layout: GITHUB_API_URL is HOST/api/v3 and the flow is on HOST."""
     return {
         **KEYS,
-        "github_api_url": fake.url + "/api/v3",  # type: ignore[attr-defined]
+        "github_api_url": fake.url + "/api/v3",
         "github_oauth_client_id": OAUTH_CLIENT_ID,
         "github_oauth_client_secret": OAUTH_CLIENT_SECRET,
         **more,
@@ -414,7 +414,7 @@ async def test_github_sign_in_links_an_invited_user(
     start = await stack.api.get("/signin/github", params={"next": "/submit?issue=a/b%231"})
     authorize = httpx.URL(start.headers["location"])
     # Enterprise: the flow on the instance itself, the API under /api/v3.
-    assert str(authorize).startswith(github_oauth.url + "/login/oauth/authorize?")  # type: ignore[attr-defined]
+    assert str(authorize).startswith(github_oauth.url + "/login/oauth/authorize?")
     assert authorize.params["client_id"] == OAUTH_CLIENT_ID
     assert authorize.params["scope"] == "user:email"
     assert authorize.params["redirect_uri"] == "http://issuesight.test/signin/github/callback"

@@ -13,6 +13,8 @@ from issuesight.db.issues import IssueStore
 from issuesight.db.models import GitHubIssue, WebhookDelivery
 from issuesight.webhooks.github import MAX_ACTION_CHARS, MAX_DELIVERY_ID_CHARS, MAX_EVENT_CHARS
 from tests.helpers import (
+    MakeStack,
+    Stack,
     assert_eventually,
     current_issue,
     deliver,
@@ -25,7 +27,7 @@ from tests.paths import FIXTURES as ALL_FIXTURES
 FIXTURES = ALL_FIXTURES / "webhooks/octokit-webhooks"
 
 
-def deliveries(stack) -> int:
+def deliveries(stack: Stack) -> int:
     with stack.store.engine.connect() as connection:
         return int(
             connection.execute(sa.select(sa.func.count()).select_from(WebhookDelivery)).scalar()
@@ -33,7 +35,7 @@ def deliveries(stack) -> int:
 
 
 async def test_opened_issue_of_a_tracked_repo_gets_a_tutorial_once(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     # No refresh cooldown here: a real edit regenerates at once (test_cooldowns_and_caps
@@ -68,17 +70,17 @@ async def test_opened_issue_of_a_tracked_repo_gets_a_tutorial_once(
     assert llm.count() == 2
 
 
-async def _status(stack, url: str, status: str) -> bool:
+async def _status(stack: Stack, url: str, status: str) -> bool:
     response = await stack.api.get(url)
     return response.status_code == 200 and response.json()["status"] == status
 
 
-async def _generation(stack, url: str, generation: int) -> bool:
+async def _generation(stack: Stack, url: str, generation: int) -> bool:
     return (await stack.api.get(url)).json()["generation"] == generation
 
 
 async def test_bad_signatures_are_refused_and_start_nothing(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(sqlite_url)
@@ -101,7 +103,7 @@ async def test_bad_signatures_are_refused_and_start_nothing(
 
 
 async def test_ping_other_events_and_untracked_repositories(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(sqlite_url)
@@ -121,7 +123,7 @@ async def test_ping_other_events_and_untracked_repositories(
 
 
 async def test_webhooks_are_refused_while_no_secret_is_configured(
-    make_stack, sqlite_url: str
+    make_stack: MakeStack, sqlite_url: str
 ) -> None:
     stack = await make_stack(sqlite_url, worker=False, github_webhook_secret=None)
     response = await deliver(stack, b"{}", event="ping")
@@ -130,7 +132,7 @@ async def test_webhooks_are_refused_while_no_secret_is_configured(
 
 
 async def test_a_spent_llm_budget_defers_webhook_work_to_the_next_sync(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     from tests.helpers import spend_llm_budget
 
@@ -154,7 +156,7 @@ async def test_a_spent_llm_budget_defers_webhook_work_to_the_next_sync(
 
 
 async def test_an_older_delivery_does_not_overwrite_a_newer_issue(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """Deliveries can arrive out of order, and a redelivery from GitHub's UI can replay an old
     one: what is stored is compared by the issue's updated_at, never moved back."""
@@ -184,7 +186,7 @@ async def test_an_older_delivery_does_not_overwrite_a_newer_issue(
 
 
 async def test_delivery_ids_and_actions_as_long_as_the_parser_allows_are_stored(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """128-character delivery ids and 64-character actions pass the parser; the columns used
     to hold 100 and 60, and PostgreSQL refused the insert with a 500."""

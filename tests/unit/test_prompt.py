@@ -365,7 +365,7 @@ ENV_SECRETS = {
 def test_no_configured_secret_reaches_the_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in ENV_SECRETS.items():
         monkeypatch.setenv(name, value)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     secrets = settings.secret_values()
     assert sorted(secrets) == sorted(ENV_SECRETS.values())
     pasted = " ".join(ENV_SECRETS.values())
