@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from playwright.async_api import Dialog, Page, Request
 
 from tests.paths import ROOT
 
@@ -108,18 +109,18 @@ class LiveServer:
 class PageWatch:
     """What a page did that it must not: dialogs opened, requests to other hosts, errors."""
 
-    def __init__(self, page: Any, host: str) -> None:
+    def __init__(self, page: Page, host: str) -> None:
         self.dialogs: list[str] = []
         self.foreign: list[str] = []
         self.errors: list[str] = []
         self.console_errors: list[str] = []
         self.host = host
 
-        async def on_dialog(dialog: Any) -> None:
+        async def on_dialog(dialog: Dialog) -> None:
             self.dialogs.append(f"{dialog.type}: {dialog.message}")
             await dialog.dismiss()
 
-        def on_request(request: Any) -> None:
+        def on_request(request: Request) -> None:
             netloc = urlsplit(request.url).netloc
             if request.url.startswith(("http:", "https:", "ws:", "wss:")) and netloc != host:
                 self.foreign.append(request.url)
@@ -140,7 +141,7 @@ class PageWatch:
         assert self.errors == [], f"page errors: {self.errors}"
 
 
-async def run_axe(page: Any) -> list[dict[str, Any]]:
+async def run_axe(page: Page) -> list[dict[str, Any]]:
     """axe-core's violations on the page (WCAG 2.x A and AA, and best practices). Injected
     through the DevTools protocol, which the page's CSP does not govern."""
     await page.evaluate(AXE_JS.read_text(encoding="utf-8") + "\n;undefined")
@@ -162,7 +163,7 @@ async def run_axe(page: Any) -> list[dict[str, Any]]:
     ]
 
 
-async def screenshot(page: Any, name: str) -> Path:
+async def screenshot(page: Page, name: str) -> Path:
     """A full-page PNG kept under test-artifacts/screenshots (gitignored)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     width = page.viewport_size["width"] if page.viewport_size else 0

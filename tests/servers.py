@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -131,7 +132,7 @@ class PrivatePostgres:
         if result.returncode != 0:
             raise RuntimeError(f"{args[0]} failed: {result.stdout}{result.stderr}")
 
-    def _demote(self) -> object:
+    def _demote(self) -> Callable[[], None] | None:
         if self._user is None:
             return None
         entry = pwd.getpwnam(self._user)

@@ -25,7 +25,8 @@ from issuesight.db.models import Role
 from issuesight.domain.refs import make_ref
 from tests.helpers import MakeStack, assert_eventually, bearer, metric, user_with_key, wait_finished
 
-KEYS = {"auth_mode": "keys", "write_rate_per_minute": 0}  # the rate limit has its own test
+# The write rate limit off: it has its own test.
+KEYS: dict[str, Any] = {"auth_mode": "keys", "write_rate_per_minute": 0}
 
 
 async def refusals(stack: Any, reason: str) -> float:
@@ -42,7 +43,7 @@ def _assert_challenged(response: httpx.Response) -> None:
 
 async def test_no_write_without_a_valid_key(make_stack: MakeStack, database_url: str) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     member, good = user_with_key(accounts, "member@example.com")
     _, revoked = user_with_key(accounts, "revoked@example.com")
     revoked_prefix = keys.prefix_of(revoked["Authorization"].split()[1])
@@ -96,7 +97,7 @@ async def test_no_write_without_a_valid_key(make_stack: MakeStack, database_url:
 
 async def test_members_cannot_use_admin_routes(make_stack: MakeStack, database_url: str) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     _, member = user_with_key(accounts, "m@example.com")
     _, admin = user_with_key(accounts, "a@example.com", Role.ADMIN)
     repo = f"octo-org/r{uuid.uuid4().hex[:8]}"
@@ -144,7 +145,7 @@ async def test_members_cannot_use_admin_routes(make_stack: MakeStack, database_u
 
 async def test_keys_in_query_strings_are_refused(make_stack: MakeStack, sqlite_url: str) -> None:
     stack = await make_stack(sqlite_url, worker=False, **KEYS)
-    _, member = user_with_key(stack.app.state.resources.accounts, "q@example.com")
+    _, member = user_with_key(stack.resources.accounts, "q@example.com")
     key = member["Authorization"].split()[1]
     before = await refusals(stack, "key_in_query")
     for url in (
@@ -185,7 +186,7 @@ async def test_keys_are_shown_once_and_managed_by_owners_and_admins(
     make_stack: MakeStack, database_url: str
 ) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     _, first = user_with_key(accounts, "owner@example.com")
     _, admin = user_with_key(accounts, "boss@example.com", Role.ADMIN)
 
@@ -267,7 +268,7 @@ async def test_new_generations_cost_quota_and_unlocks_are_free(
     for number in (1, 2, 3):
         seed_hello_world(github, repo_name, number=number, title=f"Issue {number}")
     stack = await make_stack(database_url, user_daily_generations=2, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     ada, ada_key = user_with_key(accounts, "ada@example.com")
     _, bo_key = user_with_key(accounts, "bo@example.com")
     _, admin = user_with_key(accounts, "root@example.com", Role.ADMIN)
@@ -347,7 +348,7 @@ async def test_a_thousand_submissions_from_one_key_start_one_quota_of_workflows(
     make_stack: MakeStack, database_url: str
 ) -> None:
     stack = await make_stack(database_url, worker=False, user_daily_generations=10, **KEYS)
-    _, member = user_with_key(stack.app.state.resources.accounts, "flood@example.com")
+    _, member = user_with_key(stack.resources.accounts, "flood@example.com")
     repo = f"flood-{uuid.uuid4().hex[:8]}"
     slots = asyncio.Semaphore(32)
 
@@ -386,7 +387,7 @@ async def test_writes_are_rate_limited_per_key_and_per_address(
     stack = await make_stack(
         sqlite_url, worker=False, auth_mode="keys", write_rate_per_minute=1, write_burst=3
     )
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     _, one = user_with_key(accounts, "one@example.com")
     _, two = user_with_key(accounts, "two@example.com")
 
@@ -426,7 +427,7 @@ async def test_a_spent_llm_budget_refuses_new_generations_not_unlocks(
     for number in (1, 2):
         seed_hello_world(github, repo_name, number=number, title=f"Issue {number}")
     stack = await make_stack(sqlite_url, llm_daily_token_budget=10, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     _, member = user_with_key(accounts, "spender@example.com")
     _, other = user_with_key(accounts, "reader@example.com")
     issue = f"octo-org/{repo_name}"
@@ -457,7 +458,7 @@ async def test_a_user_deleted_while_their_generation_runs(
     seed_hello_world(github, repo_name)
     llm.latency = 2.0
     stack = await make_stack(database_url, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     leaver, member = user_with_key(accounts, "leaver@example.com")
     _, admin = user_with_key(accounts, "keeper@example.com", Role.ADMIN)
     accepted = await stack.api.post(
@@ -466,7 +467,8 @@ async def test_a_user_deleted_while_their_generation_runs(
     assert accepted.status_code == 202
 
     async def generating() -> bool:
-        return (await stack.api.get(accepted.json()["status_url"])).json()["stage"] == "generating"
+        status = (await stack.api.get(accepted.json()["status_url"])).json()
+        return bool(status["stage"] == "generating")
 
     await assert_eventually(generating, within=30)
     deleted = await stack.api.delete("/api/v1/users/leaver@example.com", headers=admin)
@@ -504,7 +506,7 @@ def _decoded(node: Any) -> str:
 
 async def test_keys_never_reach_the_logs(make_stack: MakeStack, database_url: str) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter(stack.settings.secret_values()))
@@ -541,7 +543,7 @@ async def test_open_mode_is_the_local_admin_unless_credentials_are_sent(
     me = (await stack.api.get("/api/v1/me")).json()
     assert (me["role"], me["auth_mode"], me["quota"]["limit"]) == ("admin", "open", None)
     _assert_challenged(await stack.api.get("/api/v1/me", headers=bearer("garbled")))
-    _, member = user_with_key(stack.app.state.resources.accounts, "dev@example.com")
+    _, member = user_with_key(stack.resources.accounts, "dev@example.com")
     assert (await stack.api.get("/api/v1/me", headers=member)).json()["role"] == "member"
     forbidden = await stack.api.post("/api/v1/projects", json={"repo": "o/r"}, headers=member)
     assert forbidden.status_code == 403
@@ -557,7 +559,7 @@ async def test_a_generation_that_cannot_start_is_refunded(
     from issuesight.api.app import create_app
 
     stack = await make_stack(sqlite_url, worker=False, user_daily_generations=1, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     _, member = user_with_key(accounts, "unlucky@example.com")
     refusing = await Client.connect(temporal_address, namespace=f"missing-{uuid.uuid4().hex}")
     broken = create_app(stack.settings, temporal=refusing)
@@ -570,6 +572,7 @@ async def test_a_generation_that_cannot_start_is_refunded(
     me = (await stack.api.get("/api/v1/me", headers=member)).json()
     assert me["quota"]["used"] == 0
     [event] = accounts.audit_events(action="tutorial.generate")[0]
+    assert event.detail is not None
     assert (event.cost, event.detail["refunded"]) == (0, "start failed")
 
     retried = await stack.api.post("/api/v1/tutorials", json=issue, headers=member)

@@ -127,7 +127,7 @@ async def test_client_commands_send_the_key(
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(sqlite_url, worker=False, auth_mode="keys", write_rate_per_minute=0)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     user = accounts.create_user("cli@example.com", actor=CLI)
     _, key = accounts.create_key(user.id, "cli", actor=CLI)
     with BackgroundServer(create_app(stack.settings, temporal=stack.client)) as api:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from issuesight.db.engine import make_engine
 from issuesight.db.issues import IssueStore
@@ -20,7 +21,7 @@ from tests.helpers import MakeStack
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
-def _closed_issue(number: int, closed_days_ago: int | None) -> dict:
+def _closed_issue(number: int, closed_days_ago: int | None) -> dict[str, Any]:
     closed = NOW - timedelta(days=closed_days_ago) if closed_days_ago is not None else None
     return {
         "id": 9_000 + number,

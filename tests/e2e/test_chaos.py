@@ -15,14 +15,14 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from temporalio.client import Client
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 
 from fakes import FakeGitHub, FakeOpenAI
 from issuesight.db.engine import make_engine
@@ -164,7 +164,7 @@ class Progress:
             return [dict(row) for row in rows]
 
 
-async def _until(check: Any, what: str, within: float = 240.0) -> None:
+async def _until(check: Callable[[], bool], what: str, within: float = 240.0) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if check():
@@ -195,9 +195,10 @@ async def _reconcile(client: Client, task_queue: str) -> ReconcileResult:
     while time.monotonic() < deadline:
         actions = (await handle.describe()).info.recent_actions
         if len(actions) > before:
-            run = client.get_workflow_handle(
-                actions[-1].action.workflow_id, result_type=ReconcileResult
-            )
+            # The schedule's action is a workflow start: the run to wait for is the one it made.
+            started = actions[-1].action
+            assert isinstance(started, ScheduleActionExecutionStartWorkflow), started
+            run = client.get_workflow_handle(started.workflow_id, result_type=ReconcileResult)
             result: ReconcileResult = await run.result()
             return result
         await asyncio.sleep(0.2)

@@ -8,9 +8,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import col
+from temporalio.client import ScheduleActionExecutionStartWorkflow
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
@@ -23,7 +27,7 @@ from issuesight.workflows.reconcile import ReconcileWorkflow
 from tests.helpers import MakeStack, Stack, assert_eventually, run_sync, wait_finished
 
 
-async def _completed(stack: Stack, repo_name: str, number: int = 1) -> dict:
+async def _completed(stack: Stack, repo_name: str, number: int = 1) -> dict[str, Any]:
     response = await stack.api.post(
         "/api/v1/tutorials", json={"issue": f"octo-org/{repo_name}#{number}"}
     )
@@ -61,7 +65,7 @@ async def test_regeneration_has_a_daily_limit_per_tutorial(
     for generation in (2, 3):
         accepted = await stack.api.post(f"/api/v1/tutorials/{done['id']}/regenerate")
         assert accepted.status_code == 202
-        await assert_eventually(lambda g=generation: _generation(stack, done["id"], g), within=30)
+        await assert_eventually(partial(_generation, stack, done["id"], generation), within=30)
     refused = await stack.api.post(f"/api/v1/tutorials/{done['id']}/regenerate")
     assert refused.status_code == 429
     assert "2 times in 24 hours" in refused.json()["detail"]
@@ -163,7 +167,7 @@ async def test_outsiders_comments_do_not_buy_a_generation_each(
     with stack.store.engine.begin() as connection:
         connection.execute(
             sa.update(TutorialContent)
-            .where(TutorialContent.id == ref.tutorial_id)
+            .where(col(TutorialContent.id) == ref.tutorial_id)
             .values(completed_at=utcnow() - timedelta(hours=7))
         )
     assert (await reconcile(stack)).refreshed == 1
@@ -198,9 +202,9 @@ async def test_the_reconciler_schedule_is_created_updated_and_runs(
         actions = (await handle.describe()).info.recent_actions
         if not actions:
             return False
-        run = stack.client.get_workflow_handle(
-            actions[-1].action.workflow_id, result_type=ReconcileResult
-        )
+        started = actions[-1].action
+        assert isinstance(started, ScheduleActionExecutionStartWorkflow), started
+        run = stack.client.get_workflow_handle(started.workflow_id, result_type=ReconcileResult)
         result = await run.result()
         return isinstance(result, ReconcileResult)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
@@ -16,7 +17,7 @@ from tests.helpers import MakeStack, Stack, wait_finished
 from tests.paths import BLNS
 
 
-async def _submit_and_wait(stack: Stack, issue: str) -> dict:
+async def _submit_and_wait(stack: Stack, issue: str) -> dict[str, Any]:
     response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
     assert response.status_code == 202, response.text
     return await wait_finished(stack.api, response.json()["status_url"], within=20)
@@ -43,7 +44,7 @@ async def test_permanent_failures_end_the_job_at_once(
     reason_part: str,
 ) -> None:
     number = 1
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if setup == "private_repo":
         github.add_repo("Octo-Org", repo_name, private=True)
         overrides["github_token"] = None  # GitHub answers 404 for what a caller cannot see

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from tests.helpers import MakeStack, Stack, wait_finished
 
 
-async def _run(stack: Stack, issue: str, within: float = 60) -> dict:
+async def _run(stack: Stack, issue: str, within: float = 60) -> dict[str, Any]:
     response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
     assert response.status_code == 202, response.text
     return await wait_finished(stack.api, response.json()["status_url"], within=within)
@@ -152,6 +153,7 @@ async def test_refused_answers_count_against_the_llm_budget(
 ) -> None:
     """A malformed or schema-violating answer was paid for: LLM_DAILY_TOKEN_BUDGET sees it."""
     import sqlalchemy as sa
+    from sqlmodel import col
 
     from issuesight.db.models import LLMUsage
 
@@ -163,17 +165,17 @@ async def test_refused_answers_count_against_the_llm_budget(
     body = await _run(stack, f"octo-org/{repo_name}#1")
     assert body["status"] == "COMPLETED"
     with stack.store.engine.connect() as connection:
-        rows = connection.execute(sa.select(LLMUsage.tokens)).scalars().all()  # type: ignore[call-overload]
+        rows = connection.execute(sa.select(col(LLMUsage.tokens))).scalars().all()
     assert len(rows) == 3  # two refused answers and the accepted one
     accepted = body["prompt_tokens"] + body["completion_tokens"]
     assert accepted in rows
     assert sum(rows) > accepted
-    spent = stack.app.state.resources.accounts.llm_budget(10**9)
+    spent = stack.resources.accounts.llm_budget(10**9)
     assert spent.used == sum(rows)
 
 
 def _long_tutorial(llm: FakeOpenAI, summary_chars: int) -> None:
-    default = llm.responder
+    default = llm.default_tutorial
     llm.responder = lambda call: {
         **default(call),
         "summary": "A long summary. " * (summary_chars // 16),

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from fakes import FakeGitHub, FakeOpenAI
-from fakes.openai import RecordedCall
+from fakes.openai import RecordedCall, Responder
 from tests.helpers import MakeStack, Stack, assert_eventually, wait_finished
 
 FILES = {
@@ -33,7 +33,7 @@ def _is_localization(call: RecordedCall) -> bool:
     return schema.get("name") == "localization"
 
 
-def _responder(llm: FakeOpenAI, picks: dict[str, Any]):
+def _responder(llm: FakeOpenAI, picks: dict[str, Any]) -> Responder:
     def respond(call: RecordedCall) -> dict[str, Any]:
         return picks if _is_localization(call) else llm.default_tutorial(call)
 
@@ -46,7 +46,7 @@ def _seed(github: FakeGitHub, repo_name: str) -> str:
     return f"octo-org/{repo_name}#1"
 
 
-async def _run(stack: Stack, issue: str) -> dict:
+async def _run(stack: Stack, issue: str) -> dict[str, Any]:
     response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
     assert response.status_code == 202, response.text
     return await wait_finished(stack.api, response.json()["status_url"], within=40)

@@ -4,6 +4,8 @@ same reason shape, no LLM call — unless its owner is in ALLOWED_PRIVATE_OWNERS
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from fakes import FakeGitHub, FakeOpenAI
@@ -11,7 +13,7 @@ from fakes.scenarios import seed_hello_world
 from tests.helpers import MakeStack, Stack, wait_finished
 
 
-async def _outcome(stack: Stack, issue: str) -> dict:
+async def _outcome(stack: Stack, issue: str) -> dict[str, Any]:
     response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
     assert response.status_code == 202, response.text
     return await wait_finished(stack.api, response.json()["status_url"], within=20)

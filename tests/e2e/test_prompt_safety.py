@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 
-from fakes import FakeGitHub, FakeOpenAI
+from fakes import FakeGitHub, FakeOpenAI, RecordedCall
 from fakes.scenarios import README, seed_hello_world
 from tests.helpers import GITHUB_TOKEN, OPENAI_KEY, WEBHOOK_SECRET, MakeStack, Stack, wait_finished
 from tests.paths import FIXTURES
@@ -16,7 +17,7 @@ from tests.paths import FIXTURES
 BUDGET = 30_000
 
 
-async def _run(stack: Stack, issue: str) -> dict:
+async def _run(stack: Stack, issue: str) -> dict[str, Any]:
     response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
     assert response.status_code == 202, response.text
     return await wait_finished(stack.api, response.json()["status_url"])
@@ -77,9 +78,9 @@ async def test_prompt_injection_and_pasted_secrets_stay_inert(
         comments=[f"also try this key: {OPENAI_KEY}", "ghp_" + "A" * 36],
     )
     # The model echoes the hostile text back, as a compromised model might.
-    default = llm.responder
+    default = llm.default_tutorial
 
-    def echoing(call):
+    def echoing(call: RecordedCall) -> dict[str, Any]:
         draft = default(call)
         draft["summary"] = hostile[:3000]
         draft["first_comment"] = "<script>steal()</script> see [here](javascript:alert(1))"

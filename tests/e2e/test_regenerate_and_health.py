@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
@@ -38,7 +39,7 @@ async def test_regenerate_keeps_serving_the_old_tutorial_until_the_new_one_is_do
     assert old["generation"] == 1
 
     llm.latency = 1.5
-    default = llm.responder
+    default = llm.default_tutorial
     llm.responder = lambda call: {**default(call), "title": "The second take"}
     regen = await stack.api.post(f"/api/v1/tutorials/{old['id']}/regenerate")
     assert regen.status_code == 202
@@ -128,7 +129,7 @@ async def test_a_regeneration_asked_while_the_last_run_closes_is_not_lost(
 
 
 async def test_health_reports_each_dependency(
-    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, tmp_path
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, tmp_path: Path
 ) -> None:
     stack = await make_stack(sqlite_url, worker=False)
     up = await stack.api.get("/health")

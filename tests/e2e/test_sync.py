@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from temporalio.service import RPCError
@@ -31,7 +32,11 @@ def seed_big_repo(github: FakeGitHub, repo: str, count: int = 250) -> None:
     github.add_repo("Octo-Org", repo, files={"README.md": "# Big\n", "src/big.py": "x = 1\n"})
     for number in range(1, count + 1):
         labels = WATCHED.get(number, ["bug"] if number % 7 == 0 else [])
-        kwargs: dict = {"title": f"Issue {number}", "body": f"Body of {number}", "labels": labels}
+        kwargs: dict[str, Any] = {
+            "title": f"Issue {number}",
+            "body": f"Body of {number}",
+            "labels": labels,
+        }
         if number == 10:
             kwargs.update(labels=["good first issue"], is_pull_request=True)
         if number == 20:
@@ -39,10 +44,11 @@ def seed_big_repo(github: FakeGitHub, repo: str, count: int = 250) -> None:
         github.add_issue(f"Octo-Org/{repo}", number, **kwargs)
 
 
-async def tutorial(stack: Stack, repo: str, number: int) -> dict:
+async def tutorial(stack: Stack, repo: str, number: int) -> dict[str, Any]:
     response = await stack.api.get(f"/api/v1/issues/octo-org/{repo}/{number}/tutorial")
     assert response.status_code == 200, response.text
-    return response.json()
+    body: dict[str, Any] = response.json()
+    return body
 
 
 @pytest.mark.slow

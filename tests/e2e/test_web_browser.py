@@ -30,7 +30,7 @@ from tests.browser import (
     run_axe,
     screenshot,
 )
-from tests.helpers import Stack, store_tutorial, wait_finished
+from tests.helpers import MakeStack, Stack, store_tutorial, wait_finished
 from tests.paths import BLNS, FIXTURES
 
 pytestmark = pytest.mark.timeout(180)
@@ -50,7 +50,7 @@ async def browser() -> AsyncIterator[Browser]:
 
 
 @pytest.fixture
-async def live(make_stack: Any, sqlite_url: str) -> AsyncIterator[tuple[Stack, LiveServer]]:
+async def live(make_stack: MakeStack, sqlite_url: str) -> AsyncIterator[tuple[Stack, LiveServer]]:
     stack: Stack = await make_stack(sqlite_url)
     async with LiveServer(stack.app) as server:
         yield stack, server

@@ -91,7 +91,7 @@ async def test_sign_in_with_a_key_submit_and_find_it_in_my_tutorials(
     stack, server, _ = live
     seed_hello_world(github, repo_name)
     llm.latency = 1.0
-    _, headers = user_with_key(stack.app.state.resources.accounts, "reader@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "reader@example.com")
     key = headers["Authorization"].split()[1]
     for width in WIDTHS:
         page = await _page(browser, width)
@@ -171,7 +171,7 @@ async def test_sign_in_with_github(
     browser: Browser, live: tuple[Stack, LiveServer, FakeGitHubOAuth]
 ) -> None:
     stack, server, oauth = live
-    stack.app.state.resources.accounts.create_user("octo@example.com", actor=CLI)
+    stack.resources.accounts.create_user("octo@example.com", actor=CLI)
     oauth.add_user("octocat", id=583231, emails=[("octo@example.com", True, True)])
     oauth.signed_in = "octocat"
     github_host = urlsplit(oauth.url).netloc
@@ -197,7 +197,7 @@ async def test_another_sites_form_is_refused_though_the_cookie_goes_along(
     """127.0.0.1 on another port is the same *site* (SameSite=Lax sends the cookie with its
     posts) but another origin: the token and Sec-Fetch-Site refuse it."""
     stack, server, _ = live
-    _, headers = user_with_key(stack.app.state.resources.accounts, "victim@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "victim@example.com")
     evil_form = (
         f'<!doctype html><title>Win a prize</title><form method="post" '
         f'action="{server.url}/submit"><input type="hidden" name="issue" '

@@ -6,6 +6,7 @@ import json
 import uuid
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
@@ -72,11 +73,11 @@ async def test_opened_issue_of_a_tracked_repo_gets_a_tutorial_once(
 
 async def _status(stack: Stack, url: str, status: str) -> bool:
     response = await stack.api.get(url)
-    return response.status_code == 200 and response.json()["status"] == status
+    return response.status_code == 200 and bool(response.json()["status"] == status)
 
 
 async def _generation(stack: Stack, url: str, generation: int) -> bool:
-    return (await stack.api.get(url)).json()["generation"] == generation
+    return bool((await stack.api.get(url)).json()["generation"] == generation)
 
 
 async def test_bad_signatures_are_refused_and_start_nothing(
@@ -176,8 +177,8 @@ async def test_an_older_delivery_does_not_overwrite_a_newer_issue(
     assert "older than" in late.json()["reason"]
     with stack.store.engine.connect() as connection:
         title, raw_title = connection.execute(
-            sa.select(GitHubIssue.title, GitHubIssue.raw_data).where(
-                GitHubIssue.issue_key == f"octo-org/{repo_name.lower()}#1"
+            sa.select(col(GitHubIssue.title), col(GitHubIssue.raw_data)).where(
+                col(GitHubIssue.issue_key) == f"octo-org/{repo_name.lower()}#1"
             )
         ).one()
     assert title == "A newer, clearer title"
@@ -201,7 +202,9 @@ async def test_delivery_ids_and_actions_as_long_as_the_parser_allows_are_stored(
     assert response.status_code == 202, response.text
     with stack.store.engine.connect() as connection:
         action = connection.execute(
-            sa.select(WebhookDelivery.action).where(WebhookDelivery.delivery_id == delivery)
+            sa.select(col(WebhookDelivery.action)).where(
+                col(WebhookDelivery.delivery_id) == delivery
+            )
         ).scalar_one()
     assert action == "a" * MAX_ACTION_CHARS
     again = await deliver(stack, json.dumps(payload).encode(), delivery=delivery)
