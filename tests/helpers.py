@@ -1,4 +1,5 @@
-"""Scenario builders and waiting helpers shared by the end-to-end tests."""
+"""Builders and waiting helpers shared by the tests (unit and end-to-end); no test imports
+another test module."""
 
 from __future__ import annotations
 
@@ -24,12 +25,14 @@ from fakes import FakeGitHub, FakeOpenAI
 from issuesight.accounts.store import CLI, AccountStore, UserView
 from issuesight.api.app import create_app
 from issuesight.api.deps import Resources
+from issuesight.context.bundle import ContextBundle
 from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
 from issuesight.db.models import Role
 from issuesight.db.tutorials import ConceptInput, TutorialStore
 from issuesight.domain.refs import make_ref
 from issuesight.runtime.worker import run_worker
+from issuesight.tutorial.schema import TutorialDraft
 from issuesight.workflows.contracts import SyncOutcome, SyncRequest
 from issuesight.workflows.sync import RepoSyncWorkflow
 from tests.paths import FIXTURES as ALL_FIXTURES
@@ -51,6 +54,74 @@ async def wait_finished(
             return body
         await asyncio.sleep(0.1)
     raise AssertionError(f"not finished within {within}s; last status {body}")
+
+
+# -- a draft and its context, as the pipeline hands them on (finalize, render, prompt) ---------
+
+
+def make_draft(**overrides: Any) -> TutorialDraft:
+    """A valid model answer: one of each required field, nothing the checks would flag;
+    `overrides` replace whole fields."""
+    data: dict[str, Any] = {
+        "title": "Fix the crash on empty config",
+        "summary": "The CLI crashes when the config file is empty.",
+        "difficulty": "beginner",
+        "junior_friendly": True,
+        "junior_friendly_reason": "Small, well-scoped change.",
+        "prerequisites": [{"concept": "Python exceptions", "why": "The fix catches one."}],
+        "architecture_overview": "cli.py reads config.py.",
+        "files_to_read": [],
+        "implementation_steps": ["Handle the empty file."],
+        "how_to_test": ["Run pytest."],
+        "questions_for_maintainers": ["Should an empty file be an error?"],
+        "red_flags": [],
+        "first_comment": "Hi! May I work on this?",
+        "concepts": [],
+    }
+    data.update(overrides)
+    return TutorialDraft.model_validate(data)
+
+
+BUNDLE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+BUNDLE_REPO_URL = "https://github.com/octo-org/hello-world"
+
+
+def make_bundle(**overrides: Any) -> ContextBundle:
+    """The context of `octo-org/hello-world#42` at BUNDLE_COMMIT: an issue with no comments,
+    files or flags; `overrides` replace whole fields."""
+    values: dict[str, Any] = {
+        "issue_key": "octo-org/hello-world#42",
+        "repo_full_name": "octo-org/hello-world",
+        "repo_description": "",
+        "repo_language": None,
+        "repo_url": BUNDLE_REPO_URL,
+        "commit_sha": BUNDLE_COMMIT,
+        "issue_title": "t",
+        "issue_body": "b",
+        "issue_body_truncated": False,
+        "issue_state": "open",
+        "issue_url": "https://github.com/octo-org/hello-world/issues/42",
+        "labels": [],
+        "assignees": [],
+        "author": "a",
+        "created_at": None,
+        "updated_at": None,
+        "comments": [],
+        "comments_total": 0,
+        "readme": None,
+        "contributing_path": None,
+        "contributing": None,
+        "files": [],
+        "tree_outline": [],
+        "tree_paths": [],
+        "tree_truncated": False,
+        "linked_pull_requests": [],
+        "observed_flags": [],
+        "fingerprint": "f" * 64,
+        "budget_chars": 60_000,
+    }
+    values.update(overrides)
+    return ContextBundle(**values)
 
 
 # -- tutorials written straight to the store (search, pages) -----------------------------------
