@@ -10,10 +10,13 @@ cannot work here and is never used. Without it the browser tests are skipped wit
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -22,7 +25,7 @@ from urllib.parse import urlsplit
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.async_api import Dialog, Page, Request
+from playwright.async_api import Browser, Dialog, Page, Request, async_playwright
 
 from tests.paths import ROOT
 
@@ -161,6 +164,33 @@ async def run_axe(page: Page) -> list[dict[str, Any]]:
         }
         for v in result["violations"]
     ]
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """The OS's Chromium, headless, driven by Playwright (which downloads no browser here);
+    skips the test, or fails it under ISSUESIGHT_REQUIRE_BROWSER=1, where none is installed."""
+    path = chromium_or_skip()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def new_page(browser: Browser, width: int = 1280, **options: Any) -> Page:
+    """A page in a context of its own (no cookies shared with other pages), `width` px wide;
+    `options` go to Browser.new_context (permissions, bypass_csp, java_script_enabled...)."""
+    context = await browser.new_context(viewport={"width": width, "height": 900}, **options)
+    return await context.new_page()
+
+
+async def assert_accessible(page: Page) -> None:
+    violations = await run_axe(page)
+    assert violations == [], json.dumps(violations, indent=1)
 
 
 async def screenshot(page: Page, name: str) -> Path:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from playwright.async_api import Browser
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -21,6 +22,7 @@ from issuesight.db.migrate import upgrade
 from issuesight.db.tutorials import TutorialStore
 from issuesight.runtime.dev import temporal_binary
 from issuesight.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from tests.browser import chromium
 from tests.helpers import (
     GITHUB_TOKEN,
     OAUTH_CLIENT_ID,
@@ -159,6 +161,13 @@ def github_oauth() -> Iterator[FakeGitHubOAuth]:
     with BackgroundServer(fake.app) as server:
         fake.url = server.url
         yield fake
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One headless Chromium for the session's browser tests (tests/browser.py)."""
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
