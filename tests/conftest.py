@@ -35,6 +35,7 @@ from tests.helpers import (
     make_settings,
     truncate_all,
 )
+from tests.servers import PrivatePostgres, private_postgres
 
 
 @pytest.fixture(scope="session")
@@ -161,6 +162,13 @@ def github_oauth() -> Iterator[FakeGitHubOAuth]:
     with BackgroundServer(fake.app) as server:
         fake.url = server.url
         yield fake
+
+
+@pytest.fixture
+def postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL of the test's own, to stop, restart or kill (never the shared one)."""
+    with private_postgres() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

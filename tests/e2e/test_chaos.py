@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,8 @@ from issuesight.db.engine import make_engine
 from issuesight.db.migrate import upgrade
 from issuesight.orchestration.schedules import reconcile_schedule_id
 from issuesight.workflows.contracts import ReconcileResult
-from tests.helpers import GITHUB_TOKEN, OPENAI_KEY, REQUIRE_POSTGRES, WEBHOOK_SECRET
-from tests.servers import PrivatePostgres, free_port, postgres_bin
+from tests.helpers import GITHUB_TOKEN, OPENAI_KEY, WEBHOOK_SECRET
+from tests.servers import PrivatePostgres, free_port
 
 ISSUES = 300
 WATCHED = {n for n in range(1, ISSUES + 1) if n % 10 == 3}  # 30 issues
@@ -39,22 +39,6 @@ SYNC_MAX_IN_FLIGHT = 4
 TITLE = re.compile(r"Chaos issue (\d{4})")
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-@pytest.fixture
-def postgres() -> Iterator[PrivatePostgres]:
-    if postgres_bin() is None:
-        message = "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message + " and ISSUESIGHT_REQUIRE_POSTGRES=1 (CI) requires them")
-        pytest.skip(message)
-    server = PrivatePostgres()
-    server.init()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.destroy()
 
 
 class Process:
