@@ -40,6 +40,14 @@ from tests.paths import FIXTURES as ALL_FIXTURES
 OCTOKIT_WEBHOOKS = ALL_FIXTURES / "webhooks/octokit-webhooks"
 
 
+async def submit_and_wait(stack: Stack, issue: str, *, within: float = 60.0) -> dict[str, Any]:
+    """Submits `issue` through the API as a client would (202 expected) and returns the job's
+    final status."""
+    response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
+    assert response.status_code == 202, response.text
+    return await wait_finished(stack.api, response.json()["status_url"], within=within)
+
+
 async def wait_finished(
     api: httpx.AsyncClient, status_url: str, *, within: float = 60.0
 ) -> dict[str, Any]:

@@ -13,14 +13,8 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.domain.refs import parse_issue_ref
-from tests.helpers import MakeStack, Stack, wait_finished
+from tests.helpers import MakeStack, submit_and_wait
 from tests.paths import BLNS
-
-
-async def _submit_and_wait(stack: Stack, issue: str) -> dict[str, Any]:
-    response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
-    assert response.status_code == 202, response.text
-    return await wait_finished(stack.api, response.json()["status_url"], within=20)
 
 
 @pytest.mark.parametrize(
@@ -59,7 +53,7 @@ async def test_permanent_failures_end_the_job_at_once(
     stack = await make_stack(sqlite_url, **overrides)
 
     started = time.monotonic()
-    body = await _submit_and_wait(stack, f"octo-org/{repo_name}#{number}")
+    body = await submit_and_wait(stack, f"octo-org/{repo_name}#{number}", within=20)
     elapsed = time.monotonic() - started
 
     assert body["status"] == "FAILED"
@@ -82,7 +76,7 @@ async def test_bad_credentials_fail_with_an_actionable_reason(
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(sqlite_url, github_token="ghp_" + "wrongtoken" + "0" * 27)
-    body = await _submit_and_wait(stack, f"octo-org/{repo_name}#1")
+    body = await submit_and_wait(stack, f"octo-org/{repo_name}#1", within=20)
     assert body["status"] == "FAILED"
     assert body["failure_type"] == "BadCredentials"
     assert "GITHUB_TOKEN" in body["failure_reason"]

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.openai import RecordedCall, Responder
-from tests.helpers import MakeStack, Stack, assert_eventually, wait_finished
+from tests.helpers import MakeStack, Stack, assert_eventually, submit_and_wait
 
 FILES = {
     "README.md": "# Shop\n",
@@ -46,12 +46,6 @@ def _seed(github: FakeGitHub, repo_name: str) -> str:
     return f"octo-org/{repo_name}#1"
 
 
-async def _run(stack: Stack, issue: str) -> dict[str, Any]:
-    response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
-    assert response.status_code == 202, response.text
-    return await wait_finished(stack.api, response.json()["status_url"], within=40)
-
-
 def _ledger(stack: Stack, tutorial_id: str) -> int:
     with stack.store.engine.connect() as connection:
         rows = connection.execute(
@@ -82,7 +76,7 @@ async def test_the_picked_file_and_function_lead_the_prompt(
     )
     stack = await make_stack(sqlite_url, retrieval_llm="on", retrieval_llm_max_tokens=300)
 
-    body = await _run(stack, issue)
+    body = await submit_and_wait(stack, issue, within=40)
     assert body["status"] == "COMPLETED"
     assert body["llm_calls"] == 2
 
@@ -108,7 +102,7 @@ async def test_a_failed_localization_is_retried_then_cached(
     llm.fail_next("server_error")
     stack = await make_stack(sqlite_url, retrieval_llm="on")
 
-    body = await _run(stack, issue)
+    body = await submit_and_wait(stack, issue, within=40)
     assert body["status"] == "COMPLETED"
     assert [_is_localization(c) for c in llm.calls] == [True, True, False]
     assert [c.status for c in llm.calls] == [500, 200, 200]
@@ -130,7 +124,7 @@ async def test_a_refused_localization_leaves_the_ranking_as_it_is(
     llm.fail_next("malformed", times=4)  # every attempt LLM_MAX_ATTEMPTS (4 in tests) allows
     stack = await make_stack(sqlite_url, retrieval_llm="on")
 
-    body = await _run(stack, issue)
+    body = await submit_and_wait(stack, issue, within=40)
     assert body["status"] == "COMPLETED"
 
     assert [_is_localization(c) for c in llm.calls] == [True] * 4 + [False]
@@ -144,5 +138,5 @@ async def test_off_by_default(
     issue = _seed(github, repo_name)
     stack = await make_stack(sqlite_url)
 
-    assert (await _run(stack, issue))["status"] == "COMPLETED"
+    assert (await submit_and_wait(stack, issue, within=40))["status"] == "COMPLETED"
     assert [_is_localization(c) for c in llm.calls] == [False]

@@ -4,19 +4,11 @@ same reason shape, no LLM call — unless its owner is in ALLOWED_PRIVATE_OWNERS
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
-from tests.helpers import MakeStack, Stack, wait_finished
-
-
-async def _outcome(stack: Stack, issue: str) -> dict[str, Any]:
-    response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
-    assert response.status_code == 202, response.text
-    return await wait_finished(stack.api, response.json()["status_url"], within=20)
+from tests.helpers import MakeStack, submit_and_wait
 
 
 @pytest.mark.parametrize("visibility", ["private", "internal"])
@@ -36,8 +28,8 @@ async def test_a_private_repository_fails_exactly_as_a_missing_one(
     assert repo.private
     assert stack.settings.github_token is not None
 
-    private = await _outcome(stack, f"octo-org/{repo_name}#1")
-    missing = await _outcome(stack, f"octo-org/{repo_name}-missing#1")
+    private = await submit_and_wait(stack, f"octo-org/{repo_name}#1", within=20)
+    missing = await submit_and_wait(stack, f"octo-org/{repo_name}-missing#1", within=20)
 
     assert private["status"] == missing["status"] == "FAILED"
     assert private["failure_type"] == missing["failure_type"] == "RepositoryNotFound"
@@ -58,7 +50,7 @@ async def test_an_allowed_owners_private_repository_is_explained(
     github.repo(f"Octo-Org/{repo_name}").private = True
     stack = await make_stack(sqlite_url, allowed_private_owners="OCTO-ORG, someone-else")
 
-    body = await _outcome(stack, f"octo-org/{repo_name}#1")
+    body = await submit_and_wait(stack, f"octo-org/{repo_name}#1", within=20)
 
     assert body["status"] == "COMPLETED", body
     assert llm.count() == 1

@@ -11,16 +11,16 @@ import pytest
 
 from fakes import FakeGitHub, FakeOpenAI, RecordedCall
 from fakes.scenarios import README, seed_hello_world
-from tests.helpers import GITHUB_TOKEN, OPENAI_KEY, WEBHOOK_SECRET, MakeStack, Stack, wait_finished
+from tests.helpers import (
+    GITHUB_TOKEN,
+    OPENAI_KEY,
+    WEBHOOK_SECRET,
+    MakeStack,
+    submit_and_wait,
+)
 from tests.paths import FIXTURES
 
 BUDGET = 30_000
-
-
-async def _run(stack: Stack, issue: str) -> dict[str, Any]:
-    response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
-    assert response.status_code == 202, response.text
-    return await wait_finished(stack.api, response.json()["status_url"])
 
 
 async def test_a_500_kb_issue_with_250_comments_fits_the_budget(
@@ -32,7 +32,7 @@ async def test_a_500_kb_issue_with_250_comments_fits_the_budget(
     seed_hello_world(github, repo_name, body=body, comments=comments)
     stack = await make_stack(sqlite_url, prompt_budget_chars=BUDGET)
 
-    result = await _run(stack, f"octo-org/{repo_name}#1")
+    result = await submit_and_wait(stack, f"octo-org/{repo_name}#1")
 
     assert result["status"] == "COMPLETED"
     prompt = llm.prompt_text(llm.calls[0])
@@ -90,7 +90,7 @@ async def test_prompt_injection_and_pasted_secrets_stay_inert(
     caplog.set_level(logging.DEBUG)
     stack = await make_stack(sqlite_url)
 
-    result = await _run(stack, f"octo-org/{repo_name}#1")
+    result = await submit_and_wait(stack, f"octo-org/{repo_name}#1")
 
     assert result["status"] == "COMPLETED"
     prompt = llm.prompt_text(llm.calls[0])
