@@ -68,8 +68,8 @@ async def wait_finished(
 
 
 def make_draft(**overrides: Any) -> TutorialDraft:
-    """A valid model answer: one of each required field, nothing the checks would flag;
-    `overrides` replace whole fields."""
+    """A valid model answer (schema-checked as the LLM's would be): every required field, no
+    files, red flags or concepts; `overrides` replace whole fields."""
     data: dict[str, Any] = {
         "title": "Fix the crash on empty config",
         "summary": "The CLI crashes when the config file is empty.",
