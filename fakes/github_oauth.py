@@ -80,6 +80,7 @@ class FakeGitHubOAuth:
         self.client_id = client_id
         self.client_secret = client_secret
         self.callback_url = callback_url  # the registered callback; None: any is accepted
+        self.url = ""  # for the caller to record where it serves `app`; unused here
         self.users: dict[str, FakeGitHubUser] = {}
         self.signed_in: str | None = None  # who is signed in to GitHub in "the browser"
         self.deny = False  # the person clicks "Cancel" on GitHub's consent page

@@ -10,10 +10,13 @@ cannot work here and is never used. Without it the browser tests are skipped wit
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -22,6 +25,7 @@ from urllib.parse import urlsplit
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from playwright.async_api import Browser, Dialog, Page, Request, async_playwright
 
 from tests.paths import ROOT
 
@@ -108,18 +112,18 @@ class LiveServer:
 class PageWatch:
     """What a page did that it must not: dialogs opened, requests to other hosts, errors."""
 
-    def __init__(self, page: Any, host: str) -> None:
+    def __init__(self, page: Page, host: str) -> None:
         self.dialogs: list[str] = []
         self.foreign: list[str] = []
         self.errors: list[str] = []
         self.console_errors: list[str] = []
         self.host = host
 
-        async def on_dialog(dialog: Any) -> None:
+        async def on_dialog(dialog: Dialog) -> None:
             self.dialogs.append(f"{dialog.type}: {dialog.message}")
             await dialog.dismiss()
 
-        def on_request(request: Any) -> None:
+        def on_request(request: Request) -> None:
             netloc = urlsplit(request.url).netloc
             if request.url.startswith(("http:", "https:", "ws:", "wss:")) and netloc != host:
                 self.foreign.append(request.url)
@@ -140,7 +144,7 @@ class PageWatch:
         assert self.errors == [], f"page errors: {self.errors}"
 
 
-async def run_axe(page: Any) -> list[dict[str, Any]]:
+async def run_axe(page: Page) -> list[dict[str, Any]]:
     """axe-core's violations on the page (WCAG 2.x A and AA, and best practices). Injected
     through the DevTools protocol, which the page's CSP does not govern."""
     await page.evaluate(AXE_JS.read_text(encoding="utf-8") + "\n;undefined")
@@ -162,7 +166,34 @@ async def run_axe(page: Any) -> list[dict[str, Any]]:
     ]
 
 
-async def screenshot(page: Any, name: str) -> Path:
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    """The OS's Chromium, headless, driven by Playwright (which downloads no browser here);
+    skips the test, or fails it under ISSUESIGHT_REQUIRE_BROWSER=1, where none is installed."""
+    path = chromium_or_skip()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=path, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def new_page(browser: Browser, width: int = 1280, **options: Any) -> Page:
+    """A page in a context of its own (no cookies shared with other pages), `width` px wide;
+    `options` go to Browser.new_context (permissions, bypass_csp, java_script_enabled...)."""
+    context = await browser.new_context(viewport={"width": width, "height": 900}, **options)
+    return await context.new_page()
+
+
+async def assert_accessible(page: Page) -> None:
+    violations = await run_axe(page)
+    assert violations == [], json.dumps(violations, indent=1)
+
+
+async def screenshot(page: Page, name: str) -> Path:
     """A full-page PNG kept under test-artifacts/screenshots (gitignored)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     width = page.viewport_size["width"] if page.viewport_size else 0

@@ -8,9 +8,11 @@ import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from playwright.async_api import Browser
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -20,6 +22,7 @@ from issuesight.db.migrate import upgrade
 from issuesight.db.tutorials import TutorialStore
 from issuesight.runtime.dev import temporal_binary
 from issuesight.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from tests.browser import chromium
 from tests.helpers import (
     GITHUB_TOKEN,
     OAUTH_CLIENT_ID,
@@ -27,10 +30,12 @@ from tests.helpers import (
     OPENAI_KEY,
     POSTGRES_ADMIN_URL,
     REQUIRE_POSTGRES,
+    MakeStack,
     Stack,
     make_settings,
     truncate_all,
 )
+from tests.servers import PrivatePostgres, private_postgres
 
 
 @pytest.fixture(scope="session")
@@ -137,7 +142,7 @@ def store(database_url: str) -> Iterator[TutorialStore]:
 def github() -> Iterator[FakeGitHub]:
     fake = FakeGitHub(token=GITHUB_TOKEN)
     with BackgroundServer(fake.app) as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+        fake.url = server.url
         yield fake
 
 
@@ -145,7 +150,7 @@ def github() -> Iterator[FakeGitHub]:
 def llm() -> Iterator[FakeOpenAI]:
     fake = FakeOpenAI(api_key=OPENAI_KEY)
     with BackgroundServer(fake.app) as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+        fake.url = server.url
         yield fake
 
 
@@ -155,8 +160,22 @@ def github_oauth() -> Iterator[FakeGitHubOAuth]:
     the flow at the root, the API under /api/v3)."""
     fake = FakeGitHubOAuth(client_id=OAUTH_CLIENT_ID, client_secret=OAUTH_CLIENT_SECRET)
     with BackgroundServer(fake.app) as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+        fake.url = server.url
         yield fake
+
+
+@pytest.fixture
+def postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL of the test's own, to stop, restart or kill (never the shared one)."""
+    with private_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """One headless Chromium for the session's browser tests (tests/browser.py)."""
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -176,10 +195,10 @@ async def make_stack(
     github: FakeGitHub,
     llm: FakeOpenAI,
     retrieval_cache: Path,
-) -> AsyncIterator[object]:
+) -> AsyncIterator[MakeStack]:
     stacks: list[Stack] = []
 
-    async def factory(database_url: str, *, worker: bool = True, **overrides: object) -> Stack:
+    async def factory(database_url: str, *, worker: bool = True, **overrides: Any) -> Stack:
         overrides.setdefault("retrieval_cache_dir", retrieval_cache)
         settings = make_settings(
             database_url=database_url,

@@ -1,19 +1,21 @@
-"""Scenario builders and waiting helpers shared by the end-to-end tests."""
+"""Builders and waiting helpers shared by the tests (unit and end-to-end); no test imports
+another test module."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import hmac
+import inspect
 import json
 import os
 import re
 import subprocess
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import sqlalchemy as sa
@@ -22,17 +24,28 @@ from temporalio.client import Client
 from fakes import FakeGitHub, FakeOpenAI
 from issuesight.accounts.store import CLI, AccountStore, UserView
 from issuesight.api.app import create_app
+from issuesight.api.deps import Resources
+from issuesight.context.bundle import ContextBundle
 from issuesight.core.settings import Settings
 from issuesight.db.engine import make_engine
 from issuesight.db.models import Role
 from issuesight.db.tutorials import ConceptInput, TutorialStore
 from issuesight.domain.refs import make_ref
 from issuesight.runtime.worker import run_worker
+from issuesight.tutorial.schema import TutorialDraft
 from issuesight.workflows.contracts import SyncOutcome, SyncRequest
 from issuesight.workflows.sync import RepoSyncWorkflow
 from tests.paths import FIXTURES as ALL_FIXTURES
 
 OCTOKIT_WEBHOOKS = ALL_FIXTURES / "webhooks/octokit-webhooks"
+
+
+async def submit_and_wait(stack: Stack, issue: str, *, within: float = 60.0) -> dict[str, Any]:
+    """Submits `issue` through the API as a client would (202 expected) and returns the job's
+    final status."""
+    response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
+    assert response.status_code == 202, response.text
+    return await wait_finished(stack.api, response.json()["status_url"], within=within)
 
 
 async def wait_finished(
@@ -49,6 +62,74 @@ async def wait_finished(
             return body
         await asyncio.sleep(0.1)
     raise AssertionError(f"not finished within {within}s; last status {body}")
+
+
+# -- a draft and its context, as the pipeline hands them on (finalize, render, prompt) ---------
+
+
+def make_draft(**overrides: Any) -> TutorialDraft:
+    """A valid model answer (schema-checked as the LLM's would be): every required field, no
+    files, red flags or concepts; `overrides` replace whole fields."""
+    data: dict[str, Any] = {
+        "title": "Fix the crash on empty config",
+        "summary": "The CLI crashes when the config file is empty.",
+        "difficulty": "beginner",
+        "junior_friendly": True,
+        "junior_friendly_reason": "Small, well-scoped change.",
+        "prerequisites": [{"concept": "Python exceptions", "why": "The fix catches one."}],
+        "architecture_overview": "cli.py reads config.py.",
+        "files_to_read": [],
+        "implementation_steps": ["Handle the empty file."],
+        "how_to_test": ["Run pytest."],
+        "questions_for_maintainers": ["Should an empty file be an error?"],
+        "red_flags": [],
+        "first_comment": "Hi! May I work on this?",
+        "concepts": [],
+    }
+    data.update(overrides)
+    return TutorialDraft.model_validate(data)
+
+
+BUNDLE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+BUNDLE_REPO_URL = "https://github.com/octo-org/hello-world"
+
+
+def make_bundle(**overrides: Any) -> ContextBundle:
+    """The context of `octo-org/hello-world#42` at BUNDLE_COMMIT: an issue with no comments,
+    files or flags; `overrides` replace whole fields."""
+    values: dict[str, Any] = {
+        "issue_key": "octo-org/hello-world#42",
+        "repo_full_name": "octo-org/hello-world",
+        "repo_description": "",
+        "repo_language": None,
+        "repo_url": BUNDLE_REPO_URL,
+        "commit_sha": BUNDLE_COMMIT,
+        "issue_title": "t",
+        "issue_body": "b",
+        "issue_body_truncated": False,
+        "issue_state": "open",
+        "issue_url": "https://github.com/octo-org/hello-world/issues/42",
+        "labels": [],
+        "assignees": [],
+        "author": "a",
+        "created_at": None,
+        "updated_at": None,
+        "comments": [],
+        "comments_total": 0,
+        "readme": None,
+        "contributing_path": None,
+        "contributing": None,
+        "files": [],
+        "tree_outline": [],
+        "tree_paths": [],
+        "tree_truncated": False,
+        "linked_pull_requests": [],
+        "observed_flags": [],
+        "fingerprint": "f" * 64,
+        "budget_chars": 60_000,
+    }
+    values.update(overrides)
+    return ContextBundle(**values)
 
 
 # -- tutorials written straight to the store (search, pages) -----------------------------------
@@ -253,18 +334,19 @@ def make_settings(
     github: FakeGitHub,
     llm: FakeOpenAI,
     retrieval_cache_dir: Path | None = None,
-    **overrides: object,
+    **overrides: Any,
 ) -> Settings:
-    values: dict[str, object] = {
+    # Any: Settings validates each field's type (a wrong override fails there, at run time).
+    values: dict[str, Any] = {
         "retrieval_cache_dir": retrieval_cache_dir,
         "database_url": database_url,
         "temporal_address": temporal_address,
         "temporal_task_queue": f"test-{uuid.uuid4()}",
-        "github_api_url": github.url,  # type: ignore[attr-defined]
+        "github_api_url": github.url,
         "github_token": GITHUB_TOKEN,
         "github_webhook_secret": WEBHOOK_SECRET,
         "openai_api_key": OPENAI_KEY,
-        "openai_base_url": llm.url + "/v1",  # type: ignore[attr-defined]
+        "openai_base_url": llm.url + "/v1",
         "llm_timeout_seconds": 10.0,
         "llm_max_attempts": 4,
         "prompt_budget_chars": 30_000,
@@ -276,7 +358,7 @@ def make_settings(
         "allowed_hosts": ("*",),
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 class Stack:
@@ -290,7 +372,8 @@ class Stack:
         self.api = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app), base_url="http://issuesight.test"
         )
-        self.store = self.app.state.resources.store
+        self.resources: Resources = self.app.state.resources
+        self.store = self.resources.store
         self._stop = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
 
@@ -309,17 +392,28 @@ class Stack:
     async def close(self) -> None:
         await self.stop_worker()
         await self.api.aclose()
-        await self.app.state.resources.close()
+        await self.resources.close()
 
 
-async def assert_eventually(check: object, *, within: float = 30.0, interval: float = 0.1) -> None:
+class MakeStack(Protocol):
+    """The `make_stack` fixture: a Stack on `database_url` (its worker started unless
+    `worker=False`), Settings fields overridden by keyword, closed when the test ends."""
+
+    async def __call__(
+        self, database_url: str, *, worker: bool = True, **overrides: Any
+    ) -> Stack: ...
+
+
+async def assert_eventually(
+    check: Callable[[], object | Awaitable[object]], *, within: float = 30.0, interval: float = 0.1
+) -> None:
     """Polls an async or sync predicate (it may also raise AssertionError) until it holds."""
     deadline = asyncio.get_running_loop().time() + within
     last: BaseException | None = None
     while asyncio.get_running_loop().time() < deadline:
         try:
-            result = check()  # type: ignore[operator]
-            if asyncio.iscoroutine(result):
+            result = check()
+            if inspect.isawaitable(result):
                 result = await result
             if result is not False:
                 return
@@ -353,13 +447,13 @@ def issue_delivery(github: FakeGitHub, repo: str, action: str = "opened") -> byt
 
 
 async def deliver(
-    stack,
+    stack: Stack,
     body: bytes,
     *,
     event: str = "issues",
     delivery: str | None = None,
     signature: str | None = "sign",
-) -> Any:
+) -> httpx.Response:
     headers = {
         "X-GitHub-Event": event,
         "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
@@ -372,7 +466,7 @@ async def deliver(
     return await stack.api.post("/api/v1/webhooks/github", content=body, headers=headers)
 
 
-async def run_sync(client: Client, settings, repo: str) -> SyncOutcome:
+async def run_sync(client: Client, settings: Settings, repo: str) -> SyncOutcome:
     outcome: SyncOutcome = await client.execute_workflow(
         RepoSyncWorkflow.run,
         SyncRequest(
@@ -387,7 +481,7 @@ async def run_sync(client: Client, settings, repo: str) -> SyncOutcome:
     return outcome
 
 
-def spend_llm_budget(stack, tokens: int) -> None:
+def spend_llm_budget(stack: Stack, tokens: int) -> None:
     """Usage as an earlier generation would have recorded it (the ledger the budget reads)."""
     from issuesight.db.engine import session_scope
     from issuesight.db.models import LLMUsage
@@ -415,10 +509,11 @@ def current_issue(github: FakeGitHub, repo: str) -> dict[str, Any]:
     """The issue as the fake GitHub serves it now, so the delivery matches the API's view
     (read with the token, as the worker reads it: a private repository's issue too)."""
     response = httpx.get(
-        f"{github.url}/repos/Octo-Org/{repo}/issues/1",  # type: ignore[attr-defined]
+        f"{github.url}/repos/Octo-Org/{repo}/issues/1",
         headers={"Authorization": f"Bearer {GITHUB_TOKEN}"},
     )
-    return response.json()
+    issue: dict[str, Any] = response.json()
+    return issue
 
 
 def worker_env(settings: Settings) -> dict[str, str]:

@@ -14,13 +14,16 @@ import signal
 import socket
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from temporalio.client import Client
 
 from issuesight.runtime.dev import temporal_binary
 from issuesight.workflows.search_attributes import dev_server_flags
+from tests.helpers import REQUIRE_POSTGRES
 
 
 def free_port() -> int:
@@ -131,7 +134,7 @@ class PrivatePostgres:
         if result.returncode != 0:
             raise RuntimeError(f"{args[0]} failed: {result.stdout}{result.stderr}")
 
-    def _demote(self) -> object:
+    def _demote(self) -> Callable[[], None] | None:
         if self._user is None:
             return None
         entry = pwd.getpwnam(self._user)
@@ -194,3 +197,22 @@ class PrivatePostgres:
         with contextlib.suppress(RuntimeError):  # already stopped
             self.stop("immediate")
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PrivatePostgres initialised and started, destroyed on the way out (also when the
+    caller's set-up fails). Without PostgreSQL's server binaries the test is skipped, or fails
+    under ISSUESIGHT_REQUIRE_POSTGRES=1 (CI), as the shared PostgreSQL's variants are."""
+    if postgres_bin() is None:
+        message = "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message + " and ISSUESIGHT_REQUIRE_POSTGRES=1 (CI) requires them")
+        pytest.skip(message)
+    server = PrivatePostgres()
+    try:
+        server.init()
+        server.start()
+        yield server
+    finally:
+        server.destroy()

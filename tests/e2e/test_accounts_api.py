@@ -23,9 +23,10 @@ from issuesight.accounts.store import CLI
 from issuesight.core.logs import JsonFormatter
 from issuesight.db.models import Role
 from issuesight.domain.refs import make_ref
-from tests.helpers import assert_eventually, bearer, metric, user_with_key, wait_finished
+from tests.helpers import MakeStack, assert_eventually, bearer, metric, user_with_key, wait_finished
 
-KEYS = {"auth_mode": "keys", "write_rate_per_minute": 0}  # the rate limit has its own test
+# The write rate limit off: it has its own test.
+KEYS: dict[str, Any] = {"auth_mode": "keys", "write_rate_per_minute": 0}
 
 
 async def refusals(stack: Any, reason: str) -> float:
@@ -40,9 +41,9 @@ def _assert_challenged(response: httpx.Response) -> None:
     assert response.json()["detail"]
 
 
-async def test_no_write_without_a_valid_key(make_stack, database_url: str) -> None:
+async def test_no_write_without_a_valid_key(make_stack: MakeStack, database_url: str) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     member, good = user_with_key(accounts, "member@example.com")
     _, revoked = user_with_key(accounts, "revoked@example.com")
     revoked_prefix = keys.prefix_of(revoked["Authorization"].split()[1])
@@ -94,9 +95,9 @@ async def test_no_write_without_a_valid_key(make_stack, database_url: str) -> No
     ).terminate()
 
 
-async def test_members_cannot_use_admin_routes(make_stack, database_url: str) -> None:
+async def test_members_cannot_use_admin_routes(make_stack: MakeStack, database_url: str) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     _, member = user_with_key(accounts, "m@example.com")
     _, admin = user_with_key(accounts, "a@example.com", Role.ADMIN)
     repo = f"octo-org/r{uuid.uuid4().hex[:8]}"
@@ -142,9 +143,9 @@ async def test_members_cannot_use_admin_routes(make_stack, database_url: str) ->
     ]
 
 
-async def test_keys_in_query_strings_are_refused(make_stack, sqlite_url: str) -> None:
+async def test_keys_in_query_strings_are_refused(make_stack: MakeStack, sqlite_url: str) -> None:
     stack = await make_stack(sqlite_url, worker=False, **KEYS)
-    _, member = user_with_key(stack.app.state.resources.accounts, "q@example.com")
+    _, member = user_with_key(stack.resources.accounts, "q@example.com")
     key = member["Authorization"].split()[1]
     before = await refusals(stack, "key_in_query")
     for url in (
@@ -163,7 +164,7 @@ async def test_keys_in_query_strings_are_refused(make_stack, sqlite_url: str) ->
     assert (await stack.api.get("/api/v1/tutorials?q=risk_score")).status_code == 200
 
 
-async def test_reads_are_public_unless_configured(make_stack, sqlite_url: str) -> None:
+async def test_reads_are_public_unless_configured(make_stack: MakeStack, sqlite_url: str) -> None:
     public = await make_stack(sqlite_url, worker=False, **KEYS)
     assert (await public.api.get("/api/v1/tutorials")).status_code == 200
     assert (await public.api.get("/api/v1/projects")).status_code == 200
@@ -182,10 +183,10 @@ async def test_reads_are_public_unless_configured(make_stack, sqlite_url: str) -
 
 
 async def test_keys_are_shown_once_and_managed_by_owners_and_admins(
-    make_stack, database_url: str
+    make_stack: MakeStack, database_url: str
 ) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     _, first = user_with_key(accounts, "owner@example.com")
     _, admin = user_with_key(accounts, "boss@example.com", Role.ADMIN)
 
@@ -262,12 +263,12 @@ async def test_keys_are_shown_once_and_managed_by_owners_and_admins(
 
 
 async def test_new_generations_cost_quota_and_unlocks_are_free(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     for number in (1, 2, 3):
         seed_hello_world(github, repo_name, number=number, title=f"Issue {number}")
     stack = await make_stack(database_url, user_daily_generations=2, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     ada, ada_key = user_with_key(accounts, "ada@example.com")
     _, bo_key = user_with_key(accounts, "bo@example.com")
     _, admin = user_with_key(accounts, "root@example.com", Role.ADMIN)
@@ -344,10 +345,10 @@ async def test_new_generations_cost_quota_and_unlocks_are_free(
 
 
 async def test_a_thousand_submissions_from_one_key_start_one_quota_of_workflows(
-    make_stack, database_url: str
+    make_stack: MakeStack, database_url: str
 ) -> None:
     stack = await make_stack(database_url, worker=False, user_daily_generations=10, **KEYS)
-    _, member = user_with_key(stack.app.state.resources.accounts, "flood@example.com")
+    _, member = user_with_key(stack.resources.accounts, "flood@example.com")
     repo = f"flood-{uuid.uuid4().hex[:8]}"
     slots = asyncio.Semaphore(32)
 
@@ -380,11 +381,13 @@ async def test_a_thousand_submissions_from_one_key_start_one_quota_of_workflows(
         ).terminate()
 
 
-async def test_writes_are_rate_limited_per_key_and_per_address(make_stack, sqlite_url: str) -> None:
+async def test_writes_are_rate_limited_per_key_and_per_address(
+    make_stack: MakeStack, sqlite_url: str
+) -> None:
     stack = await make_stack(
         sqlite_url, worker=False, auth_mode="keys", write_rate_per_minute=1, write_burst=3
     )
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     _, one = user_with_key(accounts, "one@example.com")
     _, two = user_with_key(accounts, "two@example.com")
 
@@ -419,12 +422,12 @@ async def test_writes_are_rate_limited_per_key_and_per_address(make_stack, sqlit
 
 
 async def test_a_spent_llm_budget_refuses_new_generations_not_unlocks(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     for number in (1, 2):
         seed_hello_world(github, repo_name, number=number, title=f"Issue {number}")
     stack = await make_stack(sqlite_url, llm_daily_token_budget=10, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     _, member = user_with_key(accounts, "spender@example.com")
     _, other = user_with_key(accounts, "reader@example.com")
     issue = f"octo-org/{repo_name}"
@@ -450,12 +453,12 @@ async def test_a_spent_llm_budget_refuses_new_generations_not_unlocks(
 
 
 async def test_a_user_deleted_while_their_generation_runs(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     llm.latency = 2.0
     stack = await make_stack(database_url, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     leaver, member = user_with_key(accounts, "leaver@example.com")
     _, admin = user_with_key(accounts, "keeper@example.com", Role.ADMIN)
     accepted = await stack.api.post(
@@ -464,7 +467,8 @@ async def test_a_user_deleted_while_their_generation_runs(
     assert accepted.status_code == 202
 
     async def generating() -> bool:
-        return (await stack.api.get(accepted.json()["status_url"])).json()["stage"] == "generating"
+        status = (await stack.api.get(accepted.json()["status_url"])).json()
+        return bool(status["stage"] == "generating")
 
     await assert_eventually(generating, within=30)
     deleted = await stack.api.delete("/api/v1/users/leaver@example.com", headers=admin)
@@ -500,9 +504,9 @@ def _decoded(node: Any) -> str:
     return str(node)
 
 
-async def test_keys_never_reach_the_logs(make_stack, database_url: str) -> None:
+async def test_keys_never_reach_the_logs(make_stack: MakeStack, database_url: str) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter(stack.settings.secret_values()))
@@ -533,20 +537,20 @@ async def test_keys_never_reach_the_logs(make_stack, database_url: str) -> None:
 
 
 async def test_open_mode_is_the_local_admin_unless_credentials_are_sent(
-    make_stack, sqlite_url: str
+    make_stack: MakeStack, sqlite_url: str
 ) -> None:
     stack = await make_stack(sqlite_url, worker=False)  # conftest's default: open
     me = (await stack.api.get("/api/v1/me")).json()
     assert (me["role"], me["auth_mode"], me["quota"]["limit"]) == ("admin", "open", None)
     _assert_challenged(await stack.api.get("/api/v1/me", headers=bearer("garbled")))
-    _, member = user_with_key(stack.app.state.resources.accounts, "dev@example.com")
+    _, member = user_with_key(stack.resources.accounts, "dev@example.com")
     assert (await stack.api.get("/api/v1/me", headers=member)).json()["role"] == "member"
     forbidden = await stack.api.post("/api/v1/projects", json={"repo": "o/r"}, headers=member)
     assert forbidden.status_code == 403
 
 
 async def test_a_generation_that_cannot_start_is_kept_and_charged_once(
-    make_stack, sqlite_url: str, temporal_address: str
+    make_stack: MakeStack, sqlite_url: str, temporal_address: str
 ) -> None:
     """Temporal refuses the start (here: an unknown namespace): 503, the tutorial is kept
     PENDING and its unit stays charged (one rule: a unit is charged exactly when the work is
@@ -556,7 +560,7 @@ async def test_a_generation_that_cannot_start_is_kept_and_charged_once(
     from issuesight.api.app import create_app
 
     stack = await make_stack(sqlite_url, worker=False, user_daily_generations=1, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     _, member = user_with_key(accounts, "unlucky@example.com")
     refusing = await Client.connect(temporal_address, namespace=f"missing-{uuid.uuid4().hex}")
     broken = create_app(stack.settings, temporal=refusing)

@@ -18,6 +18,7 @@ from issuesight.cli.accounts import create_key, create_user, delete_user, list_k
 from issuesight.cli.projects import list_projects
 from issuesight.cli.submit import submit_and_follow
 from issuesight.db.engine import make_engine
+from tests.helpers import MakeStack
 
 
 def _authenticates(database_url: str, key: str) -> str | None:
@@ -122,11 +123,11 @@ def test_dev_refuses_open_mode_beyond_loopback(tmp_path: Path) -> None:
 
 
 async def test_client_commands_send_the_key(
-    make_stack, sqlite_url: str, github: FakeGitHub, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(sqlite_url, worker=False, auth_mode="keys", write_rate_per_minute=0)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     user = accounts.create_user("cli@example.com", actor=CLI)
     _, key = accounts.create_key(user.id, "cli", actor=CLI)
     with BackgroundServer(create_app(stack.settings, temporal=stack.client)) as api:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import col
 
 from issuesight.accounts import keys
 from issuesight.accounts.principal import Requester
@@ -76,8 +77,8 @@ def test_a_key_authenticates_until_it_is_revoked(accounts: AccountStore, clock: 
     )
     with accounts.engine.connect() as connection:
         stored = connection.execute(
-            sa.select(ApiKey.key_hash, ApiKey.prefix, ApiKey.name).where(  # type: ignore[call-overload]
-                ApiKey.prefix == view.prefix
+            sa.select(col(ApiKey.key_hash), col(ApiKey.prefix), col(ApiKey.name)).where(
+                col(ApiKey.prefix) == view.prefix
             )
         ).one()
     assert key not in tuple(stored)
@@ -93,7 +94,9 @@ def test_a_key_authenticates_until_it_is_revoked(accounts: AccountStore, clock: 
     assert first_use.last_used_at == clock.now
     clock.now += timedelta(seconds=30)
     accounts.authenticate(key)
-    assert accounts.find_key(view.prefix).last_used_at == first_use.last_used_at  # type: ignore[union-attr]
+    found = accounts.find_key(view.prefix)
+    assert found is not None
+    assert found.last_used_at == first_use.last_used_at
 
     assert accounts.revoke_key(view.prefix, actor=CLI, owner=uuid.uuid4()) is None  # not theirs
     revoked = accounts.revoke_key(view.prefix, actor=CLI)

@@ -17,7 +17,7 @@ async def test_the_submit_form_needs_an_account_in_keys_mode(
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(database_url, worker=False, user_daily_generations=1, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     assert (await stack.api.get("/")).status_code == 200
     assert (await stack.api.get("/submit")).status_code == 200
 
@@ -60,7 +60,7 @@ async def test_the_submit_form_needs_an_account_in_keys_mode(
 
 async def test_private_reads_close_the_pages_too(make_stack: Any, sqlite_url: str) -> None:
     stack = await make_stack(sqlite_url, worker=False, public_reads=False, **KEYS)
-    _, admin = user_with_key(stack.app.state.resources.accounts, "boss@example.com", Role.ADMIN)
+    _, admin = user_with_key(stack.resources.accounts, "boss@example.com", Role.ADMIN)
     for path in ("/", "/concepts", "/projects", "/api/v1/concepts"):
         refused = await stack.api.get(path)
         assert refused.status_code == 401, path

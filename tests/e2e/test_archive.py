@@ -10,8 +10,9 @@ import os
 import tarfile
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from fakes._archive import Entry, tar_gz
 from fakes.scenarios import seed_hello_world
 from issuesight.context import indexes as indexes_module
 from issuesight.context.gather import MAX_GUIDE_BYTES, GatherOptions, gather_context
+from issuesight.context.index import RepoIndex
 from issuesight.context.indexes import IndexSettings, RepoIndexes
 from issuesight.context.retrieve import rank_files
 from issuesight.context.snapshot import ArchiveRefused, SnapshotLimits, read_snapshot
@@ -42,16 +44,21 @@ class Clock:
 
 
 @pytest.fixture
-async def client(github: FakeGitHub) -> Iterator[GitHubClient]:
-    http = GitHubClient(github.url, token=GITHUB_TOKEN)  # type: ignore[attr-defined]
+async def client(github: FakeGitHub) -> AsyncIterator[GitHubClient]:
+    http = GitHubClient(github.url, token=GITHUB_TOKEN)
     yield http
     await http.aclose()
 
 
-def _indexes(client: GitHubClient, cache: Path | None, **settings: object) -> RepoIndexes:
-    clock = settings.pop("clock", None)
-    made = IndexSettings(cache_dir=cache, **settings)  # type: ignore[arg-type]
-    return RepoIndexes(client, made, clock=clock) if clock else RepoIndexes(client, made)
+def _indexes(
+    client: GitHubClient,
+    cache: Path | None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    **settings: Any,
+) -> RepoIndexes:
+    """RepoIndexes over `client`, IndexSettings fields given by keyword."""
+    return RepoIndexes(client, IndexSettings(cache_dir=cache, **settings), clock=clock)
 
 
 def _served() -> dict[str, float]:
@@ -129,7 +136,7 @@ async def test_the_token_goes_to_the_api_host_only(
     for it: the same fake, another origin."""
     seed_hello_world(github, repo_name)
     sha = github.repo(f"{OWNER}/{repo_name}").commit_sha
-    other_origin = github.url.replace("127.0.0.1", "localhost")  # type: ignore[attr-defined]
+    other_origin = github.url.replace("127.0.0.1", "localhost")
     github.archive_origin = other_origin
 
     refused = await _indexes(client, None).get(f"{OWNER}/{repo_name}", sha)
@@ -352,7 +359,7 @@ def test_a_hundred_thousand_files() -> None:
     with pytest.raises(ArchiveRefused, match="more than 50000 entries"):
         read_snapshot(io.BytesIO(archive), SnapshotLimits(max_members=50_000))
     snapshot = read_snapshot(io.BytesIO(archive))
-    index = indexes_module.RepoIndex(snapshot)
+    index = RepoIndex(snapshot)
 
     assert len(index.paths) == 100_000
     assert rank_files(index, ["f77777 returns the wrong value", "Calling `f77777()` fails"])[
@@ -437,7 +444,7 @@ async def test_a_long_build_keeps_the_activity_alive(
     shared = RepoIndexes(client, IndexSettings(), keepalive=lambda: beats.append(time.monotonic()))
     build = shared._build
 
-    def slow_build(path: Path) -> indexes_module.RepoIndex:
+    def slow_build(path: Path) -> RepoIndex:
         time.sleep(0.3)  # the largest trees take seconds
         return build(path)
 

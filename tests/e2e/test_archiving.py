@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from issuesight.db.engine import make_engine
 from issuesight.db.issues import IssueStore
@@ -15,11 +16,12 @@ from issuesight.domain.refs import make_ref
 from issuesight.orchestration.schedules import ARCHIVE_SCHEDULE_ID, ensure_archive_schedule
 from issuesight.workflows.contracts import ArchiveResult
 from issuesight.workflows.sync import ArchiveWorkflow
+from tests.helpers import MakeStack
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
-def _closed_issue(number: int, closed_days_ago: int | None) -> dict:
+def _closed_issue(number: int, closed_days_ago: int | None) -> dict[str, Any]:
     closed = NOW - timedelta(days=closed_days_ago) if closed_days_ago is not None else None
     return {
         "id": 9_000 + number,
@@ -61,7 +63,7 @@ def test_archive_hides_old_closed_issues_but_keeps_them(database_url: str) -> No
     store.engine.dispose()
 
 
-async def test_archive_workflow_and_its_schedule(make_stack, sqlite_url: str) -> None:
+async def test_archive_workflow_and_its_schedule(make_stack: MakeStack, sqlite_url: str) -> None:
     repo = f"archive-{uuid.uuid4().hex[:8]}"
     store, _ = _seed(sqlite_url, repo)
     stack = await make_stack(sqlite_url)

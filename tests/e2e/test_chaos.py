@@ -15,22 +15,22 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from temporalio.client import Client
+from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 
 from fakes import FakeGitHub, FakeOpenAI
 from issuesight.db.engine import make_engine
 from issuesight.db.migrate import upgrade
 from issuesight.orchestration.schedules import reconcile_schedule_id
 from issuesight.workflows.contracts import ReconcileResult
-from tests.helpers import GITHUB_TOKEN, OPENAI_KEY, REQUIRE_POSTGRES, WEBHOOK_SECRET
-from tests.servers import PrivatePostgres, free_port, postgres_bin
+from tests.helpers import GITHUB_TOKEN, OPENAI_KEY, WEBHOOK_SECRET
+from tests.servers import PrivatePostgres, free_port
 
 ISSUES = 300
 WATCHED = {n for n in range(1, ISSUES + 1) if n % 10 == 3}  # 30 issues
@@ -39,22 +39,6 @@ SYNC_MAX_IN_FLIGHT = 4
 TITLE = re.compile(r"Chaos issue (\d{4})")
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-@pytest.fixture
-def postgres() -> Iterator[PrivatePostgres]:
-    if postgres_bin() is None:
-        message = "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message + " and ISSUESIGHT_REQUIRE_POSTGRES=1 (CI) requires them")
-        pytest.skip(message)
-    server = PrivatePostgres()
-    server.init()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.destroy()
 
 
 class Process:
@@ -120,11 +104,11 @@ def _env(
             "DATABASE_URL": database_url,
             "TEMPORAL_ADDRESS": temporal_address,
             "TEMPORAL_TASK_QUEUE": f"chaos-{uuid.uuid4()}",
-            "GITHUB_API_URL": github.url,  # type: ignore[attr-defined]
+            "GITHUB_API_URL": github.url,
             "GITHUB_TOKEN": GITHUB_TOKEN,
             "GITHUB_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "OPENAI_API_KEY": OPENAI_KEY,
-            "OPENAI_BASE_URL": llm.url + "/v1",  # type: ignore[attr-defined]
+            "OPENAI_BASE_URL": llm.url + "/v1",
             "LLM_TIMEOUT_SECONDS": "30",
             "PROMPT_BUDGET_CHARS": "30000",
             "SYNC_MAX_IN_FLIGHT": str(SYNC_MAX_IN_FLIGHT),
@@ -164,7 +148,7 @@ class Progress:
             return [dict(row) for row in rows]
 
 
-async def _until(check: Any, what: str, within: float = 240.0) -> None:
+async def _until(check: Callable[[], bool], what: str, within: float = 240.0) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if check():
@@ -195,9 +179,10 @@ async def _reconcile(client: Client, task_queue: str) -> ReconcileResult:
     while time.monotonic() < deadline:
         actions = (await handle.describe()).info.recent_actions
         if len(actions) > before:
-            run = client.get_workflow_handle(
-                actions[-1].action.workflow_id, result_type=ReconcileResult
-            )
+            # The schedule's action is a workflow start: the run to wait for is the one it made.
+            started = actions[-1].action
+            assert isinstance(started, ScheduleActionExecutionStartWorkflow), started
+            run = client.get_workflow_handle(started.workflow_id, result_type=ReconcileResult)
             result: ReconcileResult = await run.result()
             return result
         await asyncio.sleep(0.2)

@@ -19,11 +19,11 @@ from fakes import BackgroundServer, FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.api.app import create_app
 from issuesight.cli.submit import submit_and_follow
-from tests.helpers import assert_eventually
+from tests.helpers import MakeStack, assert_eventually
 
 
 async def test_submit_wait_shows_progress_and_prints_the_tutorial(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     llm.latency = 1.0
@@ -120,7 +120,7 @@ async def test_dev_runs_the_whole_stack_and_stops_cleanly(tmp_path: Path) -> Non
 
 
 async def test_sync_and_projects_commands(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     from issuesight.cli.projects import list_projects, sync_repo
 

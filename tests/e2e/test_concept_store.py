@@ -5,8 +5,10 @@ named, and a regeneration replaces the tutorial's concepts."""
 from __future__ import annotations
 
 import uuid
+from typing import TypedDict
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from issuesight.db.models import Concept, ConceptRelationship, ProjectConcept, TutorialConcept
 from issuesight.db.tutorials import ConceptInput, TutorialStore
@@ -33,14 +35,26 @@ def _complete(store: TutorialStore, tutorial_id: uuid.UUID, concepts: list[Conce
     )
 
 
-def _rows(store: TutorialStore) -> dict[str, object]:
+class _Rows(TypedDict):
+    concepts: dict[str, tuple[str, str | None]]  # slug: (name, description)
+    links: set[tuple[str, str]]  # (parent slug, child slug)
+    project: list[str]
+    tutorial_links: int
+
+
+def _rows(store: TutorialStore) -> _Rows:
     with store.engine.connect() as connection:
-        concepts = connection.execute(sa.select(Concept.slug, Concept.name, Concept.description))
-        by_id = dict(connection.execute(sa.select(Concept.id, Concept.slug)).all())
+        concepts = connection.execute(
+            sa.select(col(Concept.slug), col(Concept.name), col(Concept.description))
+        )
+        by_id = {
+            id_: slug
+            for id_, slug in connection.execute(sa.select(col(Concept.id), col(Concept.slug)))
+        }
         links = connection.execute(
-            sa.select(ConceptRelationship.parent_id, ConceptRelationship.child_id)
+            sa.select(col(ConceptRelationship.parent_id), col(ConceptRelationship.child_id))
         ).all()
-        project = connection.execute(sa.select(ProjectConcept.concept_id)).scalars().all()
+        project = connection.execute(sa.select(col(ProjectConcept.concept_id))).scalars().all()
         linked = connection.execute(sa.select(sa.func.count()).select_from(TutorialConcept))
         return {
             "concepts": {slug: (name, description) for slug, name, description in concepts},

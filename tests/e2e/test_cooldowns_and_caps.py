@@ -8,9 +8,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import col
+from temporalio.client import ScheduleActionExecutionStartWorkflow
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
@@ -23,10 +27,17 @@ from issuesight.orchestration.schedules import ensure_reconcile_schedule, reconc
 from issuesight.orchestration.submission import submit_issue
 from issuesight.workflows.contracts import ReconcileRequest, ReconcileResult
 from issuesight.workflows.reconcile import ReconcileWorkflow
-from tests.helpers import Stack, assert_eventually, run_sync, user_with_key, wait_finished
+from tests.helpers import (
+    MakeStack,
+    Stack,
+    assert_eventually,
+    run_sync,
+    user_with_key,
+    wait_finished,
+)
 
 
-async def _completed(stack: Stack, repo_name: str, number: int = 1) -> dict:
+async def _completed(stack: Stack, repo_name: str, number: int = 1) -> dict[str, Any]:
     response = await stack.api.post(
         "/api/v1/tutorials", json={"issue": f"octo-org/{repo_name}#{number}"}
     )
@@ -39,7 +50,7 @@ async def _generation(stack: Stack, tutorial_id: str, generation: int) -> bool:
 
 
 async def test_regeneration_has_a_cooldown_per_tutorial(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(database_url, regenerate_cooldown_minutes=10)
@@ -55,7 +66,7 @@ async def test_regeneration_has_a_cooldown_per_tutorial(
 
 
 async def test_a_refused_regeneration_costs_neither_quota_nor_a_regeneration_slot(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """Refused by the cooldown: no quota unit spent. Refused by the quota (a Refusal, not an
     HTTPException): the tutorial's cooldown slot is given back, so the admin may regenerate
@@ -101,7 +112,7 @@ async def test_a_refused_regeneration_costs_neither_quota_nor_a_regeneration_slo
 
 
 async def test_regeneration_has_a_daily_limit_per_tutorial(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     seed_hello_world(github, repo_name, number=2)
@@ -110,7 +121,7 @@ async def test_regeneration_has_a_daily_limit_per_tutorial(
     for generation in (2, 3):
         accepted = await stack.api.post(f"/api/v1/tutorials/{done['id']}/regenerate")
         assert accepted.status_code == 202
-        await assert_eventually(lambda g=generation: _generation(stack, done["id"], g), within=30)
+        await assert_eventually(partial(_generation, stack, done["id"], generation), within=30)
     refused = await stack.api.post(f"/api/v1/tutorials/{done['id']}/regenerate")
     assert refused.status_code == 429
     assert "2 times in 24 hours" in refused.json()["detail"]
@@ -128,7 +139,7 @@ async def test_regeneration_has_a_daily_limit_per_tutorial(
 
 
 async def test_concurrent_regenerations_get_one_place(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(database_url, regenerate_cooldown_minutes=10)
@@ -142,7 +153,7 @@ async def test_concurrent_regenerations_get_one_place(
 
 
 async def test_regenerations_racing_refreshes_pay_for_one_generation(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """Admins' regenerate requests and syncs' refreshes of a changed issue, all at once: the
     claims are conditional UPDATEs with a checked row count, so exactly one of them asks for
@@ -169,10 +180,12 @@ async def test_regenerations_racing_refreshes_pay_for_one_generation(
         return submission.new_generation
 
     regenerations = [stack.api.post(f"/api/v1/tutorials/{done['id']}/regenerate") for _ in range(4)]
-    answers = await asyncio.gather(*regenerations, *(refresh() for _ in range(4)))
+    answers, _ = await asyncio.gather(
+        asyncio.gather(*regenerations), asyncio.gather(*(refresh() for _ in range(4)))
+    )
     # 202 (asked, or attached), 200 (already done) or 429 (the cooldown: requests of the same
     # instant, one after another in the database): never two paid generations.
-    assert {a.status_code for a in answers[:4]} <= {200, 202, 429}, [a.text for a in answers[:4]]
+    assert {a.status_code for a in answers} <= {200, 202, 429}, [a.text for a in answers]
     await assert_eventually(lambda: _generation(stack, done["id"], 2), within=30)
     await asyncio.sleep(1.0)  # a second paid run, if one had been let through, would show
     assert llm.count() == 2
@@ -188,7 +201,7 @@ async def test_regenerations_racing_refreshes_pay_for_one_generation(
 
 
 async def test_sync_interval_and_tracked_repositories_are_bounded(
-    make_stack, database_url: str
+    make_stack: MakeStack, database_url: str
 ) -> None:
     stack = await make_stack(database_url, worker=False, max_tracked_repositories=2)
     prefix = f"octo-org/capped-{uuid.uuid4().hex[:8]}"
@@ -230,7 +243,7 @@ async def reconcile(stack: Stack) -> ReconcileResult:
 
 @pytest.mark.slow
 async def test_outsiders_comments_do_not_buy_a_generation_each(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """Each comment changes the tutorial's inputs; inside REFRESH_COOLDOWN_MINUTES a sync marks
     the tutorial stale instead of regenerating it, and the reconciler regenerates it once the
@@ -258,7 +271,7 @@ async def test_outsiders_comments_do_not_buy_a_generation_each(
     with stack.store.engine.begin() as connection:
         connection.execute(
             sa.update(TutorialContent)
-            .where(TutorialContent.id == ref.tutorial_id)
+            .where(col(TutorialContent.id) == ref.tutorial_id)
             .values(completed_at=utcnow() - timedelta(hours=7))
         )
     assert (await reconcile(stack)).refreshed == 1
@@ -271,7 +284,7 @@ async def test_outsiders_comments_do_not_buy_a_generation_each(
 
 
 async def test_the_reconciler_schedule_is_created_updated_and_runs(
-    make_stack, sqlite_url: str
+    make_stack: MakeStack, sqlite_url: str
 ) -> None:
     stack = await make_stack(sqlite_url, reconcile_interval_minutes=7)
     await ensure_reconcile_schedule(stack.client, stack.settings)
@@ -293,9 +306,9 @@ async def test_the_reconciler_schedule_is_created_updated_and_runs(
         actions = (await handle.describe()).info.recent_actions
         if not actions:
             return False
-        run = stack.client.get_workflow_handle(
-            actions[-1].action.workflow_id, result_type=ReconcileResult
-        )
+        started = actions[-1].action
+        assert isinstance(started, ScheduleActionExecutionStartWorkflow), started
+        run = stack.client.get_workflow_handle(started.workflow_id, result_type=ReconcileResult)
         result = await run.result()
         return isinstance(result, ReconcileResult)
 
@@ -304,7 +317,7 @@ async def test_the_reconciler_schedule_is_created_updated_and_runs(
 
 
 async def test_the_reconciler_leaves_a_running_sync_s_issues_to_it(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """A sync records a page's issues and then starts their jobs a few at a time: the ones
     still waiting are not lost, and the reconciler must not start them beside the sync."""
@@ -333,7 +346,7 @@ async def test_the_reconciler_leaves_a_running_sync_s_issues_to_it(
 
 
 async def test_the_reconciler_starts_nothing_while_the_llm_budget_is_spent(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     from sqlmodel import select
 

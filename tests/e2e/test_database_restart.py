@@ -5,37 +5,24 @@ PostgreSQL this test starts and stops itself (never the shared one)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.db.migrate import upgrade
-from tests.helpers import REQUIRE_POSTGRES, assert_eventually, wait_finished
-from tests.servers import PrivatePostgres, postgres_bin
+from tests.helpers import MakeStack, assert_eventually, wait_finished
+from tests.servers import PrivatePostgres
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def postgres() -> Iterator[PrivatePostgres]:
-    if postgres_bin() is None:
-        message = "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message + " and ISSUESIGHT_REQUIRE_POSTGRES=1 (CI) requires them")
-        pytest.skip(message)
-    server = PrivatePostgres()
-    server.init()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.destroy()
-
-
 async def test_an_answer_paid_for_while_the_database_is_down_is_kept(
-    postgres: PrivatePostgres, make_stack, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    postgres: PrivatePostgres,
+    make_stack: MakeStack,
+    github: FakeGitHub,
+    llm: FakeOpenAI,
+    repo_name: str,
 ) -> None:
     seed_hello_world(github, repo_name)
     url = postgres.create_database("issuesight")

@@ -15,9 +15,9 @@ import sqlalchemy as sa
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.db.migrate import upgrade
-from tests.helpers import REQUIRE_POSTGRES, deliver, issue_delivery, wait_finished
+from tests.helpers import MakeStack, deliver, issue_delivery, wait_finished
 from tests.paths import ROOT
-from tests.servers import PrivatePostgres, postgres_bin
+from tests.servers import PrivatePostgres, private_postgres
 
 INIT_SCRIPT = ROOT / "deploy" / "postgres" / "10-issuesight-roles.sh"
 OWNER_PASSWORD = "owner-password-for-tests-1"
@@ -26,14 +26,12 @@ APP_PASSWORD = "app-password-for-tests-1"
 
 @pytest.fixture(scope="module")
 def roles_postgres() -> Iterator[PrivatePostgres]:
-    if postgres_bin() is None:
-        message = "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin"
-        if REQUIRE_POSTGRES:
-            pytest.fail(message + " and ISSUESIGHT_REQUIRE_POSTGRES=1 (CI) requires them")
-        pytest.skip(message)
-    server = PrivatePostgres()
-    server.init()
-    server.start()
+    with private_postgres() as server:
+        yield _with_roles(server)
+
+
+def _with_roles(server: PrivatePostgres) -> PrivatePostgres:
+    """compose's init script run against `server`, then the migrations as the owner role."""
     env = {
         **os.environ,
         "PATH": f"{server.bin}:{os.environ['PATH']}",
@@ -46,10 +44,7 @@ def roles_postgres() -> Iterator[PrivatePostgres]:
     }
     subprocess.run(["sh", str(INIT_SCRIPT)], env=env, check=True, capture_output=True)
     upgrade(server.url("issuesight", "issuesight_owner", OWNER_PASSWORD))
-    try:
-        yield server
-    finally:
-        server.destroy()
+    return server
 
 
 @pytest.mark.parametrize(
@@ -92,7 +87,7 @@ def test_the_app_role_cannot_read_temporal_s_database(roles_postgres: PrivatePos
 
 async def test_the_whole_path_runs_as_the_app_role(
     roles_postgres: PrivatePostgres,
-    make_stack,
+    make_stack: MakeStack,
     github: FakeGitHub,
     llm: FakeOpenAI,
     repo_name: str,

@@ -9,7 +9,7 @@ from temporalio.client import WorkflowExecutionStatus
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.domain.refs import parse_issue_ref
-from tests.helpers import wait_finished
+from tests.helpers import MakeStack, wait_finished
 
 
 def spellings(repo: str) -> list[str]:
@@ -24,7 +24,7 @@ def spellings(repo: str) -> list[str]:
 
 
 async def test_concurrent_submissions_share_one_workflow_and_one_generation(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     forms = spellings(repo_name)
@@ -60,7 +60,7 @@ async def test_concurrent_submissions_share_one_workflow_and_one_generation(
 
 
 async def test_a_failed_job_is_retried_by_a_new_submission(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     stack = await make_stack(sqlite_url)
     issue = f"octo-org/{repo_name}#1"

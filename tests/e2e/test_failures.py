@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
@@ -13,14 +14,8 @@ from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.db.tutorials import TutorialStore
 from issuesight.domain.refs import make_ref, parse_issue_ref
-from tests.helpers import WEBHOOK_SECRET, wait_finished
+from tests.helpers import WEBHOOK_SECRET, MakeStack, submit_and_wait
 from tests.paths import BLNS
-
-
-async def _submit_and_wait(stack, issue: str) -> dict:
-    response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
-    assert response.status_code == 202, response.text
-    return await wait_finished(stack.api, response.json()["status_url"], within=20)
 
 
 @pytest.mark.parametrize(
@@ -34,7 +29,7 @@ async def _submit_and_wait(stack, issue: str) -> dict:
     ],
 )
 async def test_permanent_failures_end_the_job_at_once(
-    make_stack,
+    make_stack: MakeStack,
     sqlite_url: str,
     github: FakeGitHub,
     llm: FakeOpenAI,
@@ -44,7 +39,7 @@ async def test_permanent_failures_end_the_job_at_once(
     reason_part: str,
 ) -> None:
     number = 1
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}
     if setup == "private_repo":
         github.add_repo("Octo-Org", repo_name, private=True)
         overrides["github_token"] = None  # GitHub answers 404 for what a caller cannot see
@@ -59,7 +54,7 @@ async def test_permanent_failures_end_the_job_at_once(
     stack = await make_stack(sqlite_url, **overrides)
 
     started = time.monotonic()
-    body = await _submit_and_wait(stack, f"octo-org/{repo_name}#{number}")
+    body = await submit_and_wait(stack, f"octo-org/{repo_name}#{number}", within=20)
     elapsed = time.monotonic() - started
 
     assert body["status"] == "FAILED"
@@ -78,11 +73,11 @@ async def test_permanent_failures_end_the_job_at_once(
 
 
 async def test_bad_credentials_fail_with_an_actionable_reason(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(sqlite_url, github_token="ghp_" + "wrongtoken" + "0" * 27)
-    body = await _submit_and_wait(stack, f"octo-org/{repo_name}#1")
+    body = await submit_and_wait(stack, f"octo-org/{repo_name}#1", within=20)
     assert body["status"] == "FAILED"
     assert body["failure_type"] == "BadCredentials"
     assert "GITHUB_TOKEN" in body["failure_reason"]
@@ -115,7 +110,7 @@ MALFORMED = [
 
 
 async def test_malformed_references_are_refused_with_the_valid_forms(
-    make_stack, sqlite_url: str
+    make_stack: MakeStack, sqlite_url: str
 ) -> None:
     stack = await make_stack(sqlite_url, worker=False)
     for reference in MALFORMED:
@@ -129,7 +124,7 @@ async def test_malformed_references_are_refused_with_the_valid_forms(
     assert listing.json()["total"] == 0  # nothing was recorded for a refused reference
 
 
-async def test_naughty_strings_never_crash_the_api(make_stack, sqlite_url: str) -> None:
+async def test_naughty_strings_never_crash_the_api(make_stack: MakeStack, sqlite_url: str) -> None:
     stack = await make_stack(sqlite_url, worker=False)
     naughty = json.loads(BLNS.read_text())
     for text in naughty:
@@ -141,7 +136,7 @@ async def test_naughty_strings_never_crash_the_api(make_stack, sqlite_url: str) 
     assert (await stack.api.get("/api/v1/tutorials")).json()["total"] == 0
 
 
-async def test_unknown_tutorial_ids_answer_404(make_stack, sqlite_url: str) -> None:
+async def test_unknown_tutorial_ids_answer_404(make_stack: MakeStack, sqlite_url: str) -> None:
     stack = await make_stack(sqlite_url, worker=False)
     missing = await stack.api.get("/api/v1/tutorials/00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404
@@ -154,7 +149,7 @@ async def test_unknown_tutorial_ids_answer_404(make_stack, sqlite_url: str) -> N
 
 
 async def test_a_failure_reason_is_scrubbed_before_readers_see_it(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """GitHub's own message is part of some reasons (403, 422): a token or a configured secret
     in it is redacted where the reason is stored, so the JSON, the page and the CLI never show
@@ -168,7 +163,7 @@ async def test_a_failure_reason_is_scrubbed_before_readers_see_it(
     )
     stack = await make_stack(database_url)
 
-    body = await _submit_and_wait(stack, f"octo-org/{repo_name}#1")
+    body = await submit_and_wait(stack, f"octo-org/{repo_name}#1", within=20)
 
     assert body["status"] == "FAILED"
     assert body["failure_type"] == "Forbidden"

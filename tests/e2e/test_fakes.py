@@ -440,10 +440,14 @@ async def test_answers_longer_than_the_output_cap_finish_with_length(
     messages: list[Any] = [{"role": "user", "content": "Issue #7: retries"}]
     full = await llm_client.chat.completions.create(model="m", messages=messages)
     assert full.choices[0].finish_reason == "stop"
-    for name in ("max_completion_tokens", "max_tokens"):
-        capped = await llm_client.chat.completions.create(
-            model="m", messages=messages, **{name: 20}
-        )
+    create = llm_client.chat.completions.create
+    capped_by = {
+        "max_completion_tokens": await create(
+            model="m", messages=messages, max_completion_tokens=20
+        ),
+        "max_tokens": await create(model="m", messages=messages, max_tokens=20),
+    }
+    for name, capped in capped_by.items():
         assert capped.choices[0].finish_reason == "length", name
         assert len(capped.choices[0].message.content or "") == 80
         assert capped.usage is not None

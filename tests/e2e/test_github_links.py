@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 import uuid
 
+import httpx
 import pytest
 
-from tests.helpers import store_tutorial
+from tests.helpers import MakeStack, store_tutorial
 
 SHA = "abc123def4567890"
 
@@ -27,7 +28,7 @@ def _github_links(html: str) -> set[str]:
     ],
 )
 async def test_links_point_at_the_configured_github(
-    make_stack, database_url: str, settings: dict, web: str
+    make_stack: MakeStack, database_url: str, settings: dict[str, str], web: str
 ) -> None:
     # No worker: nothing here talks to GitHub, whose address may not be this machine's.
     stack = await make_stack(database_url, worker=False, **settings)
@@ -56,5 +57,5 @@ async def test_links_point_at_the_configured_github(
         )
 
 
-def _files(page) -> set[str]:
+def _files(page: httpx.Response) -> set[str]:
     return {link for link in _github_links(page.text) if "/blob/" in link}

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers import MakeStack, Stack
 
-async def _status(stack, method: str, host: str) -> int:
+
+async def _status(stack: Stack, method: str, host: str) -> int:
     if method == "POST":
         response = await stack.api.post(
             "/api/v1/tutorials", json={"issue": "not a reference"}, headers={"Host": host}
@@ -19,7 +21,7 @@ async def _status(stack, method: str, host: str) -> int:
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
 async def test_open_mode_answers_loopback_names_only(
-    make_stack, sqlite_url: str, method: str
+    make_stack: MakeStack, sqlite_url: str, method: str
 ) -> None:
     stack = await make_stack(sqlite_url, worker=False, auth_mode="open", allowed_hosts=None)
 
@@ -31,14 +33,16 @@ async def test_open_mode_answers_loopback_names_only(
         assert await _status(stack, method, host) == reached, host
 
 
-async def test_a_refused_host_reaches_no_page(make_stack, sqlite_url: str) -> None:
+async def test_a_refused_host_reaches_no_page(make_stack: MakeStack, sqlite_url: str) -> None:
     stack = await make_stack(sqlite_url, worker=False, auth_mode="open", allowed_hosts=None)
     page = await stack.api.get("/me", headers={"Host": "evil.example"})
     assert page.status_code == 400
     assert "local" not in page.text.lower()  # nothing of the local user's page
 
 
-async def test_keys_mode_answers_any_host_unless_configured(make_stack, sqlite_url: str) -> None:
+async def test_keys_mode_answers_any_host_unless_configured(
+    make_stack: MakeStack, sqlite_url: str
+) -> None:
     anywhere = await make_stack(sqlite_url, worker=False, auth_mode="keys", allowed_hosts=None)
     assert await _status(anywhere, "GET", "issuesight.example") == 200
     assert await _status(anywhere, "GET", "evil.example") == 200

@@ -12,13 +12,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from fakes import FakeGitHub, FakeOpenAI
-from fakes.openai import RecordedCall
+from fakes.openai import RecordedCall, Responder
 from tests.helpers import (
     GITHUB_TOKEN,
     OPENAI_KEY,
     WEBHOOK_SECRET,
+    MakeStack,
+    Stack,
     assert_eventually,
-    wait_finished,
+    submit_and_wait,
 )
 from tests.paths import FIXTURES
 
@@ -41,7 +43,7 @@ def _is_localization(call: RecordedCall) -> bool:
     return schema.get("name") == "localization"
 
 
-def _responder(llm: FakeOpenAI, picks: dict[str, Any]):
+def _responder(llm: FakeOpenAI, picks: dict[str, Any]) -> Responder:
     def respond(call: RecordedCall) -> dict[str, Any]:
         return picks if _is_localization(call) else llm.default_tutorial(call)
 
@@ -54,13 +56,7 @@ def _seed(github: FakeGitHub, repo_name: str) -> str:
     return f"octo-org/{repo_name}#1"
 
 
-async def _run(stack, issue: str) -> dict:
-    response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
-    assert response.status_code == 202, response.text
-    return await wait_finished(stack.api, response.json()["status_url"], within=40)
-
-
-def _ledger(stack, tutorial_id: str) -> int:
+def _ledger(stack: Stack, tutorial_id: str) -> int:
     with stack.store.engine.connect() as connection:
         rows = connection.execute(
             sa.select(sa.func.count())
@@ -82,7 +78,7 @@ def _file_order(call: RecordedCall) -> list[str]:
 
 
 async def test_the_picked_file_and_function_lead_the_prompt(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     issue = _seed(github, repo_name)
     llm.responder = _responder(
@@ -90,7 +86,7 @@ async def test_the_picked_file_and_function_lead_the_prompt(
     )
     stack = await make_stack(sqlite_url, retrieval_llm="on", retrieval_llm_max_tokens=300)
 
-    body = await _run(stack, issue)
+    body = await submit_and_wait(stack, issue, within=40)
     assert body["status"] == "COMPLETED"
     assert body["llm_calls"] == 2
 
@@ -110,14 +106,14 @@ async def test_the_picked_file_and_function_lead_the_prompt(
 
 
 async def test_a_failed_localization_is_retried_then_cached(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     issue = _seed(github, repo_name)
     llm.responder = _responder(llm, {"files": ["shop/pricing.py"], "functions": []})
     llm.fail_next("server_error")
     stack = await make_stack(sqlite_url, retrieval_llm="on")
 
-    body = await _run(stack, issue)
+    body = await submit_and_wait(stack, issue, within=40)
     assert body["status"] == "COMPLETED"
     assert [_is_localization(c) for c in llm.calls] == [True, True, False]
     assert [c.status for c in llm.calls] == [500, 200, 200]
@@ -132,14 +128,14 @@ async def test_a_failed_localization_is_retried_then_cached(
 
 
 async def test_a_refused_localization_leaves_the_ranking_as_it_is(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     issue = _seed(github, repo_name)
     llm.responder = _responder(llm, {"files": ["shop/pricing.py"], "functions": []})
     llm.fail_next("malformed", times=4)  # every attempt LLM_MAX_ATTEMPTS (4 in tests) allows
     stack = await make_stack(sqlite_url, retrieval_llm="on")
 
-    body = await _run(stack, issue)
+    body = await submit_and_wait(stack, issue, within=40)
     assert body["status"] == "COMPLETED"
 
     assert [_is_localization(c) for c in llm.calls] == [True] * 4 + [False]
@@ -148,17 +144,17 @@ async def test_a_refused_localization_leaves_the_ranking_as_it_is(
 
 
 async def test_off_by_default(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     issue = _seed(github, repo_name)
     stack = await make_stack(sqlite_url)
 
-    assert (await _run(stack, issue))["status"] == "COMPLETED"
+    assert (await submit_and_wait(stack, issue, within=40))["status"] == "COMPLETED"
     assert [_is_localization(c) for c in llm.calls] == [False]
 
 
 async def test_the_localization_prompt_is_scrubbed_and_fenced_like_the_main_one(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """Pasted tokens and configured secrets never reach the LLM through the localization step
     either, and a forged closing marker does not close its data."""
@@ -177,7 +173,7 @@ async def test_the_localization_prompt_is_scrubbed_and_fenced_like_the_main_one(
     llm.responder = _responder(llm, {"files": ["shop/pricing.py"], "functions": []})
     stack = await make_stack(sqlite_url, retrieval_llm="on")
 
-    body = await _run(stack, f"octo-org/{repo_name}#1")
+    body = await submit_and_wait(stack, f"octo-org/{repo_name}#1", within=40)
     assert body["status"] == "COMPLETED"
 
     localization = llm.calls[0]

@@ -26,7 +26,7 @@ PICKS = {"files": ["src/hello/app.py"], "functions": ["greet"]}
 
 @pytest.fixture
 async def client(llm: FakeOpenAI) -> AsyncIterator[openai.AsyncOpenAI]:
-    made = make_client(OPENAI_KEY, llm.url + "/v1", 10.0)  # type: ignore[attr-defined]
+    made = make_client(OPENAI_KEY, llm.url + "/v1", 10.0)
     yield made
     await made.close()
 

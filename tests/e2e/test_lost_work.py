@@ -7,17 +7,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.api.app import create_app
+from issuesight.core.settings import Settings
 from issuesight.db.models import GitHubIssue, HttpCacheEntry, TutorialContent, WebhookDelivery
 from issuesight.domain.refs import make_ref
 from issuesight.workflows.contracts import ReconcileRequest, ReconcileResult, SyncRequest
@@ -58,7 +58,7 @@ async def reconcile(stack: Stack, grace_seconds: int = 0) -> ReconcileResult:
 class Stacks:
     """Stacks on the test's own Temporal server; `up()` builds one on a fresh connection."""
 
-    def __init__(self, server: TemporalDevServer, settings: Any) -> None:
+    def __init__(self, server: TemporalDevServer, settings: Settings) -> None:
         self.server = server
         self.settings = settings
         self.open: list[Stack] = []
@@ -366,7 +366,7 @@ async def test_the_reconciler_settles_runs_ended_by_operators_and_lost_stages(
     with stack.store.engine.begin() as connection:  # as a regeneration that never started
         connection.execute(
             sa.update(TutorialContent)
-            .where(TutorialContent.id == ref2.tutorial_id)
+            .where(col(TutorialContent.id) == ref2.tutorial_id)
             .values(stage="queued")
         )
 

@@ -21,6 +21,7 @@ from tests.helpers import (
     GITHUB_TOKEN,
     OPENAI_KEY,
     WEBHOOK_SECRET,
+    MakeStack,
     assert_eventually,
     start_worker,
     wait_finished,
@@ -28,7 +29,7 @@ from tests.helpers import (
 
 
 async def test_jobs_are_found_by_repository_and_status_in_temporal(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(sqlite_url)
@@ -62,7 +63,7 @@ async def test_jobs_are_found_by_repository_and_status_in_temporal(
 
 
 async def test_metrics_move_when_a_tutorial_completes(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(sqlite_url)
@@ -99,7 +100,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 async def test_sigterm_mid_generation_loses_nothing_and_logs_no_secret(
-    make_stack,
+    make_stack: MakeStack,
     database_url: str,
     github: FakeGitHub,
     llm: FakeOpenAI,
@@ -159,16 +160,16 @@ def test_tls_and_api_key_settings(tmp_path: Path) -> None:
     cert, key = tmp_path / "client.pem", tmp_path / "client.key"
     cert.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     key.write_bytes(b"-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n")
-    plain = Settings(_env_file=None)  # type: ignore[call-arg]
+    plain = Settings(_env_file=None)
     assert tls_config(plain) is False
-    cloud = Settings(_env_file=None, temporal_api_key="tcld-key")  # type: ignore[call-arg]
+    cloud = Settings(_env_file=None, temporal_api_key="tcld-key")
     assert tls_config(cloud) is True
-    mtls = Settings(_env_file=None, temporal_tls_cert=cert, temporal_tls_key=key)  # type: ignore[call-arg]
+    mtls = Settings(_env_file=None, temporal_tls_cert=cert, temporal_tls_key=key)
     config = tls_config(mtls)
     assert not isinstance(config, bool)
     assert config.client_cert == cert.read_bytes()
     assert config.client_private_key == key.read_bytes()
-    half = Settings(_env_file=None, temporal_tls_cert=cert)  # type: ignore[call-arg]
+    half = Settings(_env_file=None, temporal_tls_cert=cert)
     with pytest.raises(ValueError, match="together"):
         tls_config(half)
 

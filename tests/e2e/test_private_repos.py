@@ -12,18 +12,19 @@ from temporalio.exceptions import ApplicationError
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.db.models import GitHubIssue
-from tests.helpers import deliver, issue_delivery, run_sync, wait_finished
-
-
-async def _outcome(stack, issue: str) -> dict:
-    response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
-    assert response.status_code == 202, response.text
-    return await wait_finished(stack.api, response.json()["status_url"], within=20)
+from tests.helpers import (
+    MakeStack,
+    Stack,
+    deliver,
+    issue_delivery,
+    run_sync,
+    submit_and_wait,
+)
 
 
 @pytest.mark.parametrize("visibility", ["private", "internal"])
 async def test_a_private_repository_fails_exactly_as_a_missing_one(
-    make_stack,
+    make_stack: MakeStack,
     sqlite_url: str,
     github: FakeGitHub,
     llm: FakeOpenAI,
@@ -38,8 +39,8 @@ async def test_a_private_repository_fails_exactly_as_a_missing_one(
     assert repo.private
     assert stack.settings.github_token is not None
 
-    private = await _outcome(stack, f"octo-org/{repo_name}#1")
-    missing = await _outcome(stack, f"octo-org/{repo_name}-missing#1")
+    private = await submit_and_wait(stack, f"octo-org/{repo_name}#1", within=20)
+    missing = await submit_and_wait(stack, f"octo-org/{repo_name}-missing#1", within=20)
 
     assert private["status"] == missing["status"] == "FAILED"
     assert private["failure_type"] == missing["failure_type"] == "RepositoryNotFound"
@@ -54,30 +55,30 @@ async def test_a_private_repository_fails_exactly_as_a_missing_one(
 
 
 async def test_an_allowed_owners_private_repository_is_explained(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     github.repo(f"Octo-Org/{repo_name}").private = True
     stack = await make_stack(sqlite_url, allowed_private_owners="OCTO-ORG, someone-else")
 
-    body = await _outcome(stack, f"octo-org/{repo_name}#1")
+    body = await submit_and_wait(stack, f"octo-org/{repo_name}#1", within=20)
 
     assert body["status"] == "COMPLETED", body
     assert llm.count() == 1
 
 
-async def _sync_failure(stack, repo: str) -> ApplicationError:
+async def _sync_failure(stack: Stack, repo: str) -> ApplicationError:
     with pytest.raises(WorkflowFailureError) as failure:
         await run_sync(stack.client, stack.settings, repo)
-    cause = failure.value.cause
+    cause: BaseException | None = failure.value.cause
     while cause is not None and not isinstance(cause, ApplicationError):
-        cause = cause.cause
+        cause = cause.__cause__
     assert isinstance(cause, ApplicationError), failure.value
     return cause
 
 
 async def test_a_tracked_private_repository_shows_nothing_of_its_issues(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """The tracked-repository paths (sync, webhooks) obey the rule the tutorial path does: a
     private repository whose owner is not allowed is a missing one, so none of its issue titles
@@ -129,7 +130,7 @@ async def test_a_tracked_private_repository_shows_nothing_of_its_issues(
 
 
 async def test_an_allowed_owners_tracked_private_repository_is_synced_and_delivered(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """The one rule lets ALLOWED_PRIVATE_OWNERS through on the tracked paths too."""
     seed_hello_world(github, repo_name)

@@ -5,25 +5,26 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 
-from fakes import FakeGitHub, FakeOpenAI
+from fakes import FakeGitHub, FakeOpenAI, RecordedCall
 from fakes.scenarios import README, seed_hello_world
-from tests.helpers import GITHUB_TOKEN, OPENAI_KEY, WEBHOOK_SECRET, wait_finished
+from tests.helpers import (
+    GITHUB_TOKEN,
+    OPENAI_KEY,
+    WEBHOOK_SECRET,
+    MakeStack,
+    submit_and_wait,
+)
 from tests.paths import FIXTURES
 
 BUDGET = 30_000
 
 
-async def _run(stack, issue: str) -> dict:
-    response = await stack.api.post("/api/v1/tutorials", json={"issue": issue})
-    assert response.status_code == 202, response.text
-    return await wait_finished(stack.api, response.json()["status_url"])
-
-
 async def test_a_500_kb_issue_with_250_comments_fits_the_budget(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     body = "START-OF-ISSUE " + ("lorem ipsum dolor sit amet " * 20_000) + " END-OF-ISSUE"
     assert len(body) > 500_000
@@ -31,7 +32,7 @@ async def test_a_500_kb_issue_with_250_comments_fits_the_budget(
     seed_hello_world(github, repo_name, body=body, comments=comments)
     stack = await make_stack(sqlite_url, prompt_budget_chars=BUDGET)
 
-    result = await _run(stack, f"octo-org/{repo_name}#1")
+    result = await submit_and_wait(stack, f"octo-org/{repo_name}#1")
 
     assert result["status"] == "COMPLETED"
     prompt = llm.prompt_text(llm.calls[0])
@@ -49,7 +50,7 @@ async def test_a_500_kb_issue_with_250_comments_fits_the_budget(
 
 
 async def test_prompt_injection_and_pasted_secrets_stay_inert(
-    make_stack,
+    make_stack: MakeStack,
     sqlite_url: str,
     github: FakeGitHub,
     llm: FakeOpenAI,
@@ -77,9 +78,9 @@ async def test_prompt_injection_and_pasted_secrets_stay_inert(
         comments=[f"also try this key: {OPENAI_KEY}", "ghp_" + "A" * 36],
     )
     # The model echoes the hostile text back, as a compromised model might.
-    default = llm.responder
+    default = llm.default_tutorial
 
-    def echoing(call):
+    def echoing(call: RecordedCall) -> dict[str, Any]:
         draft = default(call)
         draft["summary"] = hostile[:3000]
         draft["first_comment"] = "<script>steal()</script> see [here](javascript:alert(1))"
@@ -89,7 +90,7 @@ async def test_prompt_injection_and_pasted_secrets_stay_inert(
     caplog.set_level(logging.DEBUG)
     stack = await make_stack(sqlite_url)
 
-    result = await _run(stack, f"octo-org/{repo_name}#1")
+    result = await submit_and_wait(stack, f"octo-org/{repo_name}#1")
 
     assert result["status"] == "COMPLETED"
     prompt = llm.prompt_text(llm.calls[0])

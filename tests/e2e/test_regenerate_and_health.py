@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
@@ -24,11 +25,11 @@ from issuesight.db.search import include_name
 from issuesight.domain.refs import make_ref
 from issuesight.domain.status import Stage
 from issuesight.workflows.contracts import Progress, TutorialRequest
-from tests.helpers import assert_eventually, make_settings, wait_finished
+from tests.helpers import MakeStack, assert_eventually, make_settings, wait_finished
 
 
 async def test_regenerate_keeps_serving_the_old_tutorial_until_the_new_one_is_done(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(database_url)
@@ -38,7 +39,7 @@ async def test_regenerate_keeps_serving_the_old_tutorial_until_the_new_one_is_do
     assert old["generation"] == 1
 
     llm.latency = 1.5
-    default = llm.responder
+    default = llm.default_tutorial
     llm.responder = lambda call: {**default(call), "title": "The second take"}
     regen = await stack.api.post(f"/api/v1/tutorials/{old['id']}/regenerate")
     assert regen.status_code == 202
@@ -85,7 +86,7 @@ class FinishedButOpen:
 
 
 async def test_a_regeneration_asked_while_the_last_run_closes_is_not_lost(
-    make_stack,
+    make_stack: MakeStack,
     database_url: str,
     github: FakeGitHub,
     llm: FakeOpenAI,
@@ -128,7 +129,7 @@ async def test_a_regeneration_asked_while_the_last_run_closes_is_not_lost(
 
 
 async def test_health_reports_each_dependency(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, tmp_path
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, tmp_path: Path
 ) -> None:
     stack = await make_stack(sqlite_url, worker=False)
     up = await stack.api.get("/health")

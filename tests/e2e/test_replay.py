@@ -27,7 +27,7 @@ from issuesight.domain.refs import parse_issue_ref
 from issuesight.workflows.contracts import SyncOutcome, SyncRequest, TutorialRequest
 from issuesight.workflows.sync import RepoSyncWorkflow
 from issuesight.workflows.tutorial import TutorialWorkflow
-from tests.helpers import wait_finished
+from tests.helpers import MakeStack, wait_finished
 from tests.paths import HISTORIES
 
 SYNC_HISTORIES = HISTORIES / "sync"
@@ -109,7 +109,7 @@ def test_there_are_recorded_histories() -> None:
 
 
 async def test_fresh_histories_replay(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """Runs the three shapes of a run now, replays them, and records them when asked."""
     seed_hello_world(github, repo_name)
@@ -155,7 +155,7 @@ async def test_fresh_histories_replay(
 
 
 async def test_fresh_sync_history_replays(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """A real repository sync (real activities) that starts a tutorial job, replayed, and
     recorded when asked."""

@@ -10,11 +10,11 @@ import json
 import select
 import socket
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from starlette.types import Message, Scope
 
 from fakes import BackgroundServer, FakeGitHub, FakeOpenAI
 from issuesight.api.app import create_app, create_internal_app, serve
@@ -132,9 +132,9 @@ async def test_a_mislabelled_body_is_counted_not_trusted(app: FastAPI) -> None:
     enforce framing). The cap counts what arrives and stops pulling soon after 64 KiB."""
     pulled = 0
     total_chunks = (8 * MIB) // CHUNK
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         nonlocal pulled
         pulled += 1
         return {
@@ -143,10 +143,10 @@ async def test_a_mislabelled_body_is_counted_not_trusted(app: FastAPI) -> None:
             "more_body": pulled < total_chunks,
         }
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {
+    scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -162,7 +162,7 @@ async def test_a_mislabelled_body_is_counted_not_trusted(app: FastAPI) -> None:
         "state": {},
     }
     async with app.router.lifespan_context(app):
-        await app(scope, receive, send)  # type: ignore[arg-type]
+        await app(scope, receive, send)
     assert sent[0]["type"] == "http.response.start"
     assert sent[0]["status"] == 413
     assert pulled <= (64 * KIB) // CHUNK + 1, pulled

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -27,8 +28,8 @@ def search(store: TutorialStore) -> TutorialSearch:
     return TutorialSearch(store.engine)
 
 
-def _keys(search: TutorialSearch, **query: object) -> list[str]:
-    hits, total = search.search(TutorialQuery(**query))  # type: ignore[arg-type]
+def _keys(search: TutorialSearch, **query: Any) -> list[str]:
+    hits, total = search.search(TutorialQuery(**query))
     assert total >= len(hits)
     return [hit.issue_key.rsplit("#", 1)[1] for hit in hits]
 

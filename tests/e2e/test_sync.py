@@ -7,10 +7,11 @@ import asyncio
 import time
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 from temporalio.service import RPCError
 
 from fakes import FakeGitHub, FakeOpenAI
@@ -24,7 +25,7 @@ from issuesight.domain.refs import make_ref
 from issuesight.orchestration.schedules import sync_schedule_id
 from issuesight.workflows.contracts import SyncRequest
 from issuesight.workflows.sync import RepoSyncWorkflow
-from tests.helpers import assert_eventually, run_sync, spend_llm_budget
+from tests.helpers import MakeStack, Stack, assert_eventually, run_sync, spend_llm_budget
 
 WATCHED = {
     3: ["Good First Issue"],
@@ -39,7 +40,11 @@ def seed_big_repo(github: FakeGitHub, repo: str, count: int = 250) -> None:
     github.add_repo("Octo-Org", repo, files={"README.md": "# Big\n", "src/big.py": "x = 1\n"})
     for number in range(1, count + 1):
         labels = WATCHED.get(number, ["bug"] if number % 7 == 0 else [])
-        kwargs: dict = {"title": f"Issue {number}", "body": f"Body of {number}", "labels": labels}
+        kwargs: dict[str, Any] = {
+            "title": f"Issue {number}",
+            "body": f"Body of {number}",
+            "labels": labels,
+        }
         if number == 10:
             kwargs.update(labels=["good first issue"], is_pull_request=True)
         if number == 20:
@@ -47,15 +52,16 @@ def seed_big_repo(github: FakeGitHub, repo: str, count: int = 250) -> None:
         github.add_issue(f"Octo-Org/{repo}", number, **kwargs)
 
 
-async def tutorial(stack, repo: str, number: int) -> dict:
+async def tutorial(stack: Stack, repo: str, number: int) -> dict[str, Any]:
     response = await stack.api.get(f"/api/v1/issues/octo-org/{repo}/{number}/tutorial")
     assert response.status_code == 200, response.text
-    return response.json()
+    body: dict[str, Any] = response.json()
+    return body
 
 
 @pytest.mark.slow
 async def test_sync_writes_tutorials_for_open_watched_issues_and_stays_incremental(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     repo = repo_name.lower()
     seed_big_repo(github, repo_name)
@@ -102,7 +108,7 @@ async def test_sync_writes_tutorials_for_open_watched_issues_and_stays_increment
 
 
 async def test_stale_policy_mark_only_flags_the_tutorial(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     repo = repo_name.lower()
     seed_big_repo(github, repo_name, count=5)
@@ -121,7 +127,7 @@ async def test_stale_policy_mark_only_flags_the_tutorial(
 
 
 async def test_api_submission_racing_a_sync_costs_one_generation(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     repo = repo_name.lower()
     seed_big_repo(github, repo_name, count=5)
@@ -140,7 +146,7 @@ async def test_api_submission_racing_a_sync_costs_one_generation(
 
 
 async def test_nearly_spent_rate_limit_waits_for_the_reset(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     repo = repo_name.lower()
     github.add_repo("Octo-Org", repo_name)
@@ -159,7 +165,7 @@ async def test_nearly_spent_rate_limit_waits_for_the_reset(
 
 
 async def test_schedule_lifecycle_through_the_api(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     repo = repo_name.lower()
     seed_big_repo(github, repo_name, count=3)
@@ -219,7 +225,7 @@ async def test_schedule_lifecycle_through_the_api(
 
 
 async def test_a_spent_llm_budget_holds_the_sync_on_a_durable_timer(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     from sqlmodel import select
 
@@ -263,7 +269,7 @@ async def test_a_spent_llm_budget_holds_the_sync_on_a_durable_timer(
 
 @pytest.mark.slow
 async def test_a_sync_does_not_pay_again_for_a_tutorial_that_failed_for_good(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """A watched issue whose tutorial failed after its bounded attempts (the model always
     answers malformed) is not generated again by every later sync that reads its page; an
@@ -324,7 +330,7 @@ def test_a_failed_tutorial_is_retried_by_syncs_only_after_its_backoff_and_a_boun
         with engine.begin() as connection:
             connection.execute(
                 sa.update(TutorialContent)
-                .where(TutorialContent.id == ref.tutorial_id)
+                .where(col(TutorialContent.id) == ref.tutorial_id)
                 .values(
                     failure_type=kind,
                     failed_runs=runs,

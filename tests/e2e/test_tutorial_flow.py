@@ -21,11 +21,11 @@ from issuesight.db.models import (
 from issuesight.domain.refs import make_ref
 from issuesight.workflows.contracts import TutorialRequest
 from issuesight.workflows.tutorial import TutorialWorkflow
-from tests.helpers import GITHUB_TOKEN, OPENAI_KEY, wait_finished
+from tests.helpers import GITHUB_TOKEN, OPENAI_KEY, MakeStack, wait_finished
 
 
 async def test_submit_generates_a_tutorial_from_the_whole_context(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     lower = repo_name.lower()
@@ -117,7 +117,7 @@ async def test_submit_generates_a_tutorial_from_the_whole_context(
 
 
 async def test_issues_of_one_repository_share_its_reads(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """The second issue of a repository costs GitHub only its own issue and timeline; the
     repository, head commit and the archive (its files, README and CONTRIBUTING) come from the
@@ -151,7 +151,7 @@ async def test_issues_of_one_repository_share_its_reads(
 
 
 async def test_status_polls_with_an_etag_get_304_until_the_tutorial_changes(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(database_url)
@@ -185,7 +185,7 @@ async def test_status_polls_with_an_etag_get_304_until_the_tutorial_changes(
 
 
 async def test_a_run_started_outside_the_api_records_its_tutorial(
-    make_stack, database_url: str, github: FakeGitHub, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, repo_name: str
 ) -> None:
     """An operator may start a run with `temporal workflow start`: nothing is in the database
     for it yet, and the run still records the tutorial it generates."""

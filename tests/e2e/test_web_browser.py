@@ -16,54 +16,30 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from fakes import FakeGitHub, FakeOpenAI, RecordedCall
 from fakes.scenarios import seed_hello_world
 from tests.browser import (
-    CHROMIUM_ARGS,
     DOM_AUDIT,
     WIDTHS,
     LiveServer,
     PageWatch,
-    chromium_or_skip,
-    run_axe,
+    assert_accessible,
+    new_page,
     screenshot,
 )
-from tests.helpers import Stack, store_tutorial, wait_finished
+from tests.helpers import MakeStack, Stack, store_tutorial, wait_finished
 from tests.paths import BLNS, FIXTURES
 
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    path = chromium_or_skip()
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=path, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
 @pytest.fixture
-async def live(make_stack: Any, sqlite_url: str) -> AsyncIterator[tuple[Stack, LiveServer]]:
+async def live(make_stack: MakeStack, sqlite_url: str) -> AsyncIterator[tuple[Stack, LiveServer]]:
     stack: Stack = await make_stack(sqlite_url)
     async with LiveServer(stack.app) as server:
         yield stack, server
-
-
-async def _page(browser: Browser, server: LiveServer, width: int = 1280, **options: Any) -> Page:
-    context = await browser.new_context(viewport={"width": width, "height": 900}, **options)
-    return await context.new_page()
-
-
-async def _accessible(page: Page) -> None:
-    violations = await run_axe(page)
-    assert violations == [], json.dumps(violations, indent=1)
 
 
 def _seed_catalogue(stack: Stack, repo: str) -> dict[int, Any]:
@@ -109,13 +85,11 @@ async def test_search_open_a_tutorial_and_copy_its_first_comment(
     stack, server = live
     _seed_catalogue(stack, repo_name)
     for width in WIDTHS:
-        page = await _page(
-            browser, server, width, permissions=["clipboard-read", "clipboard-write"]
-        )
+        page = await new_page(browser, width, permissions=["clipboard-read", "clipboard-write"])
         watch = PageWatch(page, server.host)
         await page.goto(server.url + "/")
         await expect(page.get_by_role("heading", level=1)).to_have_text("Find a good first issue")
-        await _accessible(page)
+        await assert_accessible(page)
         await screenshot(page, "explore")
 
         await page.get_by_label("Search issues and tutorials").fill("typo")
@@ -139,7 +113,7 @@ async def test_search_open_a_tutorial_and_copy_its_first_comment(
         await page.wait_for_url(re.compile(r"#files$"))
         file_link = page.locator("#files a").first
         assert "/blob/abc123" in (await file_link.get_attribute("href") or "")
-        await _accessible(page)
+        await assert_accessible(page)
         await screenshot(page, "tutorial")
 
         copy = page.get_by_role("button", name="Copy first comment")
@@ -157,7 +131,7 @@ async def test_filters_combine_and_stay_in_the_url(
 ) -> None:
     stack, server = live
     _seed_catalogue(stack, repo_name)
-    page = await _page(browser, server)
+    page = await new_page(browser)
     watch = PageWatch(page, server.host)
     await page.goto(server.url + "/")
     await page.get_by_label("Search issues and tutorials").fill("parser")
@@ -173,7 +147,7 @@ async def test_filters_combine_and_stay_in_the_url(
 
     # The URL is the search: opened afresh, it shows the same filters and results.
     shared = page.url
-    other = await _page(browser, server)
+    other = await new_page(browser)
     await other.goto(shared)
     await expect(other.get_by_label("Difficulty")).to_have_value("beginner")
     await expect(other.get_by_label("Junior-friendly only")).to_be_checked()
@@ -200,11 +174,11 @@ async def test_submit_watch_progress_and_read_the_tutorial(
     _, server = live
     seed_hello_world(github, repo_name)
     llm.latency = 2.5  # long enough to watch the stages change
-    page = await _page(browser, server, 375)
+    page = await new_page(browser, 375)
     watch = PageWatch(page, server.host)
     await page.goto(server.url + "/")
     await page.get_by_role("link", name="Request a tutorial", exact=True).click()
-    await _accessible(page)
+    await assert_accessible(page)
     await screenshot(page, "submit")
 
     # A malformed reference is explained, and what was typed is kept.
@@ -212,7 +186,7 @@ async def test_submit_watch_progress_and_read_the_tutorial(
     await page.get_by_role("button", name="Write the tutorial").click()
     await expect(page.get_by_role("alert")).to_contain_text("That is not a GitHub issue.")
     await expect(page.get_by_label("GitHub issue")).to_have_value("not an issue at all")
-    await _accessible(page)
+    await assert_accessible(page)
 
     await page.get_by_label("GitHub issue").fill(
         f"https://github.com/Octo-Org/{repo_name}/issues/1"
@@ -226,7 +200,7 @@ async def test_submit_watch_progress_and_read_the_tutorial(
         re.compile("stage-current"), timeout=30_000
     )
     await expect(page.locator("[data-progress-status]")).to_contain_text("writing")
-    await _accessible(page)
+    await assert_accessible(page)
     await screenshot(page, "progress")
 
     # Then the page becomes the tutorial.
@@ -238,7 +212,7 @@ async def test_submit_watch_progress_and_read_the_tutorial(
         "Add retry handling to the HTTP client"
     )
     await expect(page.locator(".provenance")).to_contain_text("from commit")
-    await _accessible(page)
+    await assert_accessible(page)
     watch.assert_clean()
     await page.context.close()
 
@@ -248,7 +222,7 @@ async def test_a_failure_says_why_and_how_to_retry(
 ) -> None:
     _, server = live
     seed_hello_world(github, repo_name)
-    page = await _page(browser, server)
+    page = await new_page(browser)
     await page.goto(server.url + f"/submit?issue=octo-org/{repo_name}%23404")
     await page.get_by_role("button", name="Write the tutorial").click()
     await expect(
@@ -258,7 +232,7 @@ async def test_a_failure_says_why_and_how_to_retry(
         "GitHub has no issue with this number"
     )
     await expect(page.get_by_role("button", name=re.compile("Try .* again"))).to_be_visible()
-    await _accessible(page)
+    await assert_accessible(page)
     await screenshot(page, "failed")
     await page.context.close()
 
@@ -272,7 +246,7 @@ async def test_reading_and_submitting_work_without_javascript(
     stack, server = live
     ids = _seed_catalogue(stack, repo_name)
     seed_hello_world(github, repo_name, number=7)
-    page = await _page(browser, server, java_script_enabled=False)
+    page = await new_page(browser, java_script_enabled=False)
     watch = PageWatch(page, server.host)
     await page.goto(server.url + "/?q=typo")
     await page.get_by_role("link", name="Fix a typo in the parser docs").click()
@@ -304,12 +278,12 @@ async def test_concepts_and_projects_pages(
     stack, server = live
     _seed_catalogue(stack, repo_name)
     for width in WIDTHS:
-        page = await _page(browser, server, width)
+        page = await new_page(browser, width)
         watch = PageWatch(page, server.host)
         await page.goto(server.url + "/concepts")
         tree = page.get_by_role("navigation", name="Concepts")
         await expect(tree.get_by_role("link", name="networking")).to_be_visible()
-        await _accessible(page)
+        await assert_accessible(page)
         await screenshot(page, "concepts")
         await tree.get_by_role("link", name="HTTP retries").click()
         await expect(page.get_by_role("heading", level=1)).to_have_text("HTTP retries")
@@ -317,13 +291,13 @@ async def test_concepts_and_projects_pages(
         await expect(page.get_by_role("navigation", name="Broader concepts")).to_contain_text(
             "networking"
         )
-        await _accessible(page)
+        await assert_accessible(page)
         await screenshot(page, "concept")
 
         await page.goto(server.url + "/projects")
         await page.get_by_role("link", name=f"octo-org/{repo_name.lower()}").click()
         await expect(page.locator(".result")).to_have_count(3)
-        await _accessible(page)
+        await assert_accessible(page)
         await screenshot(page, "project")
         watch.assert_clean()
         await page.context.close()
@@ -433,7 +407,7 @@ async def test_hostile_issue_and_model_answer_render_inert(
     ]
     for bypass_csp in (False, True):
         for width in WIDTHS:
-            page = await _page(browser, server, width, bypass_csp=bypass_csp)
+            page = await new_page(browser, width, bypass_csp=bypass_csp)
             watch = PageWatch(page, server.host)
             for url in pages:
                 await page.goto(url)
@@ -450,7 +424,7 @@ async def test_hostile_issue_and_model_answer_render_inert(
                     assert watch.console_errors == [], watch.console_errors
             if not bypass_csp:
                 await page.goto(tutorial)
-                await _accessible(page)
+                await assert_accessible(page)
                 await screenshot(page, "hostile")
             watch.assert_clean()
             await page.context.close()

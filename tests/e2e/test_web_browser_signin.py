@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
@@ -21,35 +20,21 @@ from fakes import BackgroundServer, FakeGitHub, FakeGitHubOAuth, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.accounts.store import CLI
 from tests.browser import (
-    CHROMIUM_ARGS,
     WIDTHS,
     LiveServer,
     PageWatch,
-    chromium_or_skip,
-    run_axe,
+    assert_accessible,
+    new_page,
     screenshot,
 )
-from tests.helpers import OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, Stack, user_with_key
+from tests.helpers import OAUTH_CLIENT_ID, OAUTH_CLIENT_SECRET, MakeStack, Stack, user_with_key
 
 pytestmark = pytest.mark.timeout(180)
 
 
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    path = chromium_or_skip()
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=path, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
-
-
 @pytest.fixture
 async def live(
-    make_stack: Any, sqlite_url: str, github: FakeGitHub
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub
 ) -> AsyncIterator[tuple[Stack, LiveServer, FakeGitHubOAuth]]:
     """Keys mode, with GitHub sign-in: one fake GitHub serves the OAuth flow and, behind it,
     the REST API the worker reads."""
@@ -57,7 +42,7 @@ async def live(
         client_id=OAUTH_CLIENT_ID, client_secret=OAUTH_CLIENT_SECRET, fallback=github.app
     )
     with BackgroundServer(oauth.app) as github_server:
-        oauth.url = github_server.url  # type: ignore[attr-defined]
+        oauth.url = github_server.url
         stack: Stack = await make_stack(
             sqlite_url,
             auth_mode="keys",
@@ -71,16 +56,6 @@ async def live(
             yield stack, server, oauth
 
 
-async def _page(browser: Browser, width: int = 1280, **options: Any) -> Page:
-    context = await browser.new_context(viewport={"width": width, "height": 900}, **options)
-    return await context.new_page()
-
-
-async def _accessible(page: Page) -> None:
-    violations = await run_axe(page)
-    assert violations == [], violations
-
-
 async def test_sign_in_with_a_key_submit_and_find_it_in_my_tutorials(
     browser: Browser,
     live: tuple[Stack, LiveServer, FakeGitHubOAuth],
@@ -91,22 +66,22 @@ async def test_sign_in_with_a_key_submit_and_find_it_in_my_tutorials(
     stack, server, _ = live
     seed_hello_world(github, repo_name)
     llm.latency = 1.0
-    _, headers = user_with_key(stack.app.state.resources.accounts, "reader@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "reader@example.com")
     key = headers["Authorization"].split()[1]
     for width in WIDTHS:
-        page = await _page(browser, width)
+        page = await new_page(browser, width)
         watch = PageWatch(page, server.host)
         await page.goto(server.url + "/")
         await page.get_by_role("link", name="Sign in").click()
         await expect(page.get_by_role("heading", level=1)).to_have_text("Sign in")
-        await _accessible(page)
+        await assert_accessible(page)
         await screenshot(page, "signin")
 
         # A wrong key is refused in words, and nothing is signed in.
         await page.get_by_label("API key", exact=True).fill(key[:-3] + "zzz")
         await page.get_by_role("button", name="Sign in with this key").click()
         await expect(page.get_by_role("alert")).to_contain_text("That API key is not valid")
-        await _accessible(page)
+        await assert_accessible(page)
 
         await page.get_by_label("API key", exact=True).fill(key)
         await page.get_by_role("button", name="Sign in with this key").click()
@@ -130,7 +105,7 @@ async def test_sign_in_with_a_key_submit_and_find_it_in_my_tutorials(
             # The progress page polls the status route with the session and becomes the tutorial.
             await expect(page.get_by_role("heading", name="Summary")).to_be_visible(timeout=60_000)
             await expect(account).to_contain_text("reader@example.com")  # on a kept page too
-            await _accessible(page)
+            await assert_accessible(page)
         await account.get_by_role("link", name=re.compile("reader@example.com")).click()
         await page.wait_for_url(re.compile(r"/me$"))
         mine = page.locator(".results .result")
@@ -138,7 +113,7 @@ async def test_sign_in_with_a_key_submit_and_find_it_in_my_tutorials(
         await expect(mine.first).to_contain_text(f"octo-org/{repo_name.lower()}#1")
         await expect(mine.first).to_contain_text("you asked for it first")
         await expect(page.locator(".quota-count")).to_contain_text("4 of 5 left")
-        await _accessible(page)
+        await assert_accessible(page)
         await screenshot(page, "my-tutorials")
 
         # Keys for scripts: made here, shown once, revoked here.
@@ -146,7 +121,7 @@ async def test_sign_in_with_a_key_submit_and_find_it_in_my_tutorials(
         await page.get_by_label("Name of a new key").fill(f"laptop-{width}")
         await page.get_by_role("button", name="Make a key").click()
         await expect(page.locator("#new-key")).to_have_text(re.compile(r"^isk_[0-9a-f]{12}_"))
-        await _accessible(page)
+        await assert_accessible(page)
         await screenshot(page, "keys")
         made = await page.locator("#new-key").text_content() or ""
         row = page.get_by_role("row").filter(has_text=f"laptop-{width}")
@@ -171,18 +146,18 @@ async def test_sign_in_with_github(
     browser: Browser, live: tuple[Stack, LiveServer, FakeGitHubOAuth]
 ) -> None:
     stack, server, oauth = live
-    stack.app.state.resources.accounts.create_user("octo@example.com", actor=CLI)
+    stack.resources.accounts.create_user("octo@example.com", actor=CLI)
     oauth.add_user("octocat", id=583231, emails=[("octo@example.com", True, True)])
     oauth.signed_in = "octocat"
-    github_host = urlsplit(oauth.url).netloc  # type: ignore[attr-defined]
-    page = await _page(browser, 375)
+    github_host = urlsplit(oauth.url).netloc
+    page = await new_page(browser, 375)
     watch = PageWatch(page, server.host)
     await page.goto(server.url + "/signin")
     await page.get_by_role("link", name="Sign in with GitHub").click()
     await page.wait_for_url(re.compile(r"/me$"))
     await expect(page.locator(".lede")).to_contain_text("with GitHub")
     await expect(page.get_by_role("list", name="Your account")).to_contain_text("octo@example.com")
-    await _accessible(page)
+    await assert_accessible(page)
     await screenshot(page, "signed-in-github")
     # The only other host the browser went to is GitHub, for the flow itself.
     assert {urlsplit(u).netloc for u in watch.foreign} == {github_host}
@@ -197,7 +172,7 @@ async def test_another_sites_form_is_refused_though_the_cookie_goes_along(
     """127.0.0.1 on another port is the same *site* (SameSite=Lax sends the cookie with its
     posts) but another origin: the token and Sec-Fetch-Site refuse it."""
     stack, server, _ = live
-    _, headers = user_with_key(stack.app.state.resources.accounts, "victim@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "victim@example.com")
     evil_form = (
         f'<!doctype html><title>Win a prize</title><form method="post" '
         f'action="{server.url}/submit"><input type="hidden" name="issue" '
@@ -205,7 +180,7 @@ async def test_another_sites_form_is_refused_though_the_cookie_goes_along(
     )
     evil = Starlette(routes=[Route("/", lambda _request: HTMLResponse(evil_form))])
     with BackgroundServer(evil) as other_site:
-        page = await _page(browser)
+        page = await new_page(browser)
         await page.goto(server.url + "/signin")
         await page.get_by_label("API key", exact=True).fill(headers["Authorization"].split()[1])
         await page.get_by_role("button", name="Sign in with this key").click()

@@ -32,7 +32,7 @@ from tests.paths import BLNS
 async def web(database_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, TutorialStore]]:
     # Open mode (`make dev`'s): accounts are not the subject here (test_accounts_web is).
     app = create_app(
-        Settings(  # type: ignore[call-arg]
+        Settings(
             _env_file=None,
             database_url=database_url,
             auth_mode="open",

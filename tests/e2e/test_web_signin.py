@@ -46,7 +46,7 @@ def oauth_settings(fake: FakeGitHubOAuth, **more: Any) -> dict[str, Any]:
     """GitHub Enterprise's layout: GITHUB_API_URL is HOST/api/v3 and the flow is on HOST."""
     return {
         **KEYS,
-        "github_api_url": fake.url + "/api/v3",  # type: ignore[attr-defined]
+        "github_api_url": fake.url + "/api/v3",
         "github_oauth_client_id": OAUTH_CLIENT_ID,
         "github_oauth_client_secret": OAUTH_CLIENT_SECRET,
         **more,
@@ -69,7 +69,7 @@ async def refusals(stack: Any, reason: str) -> float:
 
 
 def session_rows(stack: Any) -> list[Any]:
-    with stack.app.state.resources.engine.connect() as connection:
+    with stack.resources.engine.connect() as connection:
         return list(connection.execute(sa.text("SELECT * FROM web_sessions")).mappings())
 
 
@@ -92,7 +92,7 @@ async def github_flow(
 
 async def test_signing_in_with_a_key(make_stack: Any, database_url: str) -> None:
     stack = await make_stack(database_url, worker=False, user_daily_generations=3, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     member, headers = user_with_key(accounts, "reader@example.com")
     key = headers["Authorization"].split()[1]
     _, revoked_headers = user_with_key(accounts, "gone@example.com")
@@ -148,7 +148,7 @@ async def test_signing_in_with_a_key(make_stack: Any, database_url: str) -> None
 
 async def test_cookies_are_secure_over_https(make_stack: Any, sqlite_url: str) -> None:
     stack = await make_stack(sqlite_url, worker=False, **KEYS)
-    _, headers = user_with_key(stack.app.state.resources.accounts, "tls@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "tls@example.com")
     async with browser(stack, "https://issuesight.test") as client:
         signed = await sign_in_with_key(client, headers["Authorization"].split()[1])
         assert signed.status_code == 303
@@ -172,7 +172,7 @@ async def test_sign_in_rotates_the_session_and_sign_out_ends_it(
     make_stack: Any, database_url: str
 ) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
-    _, headers = user_with_key(stack.app.state.resources.accounts, "fix@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "fix@example.com")
     key = headers["Authorization"].split()[1]
 
     # A session id someone planted in the browser (session fixation) is never the signed-in
@@ -214,7 +214,7 @@ async def test_sign_in_rotates_the_session_and_sign_out_ends_it(
 
 async def test_a_session_ends_with_its_user_or_its_key(make_stack: Any, database_url: str) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     _, admin = user_with_key(accounts, "boss@example.com", Role.ADMIN)
     deleted, deleted_headers = user_with_key(accounts, "leaving@example.com")
     keeper, keeper_headers = user_with_key(accounts, "keeper@example.com")
@@ -264,8 +264,8 @@ async def test_sessions_expire_and_idle_out(make_stack: Any, sqlite_url: str) ->
     stack = await make_stack(
         sqlite_url, worker=False, session_lifetime_hours=2, session_idle_hours=1, **KEYS
     )
-    sessions = stack.app.state.resources.sessions
-    _, headers = user_with_key(stack.app.state.resources.accounts, "clock@example.com")
+    sessions = stack.resources.sessions
+    _, headers = user_with_key(stack.resources.accounts, "clock@example.com")
     signed = await sign_in_with_key(stack.api, headers["Authorization"].split()[1])
     assert "Max-Age=7200" in signed.headers["set-cookie"]
     token = stack.api.cookies[COOKIE]
@@ -281,7 +281,7 @@ async def test_sessions_expire_and_idle_out(make_stack: Any, sqlite_url: str) ->
         assert sessions.resolve(token) is None
     finally:
         sessions.now = real
-    _, other = user_with_key(stack.app.state.resources.accounts, "idle@example.com")
+    _, other = user_with_key(stack.resources.accounts, "idle@example.com")
     async with browser(stack) as client:
         await sign_in_with_key(client, other["Authorization"].split()[1])
         idle_token = client.cookies[COOKIE]
@@ -300,7 +300,7 @@ async def test_every_form_a_session_authorizes_needs_its_token(
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(database_url, worker=False, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     _, headers = user_with_key(accounts, "writer@example.com")
     await sign_in_with_key(stack.api, headers["Authorization"].split()[1])
     token = await csrf_of(stack.api, "/submit")
@@ -362,7 +362,7 @@ async def test_every_form_a_session_authorizes_needs_its_token(
 async def test_the_sign_in_form_is_bound_to_its_browser(make_stack: Any, sqlite_url: str) -> None:
     """Login CSRF: another site cannot sign a browser in as someone else."""
     stack = await make_stack(sqlite_url, worker=False, **KEYS)
-    _, headers = user_with_key(stack.app.state.resources.accounts, "victim@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "victim@example.com")
     key = headers["Authorization"].split()[1]
     async with browser(stack) as attacker:
         form = await attacker.get("/signin")
@@ -395,7 +395,7 @@ async def test_github_sign_in_links_an_invited_user(
     make_stack: Any, database_url: str, github_oauth: FakeGitHubOAuth
 ) -> None:
     stack = await make_stack(database_url, worker=False, **oauth_settings(github_oauth))
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     invited = accounts.create_user("octo@example.com", actor=CLI)  # an admin's invitation
     github_oauth.add_user(
         "octocat",
@@ -414,7 +414,7 @@ async def test_github_sign_in_links_an_invited_user(
     start = await stack.api.get("/signin/github", params={"next": "/submit?issue=a/b%231"})
     authorize = httpx.URL(start.headers["location"])
     # Enterprise: the flow on the instance itself, the API under /api/v3.
-    assert str(authorize).startswith(github_oauth.url + "/login/oauth/authorize?")  # type: ignore[attr-defined]
+    assert str(authorize).startswith(github_oauth.url + "/login/oauth/authorize?")
     assert authorize.params["client_id"] == OAUTH_CLIENT_ID
     assert authorize.params["scope"] == "user:email"
     assert authorize.params["redirect_uri"] == "http://issuesight.test/signin/github/callback"
@@ -442,7 +442,7 @@ async def test_github_sign_in_links_an_invited_user(
     assert reads == ["/api/v3/user", "/api/v3/user/emails"]
     token = github_oauth.issued_tokens()[-1]
     assert github_oauth.calls("/api/v3/user")[-1].headers["authorization"] == f"Bearer {token}"
-    with stack.app.state.resources.engine.connect() as connection:
+    with stack.resources.engine.connect() as connection:
         dump = str(
             [
                 list(connection.execute(sa.text(f"SELECT * FROM {t}")))
@@ -568,11 +568,11 @@ async def test_github_refusals_change_nothing(
     unverified = await github_flow(stack.api, github_oauth)
     assert unverified.status_code == 403
     assert "has no verified email address" in unverified.text
-    assert stack.app.state.resources.accounts.find_user("shady@example.com") is None
+    assert stack.resources.accounts.find_user("shady@example.com") is None
 
     assert COOKIE not in stack.api.cookies
     assert session_rows(stack) == []
-    assert stack.app.state.resources.accounts.find_user("cat@example.com") is None
+    assert stack.resources.accounts.find_user("cat@example.com") is None
 
 
 async def test_github_sign_in_is_offered_only_when_configured(
@@ -595,7 +595,7 @@ async def test_github_sign_in_is_offered_only_when_configured(
 )
 async def test_no_redirect_leaves_the_site(make_stack: Any, sqlite_url: str, target: str) -> None:
     stack = await make_stack(sqlite_url, worker=False, **KEYS)
-    _, headers = user_with_key(stack.app.state.resources.accounts, "r@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "r@example.com")
     signed = await sign_in_with_key(stack.api, headers["Authorization"].split()[1], next_url=target)
     assert signed.headers["location"] == "/me"
 
@@ -610,7 +610,7 @@ async def test_the_header_names_who_is_signed_in_on_every_page(
 
     stack = await make_stack(database_url, worker=False, **KEYS)
     tutorial = store_tutorial(stack.store, f"r{uuid.uuid4().hex[:6]}", 1)
-    _, headers = user_with_key(stack.app.state.resources.accounts, "named@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "named@example.com")
     anonymous = await stack.api.get(f"/tutorials/{tutorial}")
     assert 'href="/signin"' in anonymous.text
     assert "<!--issuesight:" not in anonymous.text
@@ -653,7 +653,7 @@ async def test_the_header_names_who_is_signed_in_on_every_page(
 
 async def test_the_keys_page_makes_and_revokes_keys(make_stack: Any, database_url: str) -> None:
     stack = await make_stack(database_url, worker=False, **KEYS)
-    accounts = stack.app.state.resources.accounts
+    accounts = stack.resources.accounts
     owner, headers = user_with_key(accounts, "keys@example.com")
     await sign_in_with_key(stack.api, headers["Authorization"].split()[1])
     token = await csrf_of(stack.api, "/me/keys")
@@ -701,7 +701,7 @@ async def test_open_mode_pages_need_no_sign_in(
     assert f"octo-org/{repo_name.lower()}#1" in mine.text
     assert "No daily limit." in mine.text
     # Signing in still works, and the form then needs its token.
-    _, headers = user_with_key(stack.app.state.resources.accounts, "dev@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "dev@example.com")
     await sign_in_with_key(stack.api, headers["Authorization"].split()[1])
     assert signed_in_as((await stack.api.get("/")).text) == "dev@example.com"
     forged = await stack.api.post("/submit", data={"issue": f"octo-org/{repo_name}#1"})
@@ -719,7 +719,7 @@ async def test_private_reads_with_a_session(make_stack: Any, sqlite_url: str) ->
     assert "Sign in to see this page." in refused.text
     assert form_value(refused.text, "next") == f"/tutorials/{tutorial}"
     assert (await stack.api.get("/signin")).status_code == 200  # reachable while closed
-    _, headers = user_with_key(stack.app.state.resources.accounts, "private@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "private@example.com")
     signed = await sign_in_with_key(
         stack.api, headers["Authorization"].split()[1], next_url=f"/tutorials/{tutorial}"
     )
@@ -746,7 +746,7 @@ async def test_sign_in_secrets_never_reach_the_logs(
     )
     github_oauth.add_user("octocat", id=7, emails=[("logs@example.com", True, True)])
     github_oauth.signed_in = "octocat"
-    _, headers = user_with_key(stack.app.state.resources.accounts, "keylogs@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "keylogs@example.com")
     key = headers["Authorization"].split()[1]
     raw = io.StringIO()  # what the code logs, before any scrubbing
     scrubbed = io.StringIO()  # what a deployment writes (JSON, secrets removed)
@@ -786,7 +786,7 @@ async def test_sign_in_attempts_are_rate_limited(make_stack: Any, sqlite_url: st
     stack = await make_stack(
         sqlite_url, worker=False, auth_mode="keys", write_rate_per_minute=1, write_burst=2
     )
-    _, headers = user_with_key(stack.app.state.resources.accounts, "patient@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "patient@example.com")
     before = await refusals(stack, "rate")
     for _ in range(2):
         assert (await sign_in_with_key(stack.api, keys.mint().key)).status_code == 401
@@ -804,7 +804,7 @@ async def test_a_dropped_session_connection_is_read_again(
     """PostgreSQL restarted under the API: the session read's pool finds its connection gone
     and reads once more, instead of failing the page."""
     stack = await make_stack(postgres_url, worker=False, **KEYS)
-    _, headers = user_with_key(stack.app.state.resources.accounts, "restart@example.com")
+    _, headers = user_with_key(stack.resources.accounts, "restart@example.com")
     await sign_in_with_key(stack.api, headers["Authorization"].split()[1])
     assert (await stack.api.get("/me")).status_code == 200  # the pool is open
     admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")

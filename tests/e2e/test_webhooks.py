@@ -6,6 +6,7 @@ import json
 import uuid
 
 import sqlalchemy as sa
+from sqlmodel import col
 
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
@@ -13,6 +14,8 @@ from issuesight.db.issues import IssueStore
 from issuesight.db.models import GitHubIssue, WebhookDelivery
 from issuesight.webhooks.github import MAX_ACTION_CHARS, MAX_DELIVERY_ID_CHARS, MAX_EVENT_CHARS
 from tests.helpers import (
+    MakeStack,
+    Stack,
     assert_eventually,
     current_issue,
     deliver,
@@ -25,7 +28,7 @@ from tests.paths import FIXTURES as ALL_FIXTURES
 FIXTURES = ALL_FIXTURES / "webhooks/octokit-webhooks"
 
 
-def deliveries(stack) -> int:
+def deliveries(stack: Stack) -> int:
     with stack.store.engine.connect() as connection:
         return int(
             connection.execute(sa.select(sa.func.count()).select_from(WebhookDelivery)).scalar()
@@ -33,7 +36,7 @@ def deliveries(stack) -> int:
 
 
 async def test_opened_issue_of_a_tracked_repo_gets_a_tutorial_once(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     # No refresh cooldown here: a real edit regenerates at once (test_cooldowns_and_caps
@@ -68,17 +71,17 @@ async def test_opened_issue_of_a_tracked_repo_gets_a_tutorial_once(
     assert llm.count() == 2
 
 
-async def _status(stack, url: str, status: str) -> bool:
+async def _status(stack: Stack, url: str, status: str) -> bool:
     response = await stack.api.get(url)
-    return response.status_code == 200 and response.json()["status"] == status
+    return response.status_code == 200 and bool(response.json()["status"] == status)
 
 
-async def _generation(stack, url: str, generation: int) -> bool:
-    return (await stack.api.get(url)).json()["generation"] == generation
+async def _generation(stack: Stack, url: str, generation: int) -> bool:
+    return bool((await stack.api.get(url)).json()["generation"] == generation)
 
 
 async def test_bad_signatures_are_refused_and_start_nothing(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(sqlite_url)
@@ -101,7 +104,7 @@ async def test_bad_signatures_are_refused_and_start_nothing(
 
 
 async def test_ping_other_events_and_untracked_repositories(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     seed_hello_world(github, repo_name)
     stack = await make_stack(sqlite_url)
@@ -121,7 +124,7 @@ async def test_ping_other_events_and_untracked_repositories(
 
 
 async def test_webhooks_are_refused_while_no_secret_is_configured(
-    make_stack, sqlite_url: str
+    make_stack: MakeStack, sqlite_url: str
 ) -> None:
     stack = await make_stack(sqlite_url, worker=False, github_webhook_secret=None)
     response = await deliver(stack, b"{}", event="ping")
@@ -130,7 +133,7 @@ async def test_webhooks_are_refused_while_no_secret_is_configured(
 
 
 async def test_a_spent_llm_budget_defers_webhook_work_to_the_next_sync(
-    make_stack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     from tests.helpers import spend_llm_budget
 
@@ -154,7 +157,7 @@ async def test_a_spent_llm_budget_defers_webhook_work_to_the_next_sync(
 
 
 async def test_an_older_delivery_does_not_overwrite_a_newer_issue(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """Deliveries can arrive out of order, and a redelivery from GitHub's UI can replay an old
     one: what is stored is compared by the issue's updated_at, never moved back."""
@@ -174,8 +177,8 @@ async def test_an_older_delivery_does_not_overwrite_a_newer_issue(
     assert "older than" in late.json()["reason"]
     with stack.store.engine.connect() as connection:
         title, raw_title = connection.execute(
-            sa.select(GitHubIssue.title, GitHubIssue.raw_data).where(
-                GitHubIssue.issue_key == f"octo-org/{repo_name.lower()}#1"
+            sa.select(col(GitHubIssue.title), col(GitHubIssue.raw_data)).where(
+                col(GitHubIssue.issue_key) == f"octo-org/{repo_name.lower()}#1"
             )
         ).one()
     assert title == "A newer, clearer title"
@@ -184,7 +187,7 @@ async def test_an_older_delivery_does_not_overwrite_a_newer_issue(
 
 
 async def test_delivery_ids_and_actions_as_long_as_the_parser_allows_are_stored(
-    make_stack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
 ) -> None:
     """128-character delivery ids and 64-character actions pass the parser; the columns used
     to hold 100 and 60, and PostgreSQL refused the insert with a 500."""
@@ -199,7 +202,9 @@ async def test_delivery_ids_and_actions_as_long_as_the_parser_allows_are_stored(
     assert response.status_code == 202, response.text
     with stack.store.engine.connect() as connection:
         action = connection.execute(
-            sa.select(WebhookDelivery.action).where(WebhookDelivery.delivery_id == delivery)
+            sa.select(col(WebhookDelivery.action)).where(
+                col(WebhookDelivery.delivery_id) == delivery
+            )
         ).scalar_one()
     assert action == "a" * MAX_ACTION_CHARS
     again = await deliver(stack, json.dumps(payload).encode(), delivery=delivery)

@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.db.models import GitHubIssue, TutorialContent
-from tests.helpers import assert_eventually, start_worker, wait_finished
+from tests.helpers import MakeStack, assert_eventually, start_worker, wait_finished
 
 
 @pytest.mark.slow
 async def test_killed_worker_mid_generation_completes_once(
-    make_stack,
+    make_stack: MakeStack,
     database_url: str,
     github: FakeGitHub,
     llm: FakeOpenAI,

@@ -11,69 +11,15 @@ from issuesight.context.bundle import ContextBundle, FileExcerpt
 from issuesight.core.text import REDACTED
 from issuesight.tutorial.finalize import finalize
 from issuesight.tutorial.schema import TutorialDraft
+from tests.helpers import BUNDLE_COMMIT, BUNDLE_REPO_URL, make_bundle, make_draft
 
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-REPO_URL = "https://github.com/octo-org/hello-world"
 TREE = ["README.md", "src/hello/cli.py", "src/hello/config.py", "docs/guide.md", "x"]
 SECRET = "configured-secret-value-123"
 GHP = "ghp_" + "Z9y8X7w6V5" * 4
 
 
-def _draft(**overrides: Any) -> TutorialDraft:
-    data: dict[str, Any] = {
-        "title": "Fix the crash on empty config",
-        "summary": "The CLI crashes when the config file is empty.",
-        "difficulty": "beginner",
-        "junior_friendly": True,
-        "junior_friendly_reason": "Small, well-scoped change.",
-        "prerequisites": [{"concept": "Python exceptions", "why": "The fix catches one."}],
-        "architecture_overview": "cli.py reads config.py.",
-        "files_to_read": [],
-        "implementation_steps": ["Handle the empty file."],
-        "how_to_test": ["Run pytest."],
-        "questions_for_maintainers": ["Should an empty file be an error?"],
-        "red_flags": [],
-        "first_comment": "Hi! May I work on this?",
-        "concepts": [],
-    }
-    data.update(overrides)
-    return TutorialDraft.model_validate(data)
-
-
 def _bundle(**overrides: Any) -> ContextBundle:
-    values: dict[str, Any] = {
-        "issue_key": "octo-org/hello-world#42",
-        "repo_full_name": "octo-org/hello-world",
-        "repo_description": "",
-        "repo_language": None,
-        "repo_url": REPO_URL,
-        "commit_sha": COMMIT,
-        "issue_title": "t",
-        "issue_body": "b",
-        "issue_body_truncated": False,
-        "issue_state": "open",
-        "issue_url": "https://github.com/octo-org/hello-world/issues/42",
-        "labels": [],
-        "assignees": [],
-        "author": "a",
-        "created_at": None,
-        "updated_at": None,
-        "comments": [],
-        "comments_total": 0,
-        "readme": None,
-        "contributing_path": None,
-        "contributing": None,
-        "files": [],
-        "tree_outline": [],
-        "tree_paths": TREE,
-        "tree_truncated": False,
-        "linked_pull_requests": [],
-        "observed_flags": [],
-        "fingerprint": "f" * 64,
-        "budget_chars": 60_000,
-    }
-    values.update(overrides)
-    return ContextBundle(**values)
+    return make_bundle(**{"tree_paths": TREE, **overrides})
 
 
 def _files(*paths: str) -> list[dict[str, str]]:
@@ -100,10 +46,10 @@ def _files(*paths: str) -> list[dict[str, str]]:
     ],
 )
 def test_paths_resolve_against_the_tree(written: str, resolved: str) -> None:
-    final = finalize(_draft(files_to_read=_files(written)), _bundle(), [])
+    final = finalize(make_draft(files_to_read=_files(written)), _bundle(), [])
     assert [f.path for f in final.files] == [resolved]
     assert final.unverified_paths == []
-    assert final.files[0].url == f"{REPO_URL}/blob/{COMMIT}/{resolved}"
+    assert final.files[0].url == f"{BUNDLE_REPO_URL}/blob/{BUNDLE_COMMIT}/{resolved}"
     assert final.files[0].why == f"why {written}".strip()
 
 
@@ -122,19 +68,19 @@ def test_paths_resolve_against_the_tree(written: str, resolved: str) -> None:
     ],
 )
 def test_unverifiable_paths_are_set_aside(written: str) -> None:
-    final = finalize(_draft(files_to_read=_files(written)), _bundle(), [])
+    final = finalize(make_draft(files_to_read=_files(written)), _bundle(), [])
     assert final.files == []
     assert final.unverified_paths == [written]
 
 
 def test_long_unverified_paths_are_cut() -> None:
     path = "nope/" + "a" * 490
-    final = finalize(_draft(files_to_read=_files(path)), _bundle(), [])
+    final = finalize(make_draft(files_to_read=_files(path)), _bundle(), [])
     assert final.unverified_paths == [path[:200]]
 
 
 def test_duplicates_are_dropped_keeping_the_first() -> None:
-    draft = _draft(
+    draft = make_draft(
         files_to_read=[
             {"path": "src/hello/cli.py", "why": "first"},
             {"path": "./src/hello/cli.py", "why": "second"},
@@ -169,18 +115,18 @@ def test_files_the_issue_names_are_added() -> None:
             content="e",
         ),
     ]
-    draft = _draft(files_to_read=_files("src/hello/cli.py"))
+    draft = make_draft(files_to_read=_files("src/hello/cli.py"))
     final = finalize(draft, _bundle(files=excerpts), [])
     assert [f.path for f in final.files] == ["src/hello/cli.py", "src/hello/config.py"]
     added = final.files[1]
     assert added.why == "The issue refers to this file."
-    assert added.url == f"{REPO_URL}/blob/{COMMIT}/src/hello/config.py"
+    assert added.url == f"{BUNDLE_REPO_URL}/blob/{BUNDLE_COMMIT}/src/hello/config.py"
     assert final.files[0].why == "why src/hello/cli.py"
 
 
 def test_urls_use_head_without_a_commit() -> None:
-    final = finalize(_draft(files_to_read=_files("x")), _bundle(commit_sha=None), [])
-    assert final.files[0].url == f"{REPO_URL}/blob/HEAD/x"
+    final = finalize(make_draft(files_to_read=_files("x")), _bundle(commit_sha=None), [])
+    assert final.files[0].url == f"{BUNDLE_REPO_URL}/blob/HEAD/x"
 
 
 def _concept(name: str, parent: str | None = None) -> dict[str, Any]:
@@ -188,7 +134,7 @@ def _concept(name: str, parent: str | None = None) -> dict[str, Any]:
 
 
 def test_concepts_deduplicated_by_slug_first_wins() -> None:
-    draft = _draft(
+    draft = make_draft(
         concepts=[
             _concept("HTTP Caching", "HTTP"),
             _concept("http caching"),
@@ -212,13 +158,13 @@ def test_concepts_deduplicated_by_slug_first_wins() -> None:
     [("JS", "JavaScript"), ("Unit Tests", "unit testing"), ("Regex", "regex"), ("CI", "???")],
 )
 def test_parent_equal_to_self_or_empty_is_dropped(name: str, parent: str) -> None:
-    (concept,) = finalize(_draft(concepts=[_concept(name, parent)]), _bundle(), []).concepts
+    (concept,) = finalize(make_draft(concepts=[_concept(name, parent)]), _bundle(), []).concepts
     assert concept.parent_slug is None
     assert concept.parent_name is None
 
 
 def test_observed_flags_come_first_in_red_flags() -> None:
-    draft = _draft(
+    draft = make_draft(
         red_flags=[
             {"kind": "vague-scope", "detail": "The expected behaviour is unclear."},
             {"kind": "stale", "detail": "Nobody answered for months."},
@@ -236,7 +182,7 @@ def test_observed_flags_come_first_in_red_flags() -> None:
 
 def test_secrets_are_scrubbed_from_every_draft_field() -> None:
     leak = f"{SECRET} {GHP}"
-    draft = _draft(
+    draft = make_draft(
         title=f"T {leak}",
         summary=f"S {leak}",
         junior_friendly_reason=f"J {leak}",
@@ -267,14 +213,14 @@ def test_secrets_are_scrubbed_from_every_draft_field() -> None:
 
 
 def test_structured_output_replaces_model_fields() -> None:
-    draft = _draft(
+    draft = make_draft(
         files_to_read=_files("./x", "../nope"),
         concepts=[_concept("JS")],
         red_flags=[{"kind": "stale", "detail": "old"}],
     )
     data = finalize(draft, _bundle(observed_flags=["the issue is closed"]), []).structured()
     assert data["files_to_read"] == [
-        {"path": "x", "why": "why ./x", "url": f"{REPO_URL}/blob/{COMMIT}/x"}
+        {"path": "x", "why": "why ./x", "url": f"{BUNDLE_REPO_URL}/blob/{BUNDLE_COMMIT}/x"}
     ]
     assert data["unverified_paths"] == ["../nope"]
     assert [c["slug"] for c in data["concepts"]] == ["javascript"]
@@ -285,7 +231,7 @@ def test_structured_output_replaces_model_fields() -> None:
 
 def test_scrubbing_a_short_secret_at_the_length_limit_does_not_crash() -> None:
     secret = "hunter22"  # 8 characters: a legal, if weak, webhook secret
-    draft = _draft(title="x" * 292 + secret)
+    draft = make_draft(title="x" * 292 + secret)
     assert len(draft.title) == 300
     final = finalize(draft, _bundle(), [secret])
     assert secret not in final.draft.title
@@ -297,7 +243,7 @@ def test_scrubbing_cuts_every_overlong_field_to_its_limit() -> None:
     secret = "pw42"
     paragraph = ("a " + secret + " ") * 500  # 4000 characters; 7000 once scrubbed
     long_text = (secret + "b") * 1600  # 8000 characters
-    draft = _draft(
+    draft = make_draft(
         summary=long_text,
         implementation_steps=["ok", paragraph.strip()],
         files_to_read=[{"path": "x", "why": paragraph.strip()}],
@@ -316,13 +262,13 @@ def test_scrubbing_cuts_every_overlong_field_to_its_limit() -> None:
 
 
 def test_a_secret_equal_to_an_enum_value_leaves_the_enum_alone() -> None:
-    final = finalize(_draft(summary="for a beginner"), _bundle(), ["beginner"])
+    final = finalize(make_draft(summary="for a beginner"), _bundle(), ["beginner"])
     assert final.draft.difficulty.value == "beginner"
     assert final.draft.summary == f"for a {REDACTED}"
 
 
 def test_a_file_shown_as_a_window_links_to_its_lines() -> None:
-    window = f"{REPO_URL}/blob/{COMMIT}/src/hello/cli.py#L40-L52"
+    window = f"{BUNDLE_REPO_URL}/blob/{BUNDLE_COMMIT}/src/hello/cli.py#L40-L52"
     excerpts = [
         FileExcerpt(
             path="src/hello/cli.py", url=window, reasons=["defines main"], line=None, content="e"
@@ -335,9 +281,7 @@ def test_a_file_shown_as_a_window_links_to_its_lines() -> None:
             content="c",
         ),
     ]
-    draft = _draft(files_to_read=_files("src/hello/cli.py", "src/hello/config.py"))
+    draft = make_draft(files_to_read=_files("src/hello/cli.py", "src/hello/config.py"))
     final = finalize(draft, _bundle(files=excerpts), [])
-    assert [f.url for f in final.files] == [
-        window,
-        f"{REPO_URL}/blob/{COMMIT}/src/hello/config.py",  # only ever a window of the blob URL
-    ]
+    blob = f"{BUNDLE_REPO_URL}/blob/{BUNDLE_COMMIT}/src/hello/config.py"
+    assert [f.url for f in final.files] == [window, blob]  # only ever a window of the blob URL

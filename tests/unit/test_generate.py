@@ -13,7 +13,13 @@ import pytest
 
 from issuesight.domain.failures import FailureKind
 from issuesight.llm.errors import LLMError
-from issuesight.llm.generate import Usage, generate_draft, make_client, parse_draft
+from issuesight.llm.generate import (
+    OutputCapField,
+    Usage,
+    generate_draft,
+    make_client,
+    parse_draft,
+)
 from issuesight.llm.prompt import Prompt
 from issuesight.tutorial.schema import Difficulty, tutorial_response_format
 
@@ -126,6 +132,8 @@ def test_parse_lists_at_most_five_fields() -> None:
 # -- generate_draft ----------------------------------------------------------------------------
 
 Handler = Callable[[httpx2.Request], httpx2.Response]
+# The `llm` fixture: an OpenAI client whose every request `handler` answers.
+MakeLLM = Callable[[Handler], openai.AsyncOpenAI]
 
 
 def _completion(
@@ -151,7 +159,7 @@ def _completion(
 
 
 @pytest.fixture
-async def llm() -> AsyncIterator[Callable[[Handler], openai.AsyncOpenAI]]:
+async def llm() -> AsyncIterator[MakeLLM]:
     clients: list[openai.AsyncOpenAI] = []
 
     def make(handler: Handler) -> openai.AsyncOpenAI:
@@ -169,7 +177,7 @@ async def llm() -> AsyncIterator[Callable[[Handler], openai.AsyncOpenAI]]:
         await client.close()
 
 
-async def test_success_returns_the_draft_and_usage(llm: Any) -> None:
+async def test_success_returns_the_draft_and_usage(llm: MakeLLM) -> None:
     seen: list[httpx2.Request] = []
 
     def handler(request: httpx2.Request) -> httpx2.Response:
@@ -191,7 +199,7 @@ async def test_success_returns_the_draft_and_usage(llm: Any) -> None:
     assert sent["temperature"] == 0.2
 
 
-async def test_missing_usage_counts_zero_and_keeps_the_model(llm: Any) -> None:
+async def test_missing_usage_counts_zero_and_keeps_the_model(llm: MakeLLM) -> None:
     body = _completion(f"```json\n{json.dumps(_draft_data())}\n```", usage=False, model="")
     _, usage = await generate_draft(
         llm(lambda r: httpx2.Response(200, json=body)),
@@ -215,7 +223,7 @@ async def test_missing_usage_counts_zero_and_keeps_the_model(llm: Any) -> None:
     ],
 )
 async def test_429_is_rate_limited_with_retry_after(
-    llm: Any, headers: dict[str, str], retry_after: float | None
+    llm: MakeLLM, headers: dict[str, str], retry_after: float | None
 ) -> None:
     calls = 0
 
@@ -247,7 +255,9 @@ async def test_429_is_rate_limited_with_retry_after(
         (503, FailureKind.LLM_UNAVAILABLE, True),
     ],
 )
-async def test_status_errors_are_mapped(llm: Any, status: int, kind: str, retryable: bool) -> None:
+async def test_status_errors_are_mapped(
+    llm: MakeLLM, status: int, kind: str, retryable: bool
+) -> None:
     def handler(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(status, json={"error": {"message": f"status {status}"}})
 
@@ -259,7 +269,7 @@ async def test_status_errors_are_mapped(llm: Any, status: int, kind: str, retrya
     assert API_KEY not in info.value.message
 
 
-async def test_auth_message_points_at_the_key(llm: Any) -> None:
+async def test_auth_message_points_at_the_key(llm: MakeLLM) -> None:
     with pytest.raises(LLMError) as info:
         await generate_draft(
             llm(lambda r: httpx2.Response(401, json={"error": {"message": "bad key"}})),
@@ -270,7 +280,7 @@ async def test_auth_message_points_at_the_key(llm: Any) -> None:
     assert "OPENAI_API_KEY" in info.value.message
 
 
-async def test_unavailable_keeps_retry_after(llm: Any) -> None:
+async def test_unavailable_keeps_retry_after(llm: MakeLLM) -> None:
     def handler(request: httpx2.Request) -> httpx2.Response:
         return httpx2.Response(503, json={}, headers={"retry-after": "30"})
 
@@ -287,7 +297,7 @@ async def test_unavailable_keeps_retry_after(llm: Any) -> None:
         (httpx2.ReadTimeout("slow"), FailureKind.LLM_TIMEOUT),
     ],
 )
-async def test_transport_failures(llm: Any, exception: Exception, kind: str) -> None:
+async def test_transport_failures(llm: MakeLLM, exception: Exception, kind: str) -> None:
     def handler(request: httpx2.Request) -> httpx2.Response:
         raise exception
 
@@ -297,7 +307,7 @@ async def test_transport_failures(llm: Any, exception: Exception, kind: str) -> 
     assert info.value.retryable is True
 
 
-async def test_finish_reason_length_is_its_own_failure_naming_the_cap(llm: Any) -> None:
+async def test_finish_reason_length_is_its_own_failure_naming_the_cap(llm: MakeLLM) -> None:
     truncated = json.dumps(_draft_data())[:200]
     body = _completion(truncated, finish_reason="length")
     with pytest.raises(LLMError) as info:
@@ -313,7 +323,7 @@ async def test_finish_reason_length_is_its_own_failure_naming_the_cap(llm: Any) 
     assert "LLM_MAX_OUTPUT_TOKENS" in info.value.message
 
 
-async def test_length_is_refused_even_if_the_json_parses(llm: Any) -> None:
+async def test_length_is_refused_even_if_the_json_parses(llm: MakeLLM) -> None:
     body = _completion(json.dumps(_draft_data()), finish_reason="length")
     with pytest.raises(LLMError) as info:
         await generate_draft(
@@ -326,7 +336,7 @@ async def test_length_is_refused_even_if_the_json_parses(llm: Any) -> None:
 
 
 @pytest.mark.parametrize("param", ["max_completion_tokens", "max_tokens"])
-async def test_every_call_carries_the_output_cap(llm: Any, param: str) -> None:
+async def test_every_call_carries_the_output_cap(llm: MakeLLM, param: OutputCapField) -> None:
     seen: list[httpx2.Request] = []
 
     def handler(request: httpx2.Request) -> httpx2.Response:
@@ -350,7 +360,9 @@ async def test_every_call_carries_the_output_cap(llm: Any, param: str) -> None:
         (json.dumps(_draft_data(difficulty="hard")), "difficulty"),
     ],
 )
-async def test_bad_content_is_invalid_output(llm: Any, content: str | None, needle: str) -> None:
+async def test_bad_content_is_invalid_output(
+    llm: MakeLLM, content: str | None, needle: str
+) -> None:
     body = _completion(content)
     with pytest.raises(LLMError) as info:
         await generate_draft(
@@ -363,7 +375,7 @@ async def test_bad_content_is_invalid_output(llm: Any, content: str | None, need
     assert needle in info.value.message
 
 
-async def test_no_choices_is_invalid_output(llm: Any) -> None:
+async def test_no_choices_is_invalid_output(llm: MakeLLM) -> None:
     body = _completion("x")
     body["choices"] = []
     with pytest.raises(LLMError) as info:

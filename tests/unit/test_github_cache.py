@@ -5,7 +5,7 @@ bench.github.)"""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 
 import httpx
 import pytest
@@ -17,7 +17,7 @@ from issuesight.github.client import RAW, GitHubClient
 from issuesight.github.errors import GitHubError
 
 BASE = "https://api.github.test"
-Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
 
 
 class Clock:
@@ -54,7 +54,9 @@ def _reads(handler: Handler, clock: Clock | None = None, max_bytes: int = 1 << 2
     return SharedReads(client, max_bytes=max_bytes, clock=clock or Clock())
 
 
-def _ok(body: bytes, etag: str = 'W/"v1"', cache_control: str = "private, max-age=60"):
+def _ok(
+    body: bytes, etag: str = 'W/"v1"', cache_control: str = "private, max-age=60"
+) -> httpx.Response:
     return httpx.Response(200, content=body, headers={"etag": etag, "cache-control": cache_control})
 
 

@@ -23,7 +23,7 @@ async def _code(
 ) -> str:
     async with httpx.AsyncClient() as browser:
         consent = await browser.get(
-            fake.url + "/login/oauth/authorize",  # type: ignore[attr-defined]
+            fake.url + "/login/oauth/authorize",
             params={
                 "client_id": OAUTH_CLIENT_ID,
                 "redirect_uri": redirect,
@@ -41,8 +41,8 @@ def _client(fake: FakeGitHubOAuth, *, secret: str = OAUTH_CLIENT_SECRET) -> GitH
     return GitHubOAuth(
         client_id=OAUTH_CLIENT_ID,
         client_secret=secret,
-        web_url=fake.url,  # type: ignore[attr-defined]
-        api_url=fake.url + "/api/v3",  # type: ignore[attr-defined]
+        web_url=fake.url,
+        api_url=fake.url + "/api/v3",
     )
 
 
@@ -54,7 +54,7 @@ async def test_token_answers_follow_the_accept_header(github_oauth: FakeGitHubOA
         "client_secret": OAUTH_CLIENT_SECRET,
         "redirect_uri": CALLBACK,
     }
-    url = github_oauth.url + "/login/oauth/access_token"  # type: ignore[attr-defined]
+    url = github_oauth.url + "/login/oauth/access_token"
     async with httpx.AsyncClient() as http:
         plain = await http.post(url, data={**form, "code": await _code(github_oauth)})
         assert plain.status_code == 200
@@ -177,7 +177,7 @@ async def test_consent_denied_and_unregistered_callbacks(github_oauth: FakeGitHu
     github_oauth.add_user("octocat", id=1)
     github_oauth.signed_in = "octocat"
     github_oauth.callback_url = CALLBACK
-    authorize = github_oauth.url + "/login/oauth/authorize"  # type: ignore[attr-defined]
+    authorize = github_oauth.url + "/login/oauth/authorize"
     params = {"client_id": OAUTH_CLIENT_ID, "redirect_uri": CALLBACK, "state": "s2"}
     async with httpx.AsyncClient() as browser:
         github_oauth.deny = True

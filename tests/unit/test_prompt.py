@@ -20,6 +20,7 @@ from issuesight.context.gather import FetchedFile, RawContext
 from issuesight.core.settings import Settings
 from issuesight.domain.refs import make_ref
 from issuesight.llm.prompt import SYSTEM_PROMPT, Prompt, build_prompt
+from tests.helpers import make_bundle
 
 REF = make_ref("octo-org", "hello-world", 42)
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
@@ -27,39 +28,26 @@ MARKER = re.compile(r"<<<UNTRUSTED DATA ([0-9a-f]{16})>>>")
 
 
 def _bundle(**overrides: Any) -> ContextBundle:
-    values: dict[str, Any] = {
-        "issue_key": REF.key,
-        "repo_full_name": "octo-org/hello-world",
-        "repo_description": "A friendly greeter",
-        "repo_language": "Python",
-        "repo_url": "https://github.com/octo-org/hello-world",
-        "commit_sha": "0123456789abcdef",
-        "issue_title": "Crash on empty config",
-        "issue_body": "ISSUE-BODY-START it crashes ISSUE-BODY-END",
-        "issue_body_truncated": False,
-        "issue_state": "open",
-        "issue_url": REF.html_url,
-        "labels": ["bug"],
-        "assignees": [],
-        "author": "reporter",
-        "created_at": "2025-05-01T00:00:00Z",
-        "updated_at": "2025-05-02T00:00:00Z",
-        "comments": [],
-        "comments_total": 0,
-        "readme": "# Hello",
-        "contributing_path": None,
-        "contributing": None,
-        "files": [],
-        "tree_outline": ["README.md", "src/"],
-        "tree_paths": ["README.md", "src/hello.py"],
-        "tree_truncated": False,
-        "linked_pull_requests": [],
-        "observed_flags": [],
-        "fingerprint": "f" * 64,
-        "budget_chars": 60_000,
-    }
-    values.update(overrides)
-    return ContextBundle(**values)
+    """A bundle with something in each part the prompt shows (labels, README, a tree)."""
+    return make_bundle(
+        **{
+            "issue_key": REF.key,
+            "repo_description": "A friendly greeter",
+            "repo_language": "Python",
+            "commit_sha": "0123456789abcdef",
+            "issue_title": "Crash on empty config",
+            "issue_body": "ISSUE-BODY-START it crashes ISSUE-BODY-END",
+            "issue_url": REF.html_url,
+            "labels": ["bug"],
+            "author": "reporter",
+            "created_at": "2025-05-01T00:00:00Z",
+            "updated_at": "2025-05-02T00:00:00Z",
+            "readme": "# Hello",
+            "tree_outline": ["README.md", "src/"],
+            "tree_paths": ["README.md", "src/hello.py"],
+            **overrides,
+        }
+    )
 
 
 def _comments(n: int, size: int = 500) -> list[CommentExcerpt]:
@@ -365,7 +353,7 @@ ENV_SECRETS = {
 def test_no_configured_secret_reaches_the_prompt(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in ENV_SECRETS.items():
         monkeypatch.setenv(name, value)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     secrets = settings.secret_values()
     assert sorted(secrets) == sorted(ENV_SECRETS.values())
     pasted = " ".join(ENV_SECRETS.values())

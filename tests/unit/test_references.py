@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -500,7 +501,7 @@ DEVSET_CASES = {
 }
 
 
-def _devset_rows() -> dict[str, dict[str, object]]:
+def _devset_rows() -> dict[str, dict[str, Any]]:
     rows = [json.loads(line) for line in DEVSET.read_text().splitlines() if line.strip()]
     return {row["id"]: row for row in rows if row["id"] in DEVSET_CASES}
 
@@ -527,7 +528,7 @@ def _distractors(gold: str) -> list[str]:
 @pytest.mark.parametrize(("instance", "line"), sorted(DEVSET_CASES.items()))
 def test_real_issue_names_its_gold_file(instance: str, line: int | None) -> None:
     row = _devset_rows()[instance]
-    gold = list(row["gold_files"])  # type: ignore[call-overload]
+    gold: list[str] = row["gold_files"]
     tree = sorted({*TREE, *gold, *(d for g in gold for d in _distractors(g))})
     top = rank_referenced_files([str(row["title"]), str(row["body"])], tree)[0]
     assert top.path in gold

@@ -203,7 +203,7 @@ def test_make_ref_normalizes_and_validates() -> None:
 
 
 def _blns() -> list[str]:
-    data = json.loads(BLNS.read_text(encoding="utf-8"))
+    data: list[str] = json.loads(BLNS.read_text(encoding="utf-8"))
     assert len(data) > 500
     return data
 

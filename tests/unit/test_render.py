@@ -11,9 +11,7 @@ from issuesight.context.bundle import ContextBundle, FileExcerpt
 from issuesight.tutorial.finalize import FinalTutorial, finalize
 from issuesight.tutorial.render import code_span, render_markdown, safe_text
 from issuesight.tutorial.schema import TutorialDraft
-
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-REPO_URL = "https://github.com/octo-org/hello-world"
+from tests.helpers import BUNDLE_COMMIT, BUNDLE_REPO_URL, make_bundle, make_draft
 
 HEADINGS = [
     "## Is this a good first issue?",
@@ -29,61 +27,30 @@ HEADINGS = [
 ]
 
 
+# Every section has something to show: a file, two steps, a red flag, a concept, and a
+# two-line first comment; the bundle observed a flag of its own.
 def _draft(**overrides: Any) -> TutorialDraft:
-    data: dict[str, Any] = {
-        "title": "Fix the crash on empty config",
-        "summary": "The CLI crashes when the config file is empty.",
-        "difficulty": "intermediate",
-        "junior_friendly": True,
-        "junior_friendly_reason": "Small, well-scoped change.",
-        "prerequisites": [{"concept": "Python exceptions", "why": "The fix catches one."}],
-        "architecture_overview": "cli.py reads config.py.",
-        "files_to_read": [{"path": "src/cli.py", "why": "Where it crashes."}],
-        "implementation_steps": ["Handle the empty file.", "Add a message."],
-        "how_to_test": ["Run pytest."],
-        "questions_for_maintainers": ["Should an empty file be an error?"],
-        "red_flags": [{"kind": "stale", "detail": "No answer since March."}],
-        "first_comment": "Hi! May I work on this?\nI would add a test first.",
-        "concepts": [{"name": "Error handling", "description": "d", "parent": None}],
-    }
-    data.update(overrides)
-    return TutorialDraft.model_validate(data)
+    return make_draft(
+        **{
+            "difficulty": "intermediate",
+            "files_to_read": [{"path": "src/cli.py", "why": "Where it crashes."}],
+            "implementation_steps": ["Handle the empty file.", "Add a message."],
+            "red_flags": [{"kind": "stale", "detail": "No answer since March."}],
+            "first_comment": "Hi! May I work on this?\nI would add a test first.",
+            "concepts": [{"name": "Error handling", "description": "d", "parent": None}],
+            **overrides,
+        }
+    )
 
 
 def _bundle(**overrides: Any) -> ContextBundle:
-    values: dict[str, Any] = {
-        "issue_key": "octo-org/hello-world#42",
-        "repo_full_name": "octo-org/hello-world",
-        "repo_description": "",
-        "repo_language": None,
-        "repo_url": REPO_URL,
-        "commit_sha": COMMIT,
-        "issue_title": "t",
-        "issue_body": "b",
-        "issue_body_truncated": False,
-        "issue_state": "open",
-        "issue_url": "https://github.com/octo-org/hello-world/issues/42",
-        "labels": [],
-        "assignees": [],
-        "author": "a",
-        "created_at": None,
-        "updated_at": None,
-        "comments": [],
-        "comments_total": 0,
-        "readme": None,
-        "contributing_path": None,
-        "contributing": None,
-        "files": [],
-        "tree_outline": [],
-        "tree_paths": ["src/cli.py", "README.md"],
-        "tree_truncated": False,
-        "linked_pull_requests": [],
-        "observed_flags": ["the issue is closed"],
-        "fingerprint": "f" * 64,
-        "budget_chars": 60_000,
-    }
-    values.update(overrides)
-    return ContextBundle(**values)
+    return make_bundle(
+        **{
+            "tree_paths": ["src/cli.py", "README.md"],
+            "observed_flags": ["the issue is closed"],
+            **overrides,
+        }
+    )
 
 
 def _render(draft: TutorialDraft | None = None, bundle: ContextBundle | None = None) -> str:
@@ -105,7 +72,10 @@ def test_every_section_and_the_facts() -> None:
     assert "- **stale**: No answer since March." in md
     assert md.index("**observed**") < md.index("**stale**")
     assert "- **Python exceptions**: The fix catches one." in md
-    assert f"- [`src/cli.py`]({REPO_URL}/blob/{COMMIT}/src/cli.py): Where it crashes." in md
+    assert (
+        f"- [`src/cli.py`]({BUNDLE_REPO_URL}/blob/{BUNDLE_COMMIT}/src/cli.py): Where it crashes."
+        in md
+    )
     assert "1. Handle the empty file.\n2. Add a message." in md
     assert "- Run pytest." in md
     assert "`error-handling`" in md
@@ -275,7 +245,7 @@ def test_file_paths_are_shown_verbatim_and_linked_encoded(path: str, shown: str)
     assert section.count("\n") == 0
     assert section.startswith(f"- {shown}(")
     url = section[len(f"- {shown}(") :].split("): w", 1)[0]
-    assert url.startswith(f"{REPO_URL}/blob/{COMMIT}/")
+    assert url.startswith(f"{BUNDLE_REPO_URL}/blob/{BUNDLE_COMMIT}/")
     assert not re.search(r"[\s()<>`\\]", url)
 
 

@@ -68,7 +68,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def _settings() -> Settings:
-    return Settings(_env_file=None)  # type: ignore[call-arg]
+    return Settings(_env_file=None)
 
 
 def test_defaults_follow_design_md(clean_env: Path) -> None:
@@ -568,13 +568,13 @@ def test_allowed_hosts_default_by_mode_and_parse_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert _settings().trusted_hosts == ("*",)  # keys mode, the default of a bare API
-    open_mode = Settings(_env_file=None, auth_mode="open")  # type: ignore[call-arg]
+    open_mode = Settings(_env_file=None, auth_mode="open")
     assert open_mode.trusted_hosts == ("localhost", "127.0.0.1", "[::1]")
     monkeypatch.setenv("ALLOWED_HOSTS", " Issuesight.Example, *.corp.example ,::1, ")
-    configured = Settings(_env_file=None, auth_mode="open")  # type: ignore[call-arg]
+    configured = Settings(_env_file=None, auth_mode="open")
     assert configured.trusted_hosts == ("issuesight.example", "*.corp.example", "[::1]")
     monkeypatch.setenv("ALLOWED_HOSTS", " ")
-    assert Settings(_env_file=None, auth_mode="open").trusted_hosts == open_mode.trusted_hosts  # type: ignore[call-arg]
+    assert Settings(_env_file=None, auth_mode="open").trusted_hosts == open_mode.trusted_hosts
 
 
 def test_no_proxy_is_trusted_unless_configured(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
@@ -206,8 +207,10 @@ def test_truncate_middle_marker_example() -> None:
 
 @pytest.mark.parametrize("truncate", [truncate_middle, truncate_head])
 @pytest.mark.parametrize("limit", [0, 1, 10, 20])
-def test_truncation_never_exceeds_tiny_limits(truncate: object, limit: int) -> None:
-    result = truncate(_text(1_000), limit)  # type: ignore[operator]
+def test_truncation_never_exceeds_tiny_limits(
+    truncate: Callable[[str, int], str], limit: int
+) -> None:
+    result = truncate(_text(1_000), limit)
     assert len(result) <= limit
 
 
