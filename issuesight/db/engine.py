@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -72,33 +72,28 @@ def upsert(
     """
     if isinstance(values, list) and not values:
         return
-    dialect = session.get_bind().dialect.name
+    insert = dialect_insert(session)
+    stmt = insert(table).values(values)
+    if update:
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=list(conflict), set_={c: stmt.excluded[c] for c in update}
+            )
+        )
+    else:
+        session.execute(stmt.on_conflict_do_nothing(index_elements=list(conflict)))
+
+
+def dialect_insert(bind: Session | Engine) -> Callable[..., Any]:
+    """INSERT with ON CONFLICT for the dialect of `bind` (SQLite and PostgreSQL spell it the
+    same way, but each dialect has its own construct)."""
+    dialect = (bind.get_bind() if isinstance(bind, Session) else bind).dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        pg_stmt = pg_insert(table).values(values)
-        if update:
-            session.execute(
-                pg_stmt.on_conflict_do_update(
-                    index_elements=list(conflict),
-                    set_={c: pg_stmt.excluded[c] for c in update},
-                )
-            )
-        else:
-            session.execute(pg_stmt.on_conflict_do_nothing(index_elements=list(conflict)))
-        return
+        return pg_insert
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        lite_stmt = sqlite_insert(table).values(values)
-        if update:
-            session.execute(
-                lite_stmt.on_conflict_do_update(
-                    index_elements=list(conflict),
-                    set_={c: lite_stmt.excluded[c] for c in update},
-                )
-            )
-        else:
-            session.execute(lite_stmt.on_conflict_do_nothing(index_elements=list(conflict)))
-        return
-    raise NotImplementedError(f"upsert is not implemented for the {dialect} dialect")
+        return sqlite_insert
+    raise NotImplementedError(f"ON CONFLICT is not implemented for the {dialect} dialect")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +16,7 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
-from issuesight.db.engine import session_scope, upsert
+from issuesight.db.engine import dialect_insert, session_scope, upsert
 from issuesight.db.models import (
     Concept,
     ConceptRelationship,
@@ -319,7 +319,7 @@ class TutorialStore:
         day_ago = now - timedelta(days=1)
         table = RegenerationLimit.__table__  # type: ignore[attr-defined]
         new_window = table.c.window_started_at <= day_ago
-        insert = _dialect_insert(self.engine)(table).values(
+        insert = dialect_insert(self.engine)(table).values(
             tutorial_id=tutorial_id, requested_at=now, window_started_at=now, window_count=1
         )
         claim = insert.on_conflict_do_update(
@@ -724,17 +724,6 @@ class TutorialStore:
             conflict=["parent_id", "child_id", "rel_type"],
         )
         return list(dict.fromkeys(stored[c.slug].id for c in concepts))
-
-
-def _dialect_insert(engine: Engine) -> Callable[..., Any]:
-    """INSERT with ON CONFLICT for the engine's dialect (both spell it the same way)."""
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
 
 
 def _minutes(span: timedelta) -> str:
