@@ -140,6 +140,10 @@ class GenerationContext(SQLModel, table=True):
     bundle: dict[str, Any] = Field(sa_type=JSONType)
     draft: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     usage: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    # The generation this run's completion made; None until it completed. The completion
+    # activity may run again after it committed (a worker lost before reporting): it finds
+    # this set and changes nothing.
+    completed_generation: int | None = None
     created_at: datetime = _created()
 
 
