@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from issuesight.db.types import JSONType, UTCDateTime, utcnow
+from issuesight.domain.deliveries import MAX_ACTION_CHARS, MAX_DELIVERY_ID_CHARS, MAX_EVENT_CHARS
 from issuesight.domain.status import Stage, TutorialStatus
-from issuesight.webhooks.github import MAX_ACTION_CHARS, MAX_DELIVERY_ID_CHARS, MAX_EVENT_CHARS
 
 
 def _created() -> Any:

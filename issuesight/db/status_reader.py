@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 import psycopg
 import sqlalchemy as sa
+from anyio import to_thread
 from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from starlette.concurrency import run_in_threadpool
 
 from issuesight.core import metrics
 from issuesight.db.renderings import Render, RenderedTutorial, RenderingCache
@@ -71,7 +71,9 @@ class ThreadedTutorialReader:
         self._store = store
 
     async def get(self, tutorial_id: uuid.UUID) -> TutorialView | None:
-        return await run_in_threadpool(self._store.get_tutorial, tutorial_id)
+        # anyio's default limiter is the one API_THREADS sizes (starlette's threadpool is the
+        # same, but the database layer does not import the web framework).
+        return await to_thread.run_sync(self._store.get_tutorial, tutorial_id)
 
     async def get_rendered(self, tutorial_id: uuid.UUID, render: Render) -> RenderedTutorial | None:
         view = await self.get(tutorial_id)
