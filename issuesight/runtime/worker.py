@@ -31,7 +31,11 @@ from issuesight.github.cache import SharedReads
 from issuesight.github.client import GitHubClient
 from issuesight.llm.generate import make_client
 from issuesight.llm.localize import Localizer
-from issuesight.orchestration.schedules import ensure_archive_schedule, ensure_reconcile_schedule
+from issuesight.orchestration.schedules import (
+    ensure_archive_schedule,
+    ensure_reconcile_schedule,
+    resync_sync_schedules,
+)
 from issuesight.runtime.processes import serve_api
 from issuesight.runtime.temporal_client import connect_temporal, metrics_runtime
 from issuesight.runtime.worker_http import worker_app
@@ -118,9 +122,8 @@ async def run_worker(
             secrets=secrets,
             refresh_cooldown=timedelta(minutes=settings.refresh_cooldown_minutes),
         )
-        sync_activities = SyncActivities(
-            github, ProjectStore(engine), issues, HttpCacheStore(engine)
-        )
+        projects = ProjectStore(engine)
+        sync_activities = SyncActivities(github, projects, issues, HttpCacheStore(engine))
         accounts = AccountStore(engine)
         job_activities = TutorialJobActivities(client, store, accounts, settings, issues)
         budget_activities = BudgetActivities(accounts, settings.llm_daily_token_budget)
@@ -128,6 +131,8 @@ async def run_worker(
         if ensure_schedules:
             await ensure_archive_schedule(client, settings)
             await ensure_reconcile_schedule(client, settings)
+            tracked = await asyncio.to_thread(projects.list_projects)
+            await resync_sync_schedules(client, settings, [v.project.full_name for v in tracked])
         executor = stack.enter_context(ThreadPoolExecutor(max_workers=16))
         worker = Worker(
             client,
