@@ -47,10 +47,14 @@ class Resources:
 
     def __init__(self, settings: Settings, temporal: Client | None = None) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.database_url)
+        bounds = {
+            "connect_timeout": settings.database_connect_timeout_seconds,
+            "statement_timeout": settings.database_statement_timeout_seconds,
+        }
+        self.engine = make_engine(settings.database_url, **bounds)
         # TutorialStore's own single-statement reads run in the API's threadpool: one per thread.
         self.reader_engine = make_reader_engine(
-            settings.database_url, connections=settings.api_threads
+            settings.database_url, connections=settings.api_threads, **bounds
         )
         self.store = TutorialStore(self.engine, reader=self.reader_engine)
         # Tracked repositories: written on the engine, listed through the reader (the pages).
@@ -62,7 +66,7 @@ class Resources:
         self.concepts = ConceptReads(self.reader_engine)
         self.tutorials: TutorialReader = (
             PostgresTutorialReader(
-                settings.database_url, connections=settings.status_read_connections
+                settings.database_url, connections=settings.status_read_connections, **bounds
             )
             if self.engine.dialect.name == "postgresql"
             else ThreadedTutorialReader(self.store)
@@ -80,6 +84,8 @@ class Resources:
             reader=self.reader_engine,
             lifetime=timedelta(hours=settings.session_lifetime_hours),
             idle=timedelta(hours=settings.session_idle_hours),
+            connect_timeout=settings.database_connect_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
         )
         self.github_oauth: GitHubOAuth | None = None
         if settings.github_oauth_client_id and settings.github_oauth_client_secret:

@@ -73,6 +73,16 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=defaults.LLM_TIMEOUT_SECONDS, gt=0)
     llm_max_attempts: int = Field(default=defaults.LLM_MAX_ATTEMPTS, ge=1, le=20)
     github_timeout_seconds: float = Field(default=30.0, gt=0)
+    database_connect_timeout_seconds: float = Field(
+        default=defaults.DATABASE_CONNECT_TIMEOUT_SECONDS, gt=0, le=600
+    )
+    database_statement_timeout_seconds: float = Field(
+        default=defaults.DATABASE_STATEMENT_TIMEOUT_SECONDS, ge=0, le=86_400
+    )
+    # Connecting to Temporal and each call the API and the starters make (start, describe,
+    # query, schedules): a Temporal that accepts connections and never answers gives a 503 in
+    # this bound instead of a request that hangs. Long polls (a workflow's result) are exempt.
+    temporal_rpc_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     github_cache_mb: int = Field(default=64, ge=0, le=16_384)
     prompt_budget_chars: int = Field(default=60_000, ge=4_000, le=2_000_000)
     api_threads: int = Field(default=4, ge=1, le=200)

@@ -70,7 +70,11 @@ async def run_worker(
     async with AsyncExitStack() as stack:
         if client is None:
             client = await connect_temporal(settings, runtime=metrics_runtime(settings))
-        engine = make_engine(settings.database_url)
+        engine = make_engine(
+            settings.database_url,
+            connect_timeout=settings.database_connect_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
+        )
         stack.callback(engine.dispose)
         store = TutorialStore(engine)
         issues = IssueStore(engine)
