@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from issuesight.core.net import is_loopback
 from issuesight.domain import defaults
 
 DEFAULT_DAILY_GENERATIONS = 10
@@ -269,15 +269,6 @@ def _https_unless_loopback(name: str, url: str) -> str:
             f"as 127.0.0.1, ::1 or localhost, not {host!r})"
         )
     return url
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _parse_database_url(url: str) -> URL | None:
