@@ -16,7 +16,6 @@ from issuesight.accounts.sessions import SessionStore
 from issuesight.accounts.store import AccountStore
 from issuesight.api.auth import (
     Authenticator,
-    current_principal,
     require_admin,
     require_admin_reader,
     require_user,
@@ -128,10 +127,6 @@ async def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-async def get_store(resources: ResourcesDep) -> TutorialStore:
-    return resources.store
-
-
 async def get_settings_dep(resources: ResourcesDep) -> Settings:
     return resources.settings
 
@@ -161,26 +156,18 @@ async def get_projects(resources: ResourcesDep) -> ProjectStore:
     return resources.projects
 
 
-async def get_project_reads(resources: ResourcesDep) -> ProjectStore:
-    return resources.project_reads
-
-
 async def get_concepts(resources: ResourcesDep) -> ConceptReads:
     return resources.concepts
 
 
-TutorialStoreDep = Annotated[TutorialStore, Depends(get_store)]
 ProjectStoreDep = Annotated[ProjectStore, Depends(get_projects)]
-ProjectReadsDep = Annotated[ProjectStore, Depends(get_project_reads)]
 ConceptReadsDep = Annotated[ConceptReads, Depends(get_concepts)]
 TutorialSearchDep = Annotated[TutorialSearch, Depends(get_search)]
 TutorialReaderDep = Annotated[TutorialReader, Depends(get_tutorial_reader)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
-# Who is calling (api.auth): optional, required, a rate-limited writer, an admin writer, an admin
-# reading.
-PrincipalDep = Annotated[Principal | None, Depends(current_principal)]
+# Who is calling (api.auth): required, a rate-limited writer, an admin writer, an admin reading.
 UserDep = Annotated[Principal, Depends(require_user)]
 WriterDep = Annotated[Principal, Depends(require_writer)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
