@@ -33,7 +33,8 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = make_engine(_url())
+    # A migration may rewrite a large table or build an index: no statement bound.
+    engine = make_engine(_url(), statement_timeout=0)
     try:
         with engine.connect() as connection:
             # Batch mode lets ALTERs work on SQLite, which cannot alter most columns in place.

@@ -10,10 +10,13 @@ import inspect
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -359,6 +362,31 @@ def make_settings(
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
+
+
+@contextmanager
+def black_hole() -> Iterator[str]:
+    """A loopback `host:port` that accepts connections and never answers: a stuck or
+    black-holed server, which a closed port (refused at once) does not imitate."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:  # the listener was closed: the test is over
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
+        thread.join(timeout=5)
 
 
 class Stack:

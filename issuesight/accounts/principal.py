@@ -24,6 +24,12 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
 
+    def daily_limit(self, default: int | None) -> int | None:
+        """New generations this caller may start per rolling 24 hours: the user's own number,
+        else `default` (USER_DAILY_GENERATIONS); None is unlimited. The one place that
+        decides it, for the API, the pages and submissions alike."""
+        return self.daily_generations if self.daily_generations is not None else default
+
 
 @dataclass(frozen=True)
 class Requester:
@@ -42,11 +48,7 @@ class Requester:
     def user(
         cls, principal: Principal, *, default_limit: int | None, check_llm_budget: bool = True
     ) -> Requester:
-        limit = (
-            principal.daily_generations
-            if principal.daily_generations is not None
-            else default_limit
-        )
+        limit = principal.daily_limit(default_limit)
         return cls("user", principal.user_id, daily_limit=limit, check_llm_budget=check_llm_budget)
 
     @property

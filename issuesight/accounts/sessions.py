@@ -35,14 +35,18 @@ import anyio.to_thread
 import psycopg
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import PoolTimeout
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from issuesight.accounts.principal import Principal
-from issuesight.db.engine import session_scope
+from issuesight.db.engine import async_pool, session_scope
 from issuesight.db.models import ApiKey, Role, User, WebSession
 from issuesight.db.types import utcnow
+from issuesight.domain.defaults import (
+    DATABASE_CONNECT_TIMEOUT_SECONDS,
+    DATABASE_STATEMENT_TIMEOUT_SECONDS,
+)
 
 log = logging.getLogger(__name__)
 TOKEN_SCHEME = "issn_"  # noqa: S105 - a prefix, not a secret
@@ -136,10 +140,19 @@ class SessionStore:
         idle: timedelta,
         reader: Engine | None = None,
         clock: Callable[[], datetime] = utcnow,
+        connect_timeout: float = DATABASE_CONNECT_TIMEOUT_SECONDS,
+        statement_timeout: float = DATABASE_STATEMENT_TIMEOUT_SECONDS,
     ) -> None:
-        """`lifetime`: how long a session lasts at most; `idle`: how long it lasts unused."""
+        """`lifetime`: how long a session lasts at most; `idle`: how long it lasts unused.
+        The timeouts bound the PostgreSQL lookup's own pool, as make_engine's do."""
         self.engine = engine
-        self._async = _PostgresLookup(engine.url) if engine.dialect.name == "postgresql" else None
+        self._async = (
+            _PostgresLookup(
+                engine.url, connect_timeout=connect_timeout, statement_timeout=statement_timeout
+            )
+            if engine.dialect.name == "postgresql"
+            else None
+        )
         self._reader = reader or engine.execution_options(isolation_level="AUTOCOMMIT")
         self.lifetime = lifetime
         self.idle = idle
@@ -279,21 +292,14 @@ class _PostgresLookup:
     """The session lookup through psycopg's async driver, on a small pool of autocommit
     connections of its own, opened on first use in the loop that serves the requests."""
 
-    def __init__(self, url: sa.URL) -> None:
-        dialect = url.get_dialect()()
-        args, connect_params = dialect.create_connect_args(url)
-        self._pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            str(args[0]) if args else "",
-            min_size=1,
-            max_size=2,
-            open=False,
-            kwargs={
-                **connect_params,
-                "autocommit": True,
-                "application_name": "issuesight-sessions",
-            },
-            timeout=5.0,
+    def __init__(self, url: sa.URL, *, connect_timeout: float, statement_timeout: float) -> None:
+        self._pool, dialect = async_pool(
+            url.render_as_string(hide_password=False),
             name="sessions",
+            max_size=2,
+            wait=5.0,
+            connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout,
         )
         self._sql = str(_LOOKUP.compile(dialect=dialect))
         self._opening = asyncio.Lock()

@@ -81,7 +81,7 @@ class StoreActivities:
             raise LookupError(f"no draft of run {request.run_id} for {request.issue_key}")
         bundle = ContextBundle.model_validate(context.bundle)
         final = finalize(TutorialDraft.model_validate(context.draft), bundle, self._secrets)
-        generation = self._store.complete(
+        completion = self._store.complete(
             tutorial_id,
             title=final.draft.title,
             markdown=render_markdown(final, bundle),
@@ -91,9 +91,10 @@ class StoreActivities:
             concepts=[ConceptInput(**c.model_dump()) for c in final.concepts],
             generated_from=context,
         )
-        metrics.TUTORIALS.labels(outcome="completed").inc()
+        if not completion.repeated:  # a retried completion was counted by the first attempt
+            metrics.TUTORIALS.labels(outcome="completed").inc()
         return CompleteResult(
-            generation=generation,
+            generation=completion.generation,
             difficulty=final.draft.difficulty.value,
             concepts=[c.slug for c in final.concepts],
         )

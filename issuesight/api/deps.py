@@ -16,7 +16,6 @@ from issuesight.accounts.sessions import SessionStore
 from issuesight.accounts.store import AccountStore
 from issuesight.api.auth import (
     Authenticator,
-    current_principal,
     require_admin,
     require_admin_reader,
     require_user,
@@ -47,10 +46,14 @@ class Resources:
 
     def __init__(self, settings: Settings, temporal: Client | None = None) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.database_url)
+        bounds = {
+            "connect_timeout": settings.database_connect_timeout_seconds,
+            "statement_timeout": settings.database_statement_timeout_seconds,
+        }
+        self.engine = make_engine(settings.database_url, **bounds)
         # TutorialStore's own single-statement reads run in the API's threadpool: one per thread.
         self.reader_engine = make_reader_engine(
-            settings.database_url, connections=settings.api_threads
+            settings.database_url, connections=settings.api_threads, **bounds
         )
         self.store = TutorialStore(self.engine, reader=self.reader_engine)
         # Tracked repositories: written on the engine, listed through the reader (the pages).
@@ -62,7 +65,7 @@ class Resources:
         self.concepts = ConceptReads(self.reader_engine)
         self.tutorials: TutorialReader = (
             PostgresTutorialReader(
-                settings.database_url, connections=settings.status_read_connections
+                settings.database_url, connections=settings.status_read_connections, **bounds
             )
             if self.engine.dialect.name == "postgresql"
             else ThreadedTutorialReader(self.store)
@@ -80,6 +83,8 @@ class Resources:
             reader=self.reader_engine,
             lifetime=timedelta(hours=settings.session_lifetime_hours),
             idle=timedelta(hours=settings.session_idle_hours),
+            connect_timeout=settings.database_connect_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
         )
         self.github_oauth: GitHubOAuth | None = None
         if settings.github_oauth_client_id and settings.github_oauth_client_secret:
@@ -122,10 +127,6 @@ async def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-async def get_store(resources: ResourcesDep) -> TutorialStore:
-    return resources.store
-
-
 async def get_settings_dep(resources: ResourcesDep) -> Settings:
     return resources.settings
 
@@ -155,26 +156,18 @@ async def get_projects(resources: ResourcesDep) -> ProjectStore:
     return resources.projects
 
 
-async def get_project_reads(resources: ResourcesDep) -> ProjectStore:
-    return resources.project_reads
-
-
 async def get_concepts(resources: ResourcesDep) -> ConceptReads:
     return resources.concepts
 
 
-TutorialStoreDep = Annotated[TutorialStore, Depends(get_store)]
 ProjectStoreDep = Annotated[ProjectStore, Depends(get_projects)]
-ProjectReadsDep = Annotated[ProjectStore, Depends(get_project_reads)]
 ConceptReadsDep = Annotated[ConceptReads, Depends(get_concepts)]
 TutorialSearchDep = Annotated[TutorialSearch, Depends(get_search)]
 TutorialReaderDep = Annotated[TutorialReader, Depends(get_tutorial_reader)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 
-# Who is calling (api.auth): optional, required, a rate-limited writer, an admin writer, an admin
-# reading.
-PrincipalDep = Annotated[Principal | None, Depends(current_principal)]
+# Who is calling (api.auth): required, a rate-limited writer, an admin writer, an admin reading.
 UserDep = Annotated[Principal, Depends(require_user)]
 WriterDep = Annotated[Principal, Depends(require_writer)]
 AdminDep = Annotated[Principal, Depends(require_admin)]

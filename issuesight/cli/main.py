@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import logging
 import sys
 from collections.abc import Sequence
 
+from issuesight.core.net import is_loopback
 from issuesight.core.settings import ConfigurationError, Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
 
     if settings.auth_mode is None:  # zero-config: open, and only on this machine
         settings = settings.model_copy(update={"auth_mode": "open"})
-    if settings.effective_auth_mode == "open" and not _loopback(args.host):
+    if settings.effective_auth_mode == "open" and not is_loopback(args.host):
         print(
             f"error: open mode lets anyone who reaches {args.host} act as the local admin; "
             "bind to 127.0.0.1, or set AUTH_MODE=keys",
@@ -126,7 +126,7 @@ def _api(args: argparse.Namespace, settings: Settings) -> int:
 
     if settings.auth_mode is None:
         settings = settings.model_copy(update={"auth_mode": "keys"})
-    if settings.effective_auth_mode == "open" and not _loopback(args.host):
+    if settings.effective_auth_mode == "open" and not is_loopback(args.host):
         log.warning(
             "AUTH_MODE=open on a non-loopback address: anyone who reaches it acts as the "
             "local admin",
@@ -232,13 +232,6 @@ def _api_key(settings: Settings) -> str | None:
     other users of the machine could read in the process list)."""
     key = settings.issuesight_api_key
     return key.get_secret_value() if key is not None else None
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -14,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from issuesight.core.net import is_loopback
 from issuesight.domain import defaults
 
 DEFAULT_DAILY_GENERATIONS = 10
@@ -89,6 +89,16 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=defaults.LLM_TIMEOUT_SECONDS, gt=0, le=900)
     llm_max_attempts: int = Field(default=defaults.LLM_MAX_ATTEMPTS, ge=1, le=10)
     github_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    database_connect_timeout_seconds: float = Field(
+        default=defaults.DATABASE_CONNECT_TIMEOUT_SECONDS, gt=0, le=600
+    )
+    database_statement_timeout_seconds: float = Field(
+        default=defaults.DATABASE_STATEMENT_TIMEOUT_SECONDS, ge=0, le=86_400
+    )
+    # Connecting to Temporal and each call the API and the starters make (start, describe,
+    # query, schedules): a Temporal that accepts connections and never answers gives a 503 in
+    # this bound instead of a request that hangs. Long polls (a workflow's result) are exempt.
+    temporal_rpc_timeout_seconds: float = Field(default=10.0, gt=0, le=600)
     github_cache_mb: int = Field(default=64, ge=0, le=16_384)
     prompt_budget_chars: int = Field(default=60_000, ge=4_000, le=2_000_000)
     api_threads: int = Field(default=4, ge=1, le=200)
@@ -316,15 +326,6 @@ def _https_unless_loopback(name: str, url: str) -> str:
             f"as 127.0.0.1, ::1 or localhost, not {host!r})"
         )
     return url
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower().rstrip(".") == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _parse_database_url(url: str) -> URL | None:

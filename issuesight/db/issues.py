@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from issuesight.db.engine import session_scope
+from issuesight.db.engine import dialect_insert, session_scope
 from issuesight.db.models import GitHubIssue, Project, TutorialContent
 from issuesight.db.types import parse_time, utcnow
 from issuesight.domain.failures import sync_may_retry
@@ -76,16 +76,65 @@ class IssueStore:
             for label in issue.get("labels") or []
         }
         watched = issue.get("state") == "open" and bool(names & watched_labels)
+        gh_id = issue.get("id") if isinstance(issue.get("id"), int) else None
+        issues = GitHubIssue.__table__  # type: ignore[attr-defined]
         with session_scope(self.engine) as session:
-            project = session.exec(select(Project).where(Project.full_name == full_name)).one()
-            row = session.exec(select(GitHubIssue).where(GitHubIssue.issue_key == ref.key)).first()
-            if row is None:
-                row = GitHubIssue(project_id=project.id, issue_number=ref.number, issue_key=ref.key)
-            elif (
-                updated is not None
-                and row.source_updated_at is not None
-                and updated < row.source_updated_at
-            ):
+            project_id = session.exec(
+                select(Project.id).where(Project.full_name == full_name)
+            ).one()
+            insert = dialect_insert(session)
+            # GitHub's issue id is unique; another row may hold it (a transferred issue) and
+            # then this one goes without, as before: only a free id is taken.
+            taken = sa.select(issues.c.id).where(issues.c.gh_issue_id == gh_id).exists()
+            free_id = sa.case((taken, None), else_=gh_id)
+            stmt = insert(issues).values(
+                id=uuid.uuid4(),
+                project_id=project_id,
+                issue_number=ref.number,
+                issue_key=ref.key,
+                gh_issue_id=free_id if gh_id is not None else None,
+                title=str(issue.get("title") or "")[:1000],
+                state=str(issue.get("state") or "")[:20] or None,
+                is_pull_request=False,
+                raw_data=issue,
+                source_updated_at=updated,
+                watched=watched,
+                closed_at=closed,
+                last_synced_at=utcnow(),
+                deleted=False,
+                created_at=utcnow(),
+            )
+            new = stmt.excluded
+            stored_updated = issues.c.source_updated_at
+            # One statement, so concurrent writers (a sync and webhooks) neither collide on
+            # the insert nor write an older version over a newer one: the row is only updated
+            # when the incoming version is not older than the stored one.
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["issue_key"],
+                set_={
+                    "gh_issue_id": sa.func.coalesce(issues.c.gh_issue_id, new.gh_issue_id),
+                    "title": new.title,
+                    "state": new.state,
+                    "is_pull_request": new.is_pull_request,
+                    "raw_data": new.raw_data,
+                    "source_updated_at": new.source_updated_at,
+                    "watched": new.watched,
+                    "closed_at": new.closed_at,
+                    "last_synced_at": new.last_synced_at,
+                },
+                where=sa.or_(
+                    stored_updated.is_(None),
+                    new.source_updated_at.is_(None),
+                    new.source_updated_at >= stored_updated,
+                ),
+            ).returning(issues.c.id, issues.c.handled_updated_at)
+            written = session.execute(stmt).first()
+            if written is None:
+                # The stored version is newer (an out-of-order or replayed delivery, or a
+                # listing read before it): nothing was written.
+                row = session.exec(
+                    select(GitHubIssue).where(GitHubIssue.issue_key == ref.key)
+                ).one()
                 return SeenIssue(
                     ref.key,
                     watched=row.watched,
@@ -94,29 +143,11 @@ class IssueStore:
                     updated_at=row.source_updated_at,
                     outdated=True,
                 )
-            changed = row.handled_updated_at != updated
-            gh_id = issue.get("id")
-            if isinstance(gh_id, int) and row.gh_issue_id is None:
-                taken = session.exec(
-                    select(GitHubIssue.id).where(GitHubIssue.gh_issue_id == gh_id)
-                ).first()
-                if taken is None:
-                    row.gh_issue_id = gh_id
-            row.title = str(issue.get("title") or "")[:1000]
-            row.state = str(issue.get("state") or "")[:20] or None
-            row.is_pull_request = False
-            row.raw_data = issue
-            row.source_updated_at = updated
-            row.watched = watched
-            row.closed_at = closed
-            row.last_synced_at = utcnow()
-            session.add(row)
-            session.flush()
-            has_tutorial, held_back = self._tutorial_state(session, row.id)
+            has_tutorial, held_back = self._tutorial_state(session, written.id)
             return SeenIssue(
                 ref.key,
                 watched=watched,
-                changed=changed,
+                changed=written.handled_updated_at != updated,
                 has_tutorial=has_tutorial,
                 updated_at=updated,
                 held_back=held_back,

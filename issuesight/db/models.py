@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from issuesight.db.types import JSONType, UTCDateTime, utcnow
+from issuesight.domain.deliveries import MAX_ACTION_CHARS, MAX_DELIVERY_ID_CHARS, MAX_EVENT_CHARS
 from issuesight.domain.status import Stage, TutorialStatus
-from issuesight.webhooks.github import MAX_ACTION_CHARS, MAX_DELIVERY_ID_CHARS, MAX_EVENT_CHARS
 
 
 def _created() -> Any:
@@ -143,6 +143,10 @@ class GenerationContext(SQLModel, table=True):
     bundle: dict[str, Any] = Field(sa_type=JSONType)
     draft: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
     usage: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    # The generation this run's completion made; None until it completed. The completion
+    # activity may run again after it committed (a worker lost before reporting): it finds
+    # this set and changes nothing.
+    completed_generation: int | None = None
     created_at: datetime = _created()
 
 

@@ -75,18 +75,11 @@ class ProjectStore:
             return project
 
     def get_project(self, full_name: str) -> ProjectView | None:
-        with Session(self.engine) as session:
-            project = session.exec(select(Project).where(Project.full_name == full_name)).first()
-            if project is None or not project.tracked:
-                return None
-            return self._view(session, project)
+        views = self._views(col(Project.full_name) == full_name)
+        return views[0] if views else None
 
     def list_projects(self) -> list[ProjectView]:
-        with Session(self.engine) as session:
-            projects = session.exec(
-                select(Project).where(col(Project.tracked).is_(True)).order_by(Project.full_name)
-            ).all()
-            return [self._view(session, p) for p in projects]
+        return self._views()
 
     def set_paused(self, full_name: str, paused: bool) -> None:
         with session_scope(self.engine) as session:
@@ -124,23 +117,44 @@ class ProjectStore:
             project.last_synced_at = utcnow()
             session.add(project)
 
-    @staticmethod
-    def _view(session: Session, project: Project) -> ProjectView:
-        issues = session.exec(
-            select(GitHubIssue.state).where(GitHubIssue.project_id == project.id)
-        ).all()
-        tutorials = session.exec(
-            select(sa.func.count())
+    def _views(self, *where: sa.ColumnElement[bool]) -> list[ProjectView]:
+        """Tracked projects with their counts in one statement. Each count is aggregated in
+        its own grouped subquery before the join: joining issues and tutorials first and
+        counting after would multiply the rows (and cost a query per project if done apart)."""
+        issues = (
+            select(
+                col(GitHubIssue.project_id).label("project_id"),
+                sa.func.count().label("issues"),
+                sa.func.count(sa.case((col(GitHubIssue.state) == "open", 1))).label("open"),
+            )
+            .group_by(col(GitHubIssue.project_id))
+            .subquery()
+        )
+        tutorials = (
+            select(
+                col(GitHubIssue.project_id).label("project_id"),
+                sa.func.count().label("tutorials"),
+            )
             .select_from(TutorialContent)
             .join(GitHubIssue, col(GitHubIssue.id) == col(TutorialContent.issue_id))
-            .where(
-                GitHubIssue.project_id == project.id,
-                TutorialContent.status == TutorialStatus.COMPLETED,
-            )
-        ).one()
-        return ProjectView(
-            project=project,
-            issues=len(issues),
-            open_issues=sum(1 for state in issues if state == "open"),
-            tutorials=int(tutorials),
+            .where(col(TutorialContent.status) == TutorialStatus.COMPLETED)
+            .group_by(col(GitHubIssue.project_id))
+            .subquery()
         )
+        stmt = (
+            select(
+                Project,
+                sa.func.coalesce(issues.c.issues, 0),
+                sa.func.coalesce(issues.c.open, 0),
+                sa.func.coalesce(tutorials.c.tutorials, 0),
+            )
+            .outerjoin(issues, issues.c.project_id == col(Project.id))
+            .outerjoin(tutorials, tutorials.c.project_id == col(Project.id))
+            .where(col(Project.tracked).is_(True), *where)
+            .order_by(col(Project.full_name))
+        )
+        with Session(self.engine) as session:
+            return [
+                ProjectView(project=project, issues=n, open_issues=n_open, tutorials=n_tutorials)
+                for project, n, n_open, n_tutorials in session.exec(stmt).all()
+            ]

@@ -30,7 +30,6 @@ from issuesight.db.models import (
     TutorialConcept,
     TutorialContent,
 )
-from issuesight.domain.status import TutorialStatus
 
 # Words of a query that are searched for; more say nothing a reader means and cost time.
 MAX_TERMS = 16
@@ -316,6 +315,3 @@ class TutorialSearch:
         for content_id, slug, name in rows:
             chips.setdefault(content_id, []).append(ConceptChip(slug, name))
         return chips
-
-
-STATUSES = tuple(s.value for s in TutorialStatus)

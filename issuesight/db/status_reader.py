@@ -19,11 +19,12 @@ from typing import Any, Protocol
 
 import psycopg
 import sqlalchemy as sa
+from anyio import to_thread
 from psycopg.types.string import TextLoader
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from starlette.concurrency import run_in_threadpool
+from psycopg_pool import PoolTimeout
 
 from issuesight.core import metrics
+from issuesight.db.engine import async_pool
 from issuesight.db.renderings import Render, RenderedTutorial, RenderingCache
 from issuesight.db.tutorials import (
     TUTORIAL_BATCH_READ,
@@ -31,11 +32,16 @@ from issuesight.db.tutorials import (
     TutorialView,
     tutorial_view_from_row,
 )
+from issuesight.domain.defaults import (
+    DATABASE_CONNECT_TIMEOUT_SECONDS,
+    DATABASE_STATEMENT_TIMEOUT_SECONDS,
+)
 
 log = logging.getLogger(__name__)
 # A poller would rather hear "unavailable" quickly than hang while PostgreSQL is away.
 CONNECTION_WAIT_SECONDS = 5.0
-APPLICATION_NAME = "issuesight-status-reads"
+POOL_NAME = "status-reads"
+APPLICATION_NAME = f"issuesight-{POOL_NAME}"
 # Ids per statement: beyond this a batch is split (and sent at once, on other connections).
 MAX_BATCH = 100
 # A row is the driver's tuple, in the statement's column order.
@@ -71,7 +77,9 @@ class ThreadedTutorialReader:
         self._store = store
 
     async def get(self, tutorial_id: uuid.UUID) -> TutorialView | None:
-        return await run_in_threadpool(self._store.get_tutorial, tutorial_id)
+        # anyio's default limiter is the one API_THREADS sizes (starlette's threadpool is the
+        # same, but the database layer does not import the web framework).
+        return await to_thread.run_sync(self._store.get_tutorial, tutorial_id)
 
     async def get_rendered(self, tutorial_id: uuid.UUID, render: Render) -> RenderedTutorial | None:
         view = await self.get(tutorial_id)
@@ -123,23 +131,16 @@ class PostgresTutorialReader:
         *,
         connections: int,
         connection_wait: float = CONNECTION_WAIT_SECONDS,
+        connect_timeout: float = DATABASE_CONNECT_TIMEOUT_SECONDS,
+        statement_timeout: float = DATABASE_STATEMENT_TIMEOUT_SECONDS,
     ) -> None:
-        url = sa.make_url(database_url)
-        dialect = url.get_dialect()()
-        # Connected with the arguments SQLAlchemy's engine would use for the same URL.
-        args, connect_params = dialect.create_connect_args(url)
-        self._pool = AsyncConnectionPool(
-            str(args[0]) if args else "",
-            min_size=1,
+        self._pool, dialect = async_pool(
+            database_url,
+            name=POOL_NAME,
             max_size=connections,
-            open=False,
-            kwargs={
-                **connect_params,
-                "autocommit": True,
-                "application_name": APPLICATION_NAME,
-            },
-            timeout=connection_wait,
-            name="status-reads",
+            wait=connection_wait,
+            connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout,
             configure=_load_json_as_text,
         )
         self._sql = _compiled_read(dialect)

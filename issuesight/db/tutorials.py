@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from issuesight.core.text import scrub
-from issuesight.db.engine import session_scope, upsert
+from issuesight.db.engine import dialect_insert, session_scope, upsert
 from issuesight.db.models import (
     Concept,
     ConceptRelationship,
@@ -140,6 +140,15 @@ class RegenerationClaim:
     claimed_at: datetime
     retry_after_seconds: int = 0
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """What `complete` did: the generation the run made; `repeated` when an earlier call of
+    the same run had already stored it (nothing was written this time)."""
+
+    generation: int
+    repeated: bool
 
 
 @dataclass(frozen=True)
@@ -345,7 +354,7 @@ class TutorialStore:
         day_ago = now - timedelta(days=1)
         table = RegenerationLimit.__table__  # type: ignore[attr-defined]
         new_window = table.c.window_started_at <= day_ago
-        insert = _dialect_insert(self.engine)(table).values(
+        insert = dialect_insert(self.engine)(table).values(
             tutorial_id=tutorial_id, requested_at=now, window_started_at=now, window_count=1
         )
         claim = insert.on_conflict_do_update(
@@ -526,6 +535,7 @@ class TutorialStore:
             if existing.run_id != run_id or existing.fingerprint != fingerprint:
                 existing.draft = None  # a new run, or new inputs: the old draft no longer holds
                 existing.usage = None
+                existing.completed_generation = None
             existing.run_id = run_id
             existing.commit_sha = commit_sha
             existing.fingerprint = fingerprint
@@ -604,14 +614,48 @@ class TutorialStore:
         junior_friendly: bool,
         concepts: list[ConceptInput],
         generated_from: GenerationContext | None,
-    ) -> int:
-        """Stores the finished tutorial and its concepts; returns the new generation number.
+    ) -> Completion:
+        """Stores the finished tutorial and its concepts; returns the generation it made.
         `generated_from`, the run's context as the caller loaded it, gives the commit and the
         fingerprint the tutorial was made from (loading it again here would parse its bundle
         a second time). Required: a run that left it out would store no fingerprint, and every
-        later sync would regenerate the tutorial. None only where no context exists."""
+        later sync would regenerate the tutorial. None only where no context exists.
+
+        Idempotent per run: the activity calling this may be retried after its transaction
+        committed (a worker lost before reporting). The run's context records the generation
+        it made, claimed by a conditional UPDATE in the same transaction, so a repeated call
+        changes nothing and says so (`repeated`): no second generation, no metric counted
+        twice."""
         now = utcnow()
         with session_scope(self.engine) as session:
+            if generated_from is not None:
+                contexts = GenerationContext.__table__  # type: ignore[attr-defined]
+                contents = TutorialContent.__table__  # type: ignore[attr-defined]
+                claimed: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                    sa.update(contexts)
+                    .where(
+                        contexts.c.tutorial_id == tutorial_id,
+                        contexts.c.run_id == generated_from.run_id,
+                        contexts.c.completed_generation.is_(None),
+                    )
+                    .values(
+                        completed_generation=sa.select(contents.c.generation + 1)
+                        .where(contents.c.id == tutorial_id)
+                        .scalar_subquery()
+                    )
+                )
+                if claimed.rowcount != 1:
+                    done = session.execute(
+                        sa.select(contexts.c.completed_generation).where(
+                            contexts.c.tutorial_id == tutorial_id,
+                            contexts.c.run_id == generated_from.run_id,
+                        )
+                    ).scalar_one_or_none()
+                    if done is None:
+                        raise LookupError(
+                            f"generation context of {tutorial_id} belongs to another run"
+                        )
+                    return Completion(generation=done, repeated=True)
             content = session.get(TutorialContent, tutorial_id)
             assert content is not None
             issue = session.get(GitHubIssue, content.issue_id)
@@ -650,7 +694,7 @@ class TutorialStore:
             content.completed_at = now
             content.updated_at = now
             session.add(content)
-            return content.generation
+            return Completion(generation=content.generation, repeated=False)
 
     def mark_failed(self, tutorial_id: uuid.UUID, *, reason: str, failure_type: str) -> None:
         with session_scope(self.engine) as session:
@@ -753,17 +797,6 @@ class TutorialStore:
             conflict=["parent_id", "child_id", "rel_type"],
         )
         return list(dict.fromkeys(stored[c.slug].id for c in concepts))
-
-
-def _dialect_insert(engine: Engine) -> Callable[..., Any]:
-    """INSERT with ON CONFLICT for the engine's dialect (both spell it the same way)."""
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert
 
 
 def _minutes(span: timedelta) -> str:

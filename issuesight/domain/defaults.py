@@ -9,3 +9,8 @@ from __future__ import annotations
 LLM_MAX_ATTEMPTS = 5
 # Seconds one LLM call may take before it counts as failed.
 LLM_TIMEOUT_SECONDS = 120.0
+# A database that does not answer (a black-holed host, a stuck server) must not hold a request
+# or an activity forever: connecting gives up after this many seconds, and on PostgreSQL a
+# statement after the other (0: no statement bound).
+DATABASE_CONNECT_TIMEOUT_SECONDS = 5.0
+DATABASE_STATEMENT_TIMEOUT_SECONDS = 30.0

@@ -18,7 +18,6 @@ from issuesight.github.client import GitHubClient
 
 GITHUB_API_HOST = "api.github.com"
 GITHUB_ARCHIVE_HOST = "codeload.github.com"
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def archive_target_allowed(

@@ -230,40 +230,6 @@ class GitHubClient:
         response = await self.get(path, what=what, **kwargs)
         return None if response is None else parse_json(response, what)
 
-    async def get_raw(self, path: str, *, what: str, **kwargs: Any) -> bytes | None:
-        response = await self.get(path, what=what, accept=RAW, **kwargs)
-        return None if response is None else response.content
-
-    async def paginate(
-        self,
-        path: str,
-        *,
-        what: str,
-        params: dict[str, Any] | None = None,
-        max_pages: int = 50,
-    ) -> tuple[list[Any], bool]:
-        """Follows `rel="next"` links (which point at other paths than the one asked for).
-
-        Returns the items and whether pages were left unread because of `max_pages`.
-        """
-        items: list[Any] = []
-        next_url: str | None = path
-        query = params
-        for _ in range(max_pages):
-            if next_url is None:
-                return items, False
-            response = await self.get(next_url, what=what, params=query)
-            assert response is not None
-            page = parse_json(response, what)
-            if not isinstance(page, list):
-                raise GitHubError(
-                    f"GitHub sent a non-list page for {what}", kind=FailureKind.GITHUB_UNAVAILABLE
-                )
-            items.extend(page)
-            next_url = response.links.get("next", {}).get("url")
-            query = None  # the next link carries the whole query
-        return items, next_url is not None
-
     def _note_rate_limit(self, headers: httpx.Headers) -> None:
         def as_int(name: str) -> int | None:
             value = headers.get(name, "")

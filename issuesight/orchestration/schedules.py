@@ -6,6 +6,7 @@ with `temporal schedule …`; the API drives the same objects.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -50,7 +51,7 @@ class ScheduleInfo:
     recent_runs: int
 
 
-def _sync_schedule(settings: Settings, repo: str, interval_minutes: int, paused: bool) -> Schedule:
+def _sync_action(settings: Settings, repo: str) -> ScheduleActionStartWorkflow:
     request = SyncRequest(
         repo=repo,
         max_in_flight=settings.sync_max_in_flight,
@@ -59,14 +60,18 @@ def _sync_schedule(settings: Settings, repo: str, interval_minutes: int, paused:
         llm_max_attempts=settings.llm_max_attempts,
         llm_timeout_seconds=settings.llm_timeout_seconds,
     )
+    return ScheduleActionStartWorkflow(
+        RepoSyncWorkflow.run,
+        request,
+        id=sync_schedule_id(repo),
+        task_queue=settings.temporal_task_queue,
+        static_summary=f"Sync of {repo}",
+    )
+
+
+def _sync_schedule(settings: Settings, repo: str, interval_minutes: int, paused: bool) -> Schedule:
     return Schedule(
-        action=ScheduleActionStartWorkflow(
-            RepoSyncWorkflow.run,
-            request,
-            id=f"repo-sync:{repo}",
-            task_queue=settings.temporal_task_queue,
-            static_summary=f"Sync of {repo}",
-        ),
+        action=_sync_action(settings, repo),
         spec=ScheduleSpec(
             intervals=[ScheduleIntervalSpec(every=timedelta(minutes=interval_minutes))]
         ),
@@ -142,21 +147,81 @@ async def sync_running(client: Client, repo: str) -> bool:
 
 
 async def ensure_archive_schedule(client: Client, settings: Settings) -> None:
-    """Daily archiving of issues closed longer than ARCHIVE_AFTER_DAYS (idempotent)."""
+    """Daily archiving of issues closed longer than ARCHIVE_AFTER_DAYS; created, or its
+    action brought to the current setting, by every worker that starts (idempotent)."""
+    action = ScheduleActionStartWorkflow(
+        ArchiveWorkflow.run,
+        settings.archive_after_days,
+        id=ARCHIVE_SCHEDULE_ID,
+        task_queue=settings.temporal_task_queue,
+    )
     schedule = Schedule(
-        action=ScheduleActionStartWorkflow(
-            ArchiveWorkflow.run,
-            settings.archive_after_days,
-            id="archive-closed-issues",
-            task_queue=settings.temporal_task_queue,
-        ),
+        action=action,
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(days=1))]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
     try:
         await client.create_schedule(ARCHIVE_SCHEDULE_ID, schedule)
     except ScheduleAlreadyRunningError:
-        return
+        # One archive schedule per namespace: a deployment on another task queue sharing the
+        # namespace must not take it over at each start, so only the arguments are ours.
+        await _replace_action(client, ARCHIVE_SCHEDULE_ID, action, keep_task_queue=True)
+
+
+async def resync_sync_schedules(
+    client: Client, settings: Settings, repos: Sequence[str]
+) -> list[str]:
+    """Brings the sync schedules of `repos` (the tracked ones) to the current settings.
+
+    A schedule's action carries the SyncRequest built when it was created (its attempts, LLM
+    timeout, in-flight bound, stale policy, rate-limit floor): without this, a changed
+    setting never reached the repositories tracked before the change. Only the action is
+    replaced; the interval and an operator's pause stay as they are. Returns the repositories
+    whose schedule was updated."""
+    updated = []
+    for repo in repos:
+        try:
+            if await _replace_action(client, sync_schedule_id(repo), _sync_action(settings, repo)):
+                updated.append(repo)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # Tracked, but its schedule is gone (deleted by hand): tracking it again makes one.
+    return updated
+
+
+async def _replace_action(
+    client: Client,
+    schedule_id: str,
+    action: ScheduleActionStartWorkflow,
+    *,
+    keep_task_queue: bool = False,
+) -> bool:
+    """Replaces the schedule's action when its arguments, workflow id or task queue differ
+    from `action`'s (with `keep_task_queue`, the schedule's own task queue stays and is not
+    compared); spec, policy and state are kept. True if it was replaced."""
+    wanted = await client.data_converter.encode(list(action.args))
+    changed = False
+
+    def replace(update: ScheduleUpdateInput) -> ScheduleUpdate | None:
+        nonlocal changed
+        current = update.description.schedule.action
+        if isinstance(current, ScheduleActionStartWorkflow) and keep_task_queue:
+            action.task_queue = current.task_queue
+        if (
+            isinstance(current, ScheduleActionStartWorkflow)
+            and list(current.args) == wanted
+            and current.id == action.id
+            and current.task_queue == action.task_queue
+        ):
+            return None
+        changed = True
+        schedule = update.description.schedule
+        schedule.action = action
+        return ScheduleUpdate(schedule=schedule)
+
+    await client.get_schedule_handle(schedule_id).update(replace)
+    return changed
 
 
 async def ensure_reconcile_schedule(client: Client, settings: Settings) -> None:

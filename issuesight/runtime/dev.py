@@ -14,6 +14,7 @@ from typing import BinaryIO
 from temporalio.client import Client
 
 from issuesight.api.app import create_app, serve
+from issuesight.core.net import is_loopback
 from issuesight.core.settings import Settings
 from issuesight.db.migrate import upgrade
 from issuesight.runtime.processes import stop_on_signals
@@ -76,7 +77,7 @@ async def _existing_server(settings: Settings) -> Client | None:
 
 async def _start_dev_server(settings: Settings, ui_port: int) -> asyncio.subprocess.Process:
     host, _, port = settings.temporal_address.rpartition(":")
-    if host not in ("localhost", "127.0.0.1", ""):
+    if host and not is_loopback(host):
         raise ValueError(
             f"`issuesight dev` runs its own Temporal server, but TEMPORAL_ADDRESS={host}:{port} "
             "points elsewhere: unset it, or run `issuesight api` and `issuesight worker`"

@@ -31,7 +31,11 @@ from issuesight.github.cache import SharedReads
 from issuesight.github.client import GitHubClient
 from issuesight.llm.generate import make_client
 from issuesight.llm.localize import Localizer
-from issuesight.orchestration.schedules import ensure_archive_schedule, ensure_reconcile_schedule
+from issuesight.orchestration.schedules import (
+    ensure_archive_schedule,
+    ensure_reconcile_schedule,
+    resync_sync_schedules,
+)
 from issuesight.runtime.processes import serve_api
 from issuesight.runtime.temporal_client import connect_temporal, metrics_runtime
 from issuesight.runtime.worker_http import worker_app
@@ -66,7 +70,11 @@ async def run_worker(
     async with AsyncExitStack() as stack:
         if client is None:
             client = await connect_temporal(settings, runtime=metrics_runtime(settings))
-        engine = make_engine(settings.database_url)
+        engine = make_engine(
+            settings.database_url,
+            connect_timeout=settings.database_connect_timeout_seconds,
+            statement_timeout=settings.database_statement_timeout_seconds,
+        )
         stack.callback(engine.dispose)
         secrets = settings.secret_values()
         store = TutorialStore(engine, secrets=secrets)
@@ -120,9 +128,10 @@ async def run_worker(
             secrets=secrets,
             refresh_cooldown=timedelta(minutes=settings.refresh_cooldown_minutes),
         )
+        projects = ProjectStore(engine)
         sync_activities = SyncActivities(
             shared_reads,
-            ProjectStore(engine),
+            projects,
             issues,
             HttpCacheStore(engine),
             allowed_private_owners=settings.allowed_private_owners,
@@ -134,6 +143,8 @@ async def run_worker(
         if ensure_schedules:
             await ensure_archive_schedule(client, settings)
             await ensure_reconcile_schedule(client, settings)
+            tracked = await asyncio.to_thread(projects.list_projects)
+            await resync_sync_schedules(client, settings, [v.project.full_name for v in tracked])
         executor = stack.enter_context(ThreadPoolExecutor(max_workers=16))
         worker = Worker(
             client,

@@ -422,11 +422,7 @@ async def my_tutorials(request: Request, resources: ResourcesDep) -> HTMLRespons
         number = min(max(int(request.query_params.get("page") or "1"), 1), 50_000)
     except ValueError:
         number = 1
-    limit = (
-        principal.daily_generations
-        if principal.daily_generations is not None
-        else resources.settings.daily_generation_limit
-    )
+    limit = principal.daily_limit(resources.settings.daily_generation_limit)
     quota = await run_in_threadpool(resources.accounts.quota, principal.user_id, limit)
     items, total = await run_in_threadpool(
         functools.partial(

@@ -279,11 +279,7 @@ async def submit_form(request: Request, resources: ResourcesDep) -> HTMLResponse
     account: PageAccount = request.state.page_account
     quota = None
     if account.principal is not None:
-        limit = (
-            account.principal.daily_generations
-            if account.principal.daily_generations is not None
-            else resources.settings.daily_generation_limit
-        )
+        limit = account.principal.daily_limit(resources.settings.daily_generation_limit)
         if limit is not None:
             quota = await run_in_threadpool(
                 resources.accounts.quota, account.principal.user_id, limit

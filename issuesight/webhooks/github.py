@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NoReturn
 
+from issuesight.domain.deliveries import MAX_ACTION_CHARS, MAX_DELIVERY_ID_CHARS, MAX_EVENT_CHARS
 from issuesight.domain.refs import (
     MAX_ISSUE_NUMBER,
     InvalidIssueReference,
@@ -36,12 +37,6 @@ SIGNATURE_PREFIX: Final = "sha256="
 # Bounds any string copied out of a payload (label names are at most 50 characters on GitHub), so
 # a signed but pathological body cannot push megabytes into rows and logs.
 MAX_TEXT_CHARS: Final = 1024
-
-# The longest values the parser accepts; the webhook_deliveries columns are declared from these,
-# so anything that parses also fits (PostgreSQL would refuse a longer value with an error).
-MAX_EVENT_CHARS: Final = 64
-MAX_ACTION_CHARS: Final = 64
-MAX_DELIVERY_ID_CHARS: Final = 128
 
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 # Event names and actions are lower-case identifiers; new ones appear over time, so the shape is

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from issuesight.db.types import UTCDateTime
+from issuesight.db.types import JSONType, UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision: str = "0006"
@@ -54,6 +54,7 @@ def upgrade() -> None:
     # Issues recorded before this revision: their tutorial work was started when they were
     # recorded (the old order), so nothing is pending for them.
     op.execute("UPDATE github_issues SET handled_updated_at = source_updated_at")
+    _backfill_watched()
 
     op.create_table(
         "regeneration_limits",
@@ -64,6 +65,49 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["tutorial_id"], ["tutorial_contents.id"]),
         sa.PrimaryKeyConstraint("tutorial_id"),
     )
+
+
+# The labels a project without its own watches (ProjectStore's DEFAULT_LABELS, copied: a
+# migration keeps the rule of its own time).
+_DEFAULT_LABELS = ("good first issue", "help wanted")
+
+
+def _backfill_watched() -> None:
+    """`watched` as record_issue would have set it for the stored version: open, carrying one
+    of the project's watch labels. Left false, every issue recorded before this revision
+    would be invisible to the reconciler and the stale refresh (both select watched issues)
+    until GitHub reported a change of it, since an unchanged listing page is a 304 that
+    records nothing."""
+    projects = sa.table("projects", sa.column("id", sa.Uuid()), sa.column("watch_labels", JSONType))
+    issues = sa.table(
+        "github_issues",
+        sa.column("id", sa.Uuid()),
+        sa.column("project_id", sa.Uuid()),
+        sa.column("state", sa.String()),
+        sa.column("raw_data", JSONType),
+        sa.column("watched", sa.Boolean()),
+    )
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.select(issues.c.id, issues.c.raw_data, projects.c.watch_labels)
+        .join(projects, projects.c.id == issues.c.project_id)
+        .where(issues.c.state == "open")
+    )
+    watched = []
+    for issue_id, raw, labels in rows:
+        wanted = {str(label).lower() for label in labels or _DEFAULT_LABELS}
+        names = {
+            str(label.get("name", "")).lower() if isinstance(label, dict) else str(label).lower()
+            for label in (raw.get("labels") if isinstance(raw, dict) else None) or []
+        }
+        if names & wanted:
+            watched.append(issue_id)
+    for start in range(0, len(watched), 500):
+        bind.execute(
+            sa.update(issues)
+            .where(issues.c.id.in_(watched[start : start + 500]))
+            .values(watched=True)
+        )
 
 
 def downgrade() -> None:

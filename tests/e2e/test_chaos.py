@@ -27,7 +27,7 @@ from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
 from fakes import FakeGitHub, FakeOpenAI
 from issuesight.db.engine import make_engine
 from issuesight.db.migrate import upgrade
-from issuesight.orchestration.schedules import reconcile_schedule_id
+from issuesight.orchestration.schedules import reconcile_schedule_id, sync_schedule_id
 from issuesight.workflows.contracts import ReconcileResult
 from tests.helpers import GITHUB_TOKEN, OPENAI_KEY, WEBHOOK_SECRET
 from tests.servers import PrivatePostgres, free_port
@@ -257,7 +257,7 @@ async def test_a_synced_repository_survives_killed_workers_and_restarted_api_and
         mark("every watched issue completed")
 
         async def sync_closed() -> bool:
-            schedule = temporal_client.get_schedule_handle(f"repo-sync:octo-org/{repo}")
+            schedule = temporal_client.get_schedule_handle(sync_schedule_id(f"octo-org/{repo}"))
             description = await schedule.describe()
             return not description.info.running_actions
 

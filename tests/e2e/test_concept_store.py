@@ -32,7 +32,7 @@ def _complete(store: TutorialStore, tutorial_id: uuid.UUID, concepts: list[Conce
         junior_friendly=True,
         concepts=concepts,
         generated_from=None,
-    )
+    ).generation
 
 
 class _Rows(TypedDict):

@@ -4,8 +4,12 @@ databases; the tutorial's token counts add up over attempts."""
 from __future__ import annotations
 
 import pytest
+from sqlmodel import Session
 
-from issuesight.db.tutorials import TutorialStore
+from issuesight.accounts import budget
+from issuesight.db.models import GenerationContext
+from issuesight.db.tutorials import Completion, TutorialStore
+from issuesight.db.types import utcnow
 from issuesight.domain.refs import make_ref
 
 REF = make_ref("octo-org", "drafts", 7)
@@ -66,3 +70,52 @@ def test_new_context_keeps_the_draft_only_for_the_same_run_and_inputs(store: Tut
     context = store.load_generation(REF.tutorial_id)
     assert (context.run_id, context.draft, context.usage) == ("run-2", None, None)
     assert context.bundle == {"issue_title": "greet() crashes"}
+
+
+def _complete(store: TutorialStore, context: GenerationContext) -> Completion:
+    return store.complete(
+        REF.tutorial_id,
+        title="Fix greet()",
+        markdown="# Fix greet()",
+        structured={"summary": "s"},
+        difficulty="beginner",
+        junior_friendly=True,
+        concepts=[],
+        generated_from=context,
+    )
+
+
+def test_a_retried_completion_of_the_same_run_changes_nothing(store: TutorialStore) -> None:
+    _with_context(store, "run-1")
+    store.save_draft(REF.tutorial_id, "run-1", DRAFT, {"prompt_tokens": 10, "completion_tokens": 5})
+    context = store.load_generation(REF.tutorial_id)
+
+    first = _complete(store, context)
+    view = store.get_tutorial(REF.tutorial_id)
+    assert view is not None
+    completed_at = view.content.completed_at
+    # The worker was lost after the commit and before reporting: the activity runs again.
+    again = _complete(store, context)
+
+    assert first == Completion(generation=1, repeated=False)
+    assert again == Completion(generation=1, repeated=True)
+    view = store.get_tutorial(REF.tutorial_id)
+    assert view is not None
+    assert view.content.generation == 1
+    assert view.content.completed_at == completed_at
+    with Session(store.engine) as session:
+        spent = budget.status(session, 1_000, utcnow())
+    assert spent.used == 15  # the budget's ledger counted the run once
+
+    # The next run makes the next generation, once.
+    _with_context(store, "run-2")
+    store.save_draft(REF.tutorial_id, "run-2", DRAFT, {"prompt_tokens": 1})
+    second_run = store.load_generation(REF.tutorial_id)
+    assert _complete(store, second_run) == Completion(generation=2, repeated=False)
+    assert _complete(store, second_run) == Completion(generation=2, repeated=True)
+    # The first run's late retry finds its context taken by the second run: it writes nothing.
+    with pytest.raises(LookupError, match="another run"):
+        _complete(store, context)
+    view = store.get_tutorial(REF.tutorial_id)
+    assert view is not None
+    assert view.content.generation == 2

@@ -12,7 +12,7 @@ from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.db.issues import IssueStore
 from issuesight.db.models import GitHubIssue, WebhookDelivery
-from issuesight.webhooks.github import MAX_ACTION_CHARS, MAX_DELIVERY_ID_CHARS, MAX_EVENT_CHARS
+from issuesight.domain.deliveries import MAX_ACTION_CHARS, MAX_DELIVERY_ID_CHARS, MAX_EVENT_CHARS
 from tests.helpers import (
     MakeStack,
     Stack,

@@ -4,6 +4,7 @@ defaults."""
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import logging
@@ -21,6 +22,7 @@ from issuesight.core.logs import JsonFormatter, ScrubbingTextFormatter
 from issuesight.core.settings import Settings
 from issuesight.core.text import REDACTED, scrub
 from issuesight.db.models import Role
+from tests.paths import ROOT
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 
@@ -201,3 +203,38 @@ def test_bad_accounts_settings_are_refused(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name.lower()):
         _settings()
+
+
+def test_a_users_daily_limit_is_theirs_else_the_settings() -> None:
+    """Principal.daily_limit decides it for the API, the pages and submissions: a user's own
+    number (0 included: no new generations) wins over USER_DAILY_GENERATIONS; None falls back
+    to it; both None is unlimited."""
+    who = uuid.uuid4()
+    own = Principal(who, "a@example.com", Role.MEMBER, daily_generations=0)
+    inherits = Principal(who, "b@example.com", Role.MEMBER)
+    assert own.daily_limit(10) == 0
+    assert inherits.daily_limit(10) == 10
+    assert inherits.daily_limit(None) is None
+    assert Requester.user(own, default_limit=10).daily_limit == 0
+    assert Requester.user(inherits, default_limit=7).daily_limit == 7
+
+
+def test_the_daily_limit_is_decided_in_one_place() -> None:
+    """No module but accounts/principal.py picks between a user's own number and the setting."""
+    home = ROOT / "issuesight" / "accounts" / "principal.py"
+    offenders = []
+    for path in sorted((ROOT / "issuesight").rglob("*.py")):
+        if path == home:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            # `x.daily_generations if x.daily_generations is not None else …`, or an `if`.
+            if not isinstance(node, ast.IfExp | ast.If):
+                continue
+            test = node.test
+            if (
+                isinstance(test, ast.Compare)
+                and isinstance(test.left, ast.Attribute)
+                and test.left.attr == "daily_generations"
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []

@@ -215,7 +215,7 @@ async def test_authorization_header_and_defaults() -> None:
     client = _client(handler)
     try:
         assert await client.get_json("/repos/o/r", what="repo") == {"ok": True}
-        await client.get_raw("/repos/o/r/contents/README.md", what="readme")
+        await client.get("/repos/o/r/contents/README.md", what="readme", accept=RAW)
     finally:
         await client.aclose()
     first, second = seen
@@ -405,86 +405,3 @@ def _paged(pages: int, per_page: int = 3) -> tuple[Handler, list[httpx.Request]]
         return httpx.Response(200, json=items, headers=headers)
 
     return handler, seen
-
-
-async def test_paginate_follows_next_links_to_other_paths_and_stops() -> None:
-    handler, seen = _paged(pages=4)
-    client = _client(handler)
-    try:
-        items, truncated = await client.paginate(
-            "/repos/o/r/issues/1/comments", what="comments", params={"per_page": 3}
-        )
-    finally:
-        await client.aclose()
-    assert truncated is False
-    assert [item["id"] for item in items] == [
-        100,
-        101,
-        102,
-        200,
-        201,
-        202,
-        300,
-        301,
-        302,
-        400,
-        401,
-        402,
-    ]
-    assert len(seen) == 4
-    assert seen[0].url.params["per_page"] == "3"
-    assert [r.url.path for r in seen[1:]] == ["/repositories/4242/issues/1/comments"] * 3
-    # The next link carries the whole query; the first params are not repeated on top of it.
-    assert seen[2].url.params.get_list("per_page") == ["3"]
-    assert seen[2].url.params["page"] == "3"
-    assert all(r.headers["Authorization"] == f"Bearer {TOKEN}" for r in seen)
-
-
-async def test_paginate_single_page() -> None:
-    client = _client(lambda request: httpx.Response(200, json=[{"id": 1}]))
-    try:
-        assert await client.paginate("/x", what="x") == ([{"id": 1}], False)
-    finally:
-        await client.aclose()
-
-
-@pytest.mark.parametrize(("pages", "max_pages", "truncated"), [(10, 3, True), (3, 3, False)])
-async def test_paginate_respects_max_pages(pages: int, max_pages: int, truncated: bool) -> None:
-    handler, seen = _paged(pages=pages, per_page=2)
-    client = _client(handler)
-    try:
-        items, was_truncated = await client.paginate(
-            "/repos/o/r/issues/1/comments", what="comments", max_pages=max_pages
-        )
-    finally:
-        await client.aclose()
-    assert len(seen) == max_pages
-    assert len(items) == 2 * max_pages
-    assert was_truncated is truncated
-
-
-async def test_paginate_refuses_a_non_list_page() -> None:
-    client = _client(lambda request: httpx.Response(200, json={"message": "weird"}))
-    try:
-        with pytest.raises(GitHubError) as info:
-            await client.paginate("/x", what="things")
-    finally:
-        await client.aclose()
-    assert info.value.kind == FailureKind.GITHUB_UNAVAILABLE
-    assert "non-list page" in info.value.message
-
-
-async def test_paginate_error_on_a_later_page_is_raised() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.params.get("page") == "2":
-            return httpx.Response(502, text="bad gateway")
-        return httpx.Response(200, json=[1], headers={"Link": f'<{BASE}/x?page=2>; rel="next"'})
-
-    client = _client(handler)
-    try:
-        with pytest.raises(GitHubError) as info:
-            await client.paginate("/x", what="x")
-    finally:
-        await client.aclose()
-    assert info.value.kind == FailureKind.GITHUB_UNAVAILABLE
-    assert info.value.status == 502

@@ -10,7 +10,6 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from issuesight.accounts.principal import Principal
 from issuesight.accounts.store import (
     AccountError,
     AccountStore,
@@ -44,7 +43,6 @@ from issuesight.api.schemas import (
     UserPatch,
     UserPublic,
 )
-from issuesight.core.settings import Settings
 
 router = APIRouter(tags=["accounts"])
 Prefix = Annotated[str, Path(max_length=40, pattern=r"^isk_[0-9a-f]{12}$")]
@@ -58,7 +56,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 @router.get("/me", response_model=MePublic)
 async def me(principal: UserDep, accounts: AccountsDep, settings: SettingsDep) -> MePublic:
-    limit = _limit(principal, settings)
+    limit = principal.daily_limit(settings.daily_generation_limit)
     quota = await asyncio.to_thread(accounts.quota, principal.user_id, limit)
     return MePublic(
         id=principal.user_id,
@@ -261,12 +259,6 @@ async def _create_key(
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     created = KeyCreated(**_key(view).model_dump(), key=key)
     return JSONResponse(created.model_dump(mode="json"), status_code=201, headers=NO_STORE)
-
-
-def _limit(principal: Principal, settings: Settings) -> int | None:
-    if principal.daily_generations is not None:
-        return principal.daily_generations
-    return settings.daily_generation_limit
 
 
 def _quota(status_: WindowStatus) -> QuotaPublic:
