@@ -13,13 +13,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from issuesight.core.net import is_loopback
+from issuesight.core.net import LOOPBACK_HOSTS, is_loopback
 from issuesight.domain import defaults
 
 DEFAULT_DAILY_GENERATIONS = 10
 DEFAULT_WRITES_PER_MINUTE = 60.0
-# The names a browser on this machine reaches a loopback server by (IPv6 in its brackets).
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
 class Settings(BaseSettings):
