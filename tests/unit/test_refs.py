@@ -27,6 +27,7 @@ from issuesight.domain.refs import (
     make_ref,
     parse_issue_ref,
     parse_repo_name,
+    parse_submitted_issue_ref,
     tutorial_id_for,
 )
 from tests.paths import BLNS
@@ -321,14 +322,17 @@ def _references(draw: st.DrawFn) -> str:
     kind = draw(st.sampled_from(["issues", "ISSUES", "pull", "issue"]))
     tail = draw(st.sampled_from(["", "/", "?a=1", "#x y", "/?q=\u00a0z", "\u2028"]))
     url = f"{scheme}{host}/{owner}/{repo}/{kind}/{number}{tail}"
-    pad = st.lists(_SPACE, max_size=3).map("".join)
+    # Up to and past the length limit, which counts the padding.
+    pad = st.lists(_SPACE, max_size=3).map("".join) | st.integers(60, 100).map(" ".__mul__)
     return draw(pad) + draw(st.sampled_from([short, url])) + draw(pad)
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(_references())
 def test_reference_pattern_matches_exactly_what_parses(text: str) -> None:
-    assert _matches(ISSUE_REFERENCE_PATTERN)(text) == _accepted(parse_issue_ref, text), text
+    """The pattern with its maxLength, as the API documents the body's `issue`."""
+    documented = _matches(ISSUE_REFERENCE_PATTERN)(text) and len(text) <= MAX_REFERENCE_LENGTH
+    assert documented == _accepted(parse_submitted_issue_ref, text), text
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
@@ -364,6 +368,6 @@ def test_reference_pattern_examples(text: str) -> None:
         f"o/r#{MAX_ISSUE_NUMBER + 1}",
         "o/r.git#1",
         "o/..#1",
-        "o/" + "r" * 300 + "#1",
+        "o/" + "r" * 101 + "#1",
     ):
         assert not _matches(ISSUE_REFERENCE_PATTERN)(bad), bad
