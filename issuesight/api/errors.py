@@ -81,4 +81,5 @@ def install(app: FastAPI) -> None:
     for error in (sa.exc.OperationalError, psycopg.OperationalError):
         app.add_exception_handler(error, database_unavailable)
     app.add_exception_handler(RequestValidationError, request_not_valid)
+    # web.install replaces it with its not-found page, which answers everything else with it.
     app.add_exception_handler(HTTPException, http_error)

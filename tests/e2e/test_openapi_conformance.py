@@ -37,7 +37,7 @@ from tests.helpers import make_settings, user_with_key
 
 # Fixed, so that a failure is reproduced by running the test again.
 SEED = 20261202
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 30
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 
 
