@@ -60,7 +60,20 @@ FORBIDDEN = error(403, "This needs the admin role", WWW_Authenticate=WWW_AUTHENT
 RATE_LIMITED = error(
     429, "Too many writes from this key or address (WRITE_RATE_PER_MINUTE)", Retry_After=RETRY_AFTER
 )
-TOO_LARGE = error(413, "The body is larger than MAX_REQUEST_BODY_BYTES")
+
+# The body limit (Starlette's, FastAPI's max_body_size) answers a declared Content-Length over
+# the cap before any route runs, as plain text; a body that grows past it while read is an
+# error like the others. Both are documented, since both are sent.
+_PLAIN_TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+def too_large(description: str) -> Responses:
+    answer = error(413, description)
+    answer[413].update(_PLAIN_TEXT)
+    return answer
+
+
+TOO_LARGE = too_large("The body is larger than MAX_REQUEST_BODY_BYTES")
 NOT_FOUND = error(404, "There is no such resource")
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
@@ -160,3 +161,26 @@ async def test_keys_mode_answers_as_documented(serve: Any, temporal_client: Clie
     finally:
         engine.dispose()
     await _conformance(settings, server.url, temporal_client, headers)
+
+
+async def test_a_body_over_the_cap_is_answered_as_documented(
+    sqlite_url: str, github: FakeGitHub, llm: FakeOpenAI
+) -> None:
+    """The 413s schemathesis does not send: a declared Content-Length over the cap is answered
+    before any route runs (as plain text, by the body limit itself), and the document says so."""
+    settings = make_settings(
+        database_url=sqlite_url, temporal_address="127.0.0.1:1", github=github, llm=llm
+    )
+    app = create_app(settings)
+    documented = app.openapi()["paths"]["/api/v1/tutorials"]["post"]["responses"]["413"]
+    body = b'{"issue": "' + b"x" * settings.max_request_body_bytes + b'"}'
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://issuesight.test"
+    ) as client:
+        response = await client.post(
+            "/api/v1/tutorials", content=body, headers={"Content-Type": "application/json"}
+        )
+    await app.state.resources.close()
+    assert response.status_code == 413
+    media_type = response.headers["content-type"].split(";")[0]
+    assert media_type in documented["content"], (media_type, documented)

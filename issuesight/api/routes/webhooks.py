@@ -64,7 +64,7 @@ def _header(name: str, description: str) -> dict[str, Any]:
         200: {"model": WebhookAnswer, "description": "A ping (pong), or a delivery seen before"},
         **responses.error(400, "Not a delivery GitHub would send (headers, JSON)"),
         **responses.error(401, "The signature does not match the body"),
-        **responses.error(413, "The body is larger than WEBHOOK_MAX_BODY_BYTES"),
+        **responses.too_large("The body is larger than WEBHOOK_MAX_BODY_BYTES"),
         **responses.error(
             503,
             "GITHUB_WEBHOOK_SECRET is not set, or Temporal is unreachable (redeliver later)",
