@@ -35,9 +35,15 @@ from issuesight.db.models import (
     UserIdentity,
 )
 from issuesight.db.types import utcnow
+from issuesight.domain.refs import SPACE_CLASS
 
 # Deliberately plain: one @, no spaces, no slash (an email is also a path segment in the API).
 _EMAIL = re.compile(r"^[^@\s/]{1,64}@[^@\s/]{1,253}\.[^@\s/.]{1,63}$")
+# The same rule as a JSON Schema pattern (the API documents it): Python's \s spelled out, and
+# the whitespace normalize_email strips allowed around the address.
+_SP = f"[{SPACE_CLASS}]"
+_PART = f"[^@{SPACE_CLASS}/]"
+EMAIL_PATTERN = rf"^{_SP}*{_PART}{{1,64}}@{_PART}{{1,253}}\.[^@{SPACE_CLASS}/.]{{1,63}}{_SP}*$"
 LOCAL_USER_EMAIL = "local@issuesight.localhost"
 # A key's last use is written at most this often: authentication stays a read.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -187,10 +193,12 @@ _AUTHENTICATE = _authenticate_statement()
 
 
 def normalize_email(email: str) -> str:
-    normalized = email.strip().lower()
-    if not _EMAIL.match(normalized):
+    # Checked before lower-casing, which lengthens a few letters (U+0130 becomes two code
+    # points): the address is judged as it was sent, as EMAIL_PATTERN describes it.
+    stripped = email.strip()
+    if not _EMAIL.match(stripped):
         raise AccountError(f"not a usable email address: {email[:100]!r}")
-    return normalized
+    return stripped.lower()
 
 
 class AccountStore:

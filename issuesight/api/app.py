@@ -13,7 +13,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from temporalio.client import Client
 
 from issuesight import __version__, web
-from issuesight.api import auth, errors, observability
+from issuesight.api import auth, errors, observability, responses
 from issuesight.api.deps import Resources
 from issuesight.api.routes import api_router, health
 from issuesight.core.settings import Settings, get_settings
@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, *, temporal: Client | None = No
     )
     app.include_router(health.router)
     web.install(app, public_reads=resources.settings.public_reads)
+    responses.describe_auth(app, open_mode=resources.settings.effective_auth_mode == "open")
     # Outermost: a request for a host not ours (DNS rebinding, in open mode) meets nothing else.
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(limits.trusted_hosts))
     return app

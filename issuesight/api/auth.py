@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from issuesight.accounts.principal import Principal
@@ -234,7 +235,20 @@ def authenticator(request: Request) -> Authenticator:
     return auth
 
 
-async def current_principal(request: Request) -> Principal | None:
+# Declares the bearer scheme in the OpenAPI document on every route that identifies its caller
+# (api.responses.describe_auth makes it optional in open mode). It refuses nothing itself
+# (auto_error=False): `identify` reads the header and answers for it.
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiKey",
+    description="An IssueSight API key: `Authorization: Bearer isk_…` (`issuesight keys create`)",
+)
+
+
+async def current_principal(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
+) -> Principal | None:
     """The caller, or None (keys mode, no credentials); 401 for credentials that do not hold."""
     return await authenticator(request).identify(request)
 

@@ -1,4 +1,8 @@
-"""Request and response bodies: their own models, never the table models."""
+"""Request and response bodies: their own models, never the table models.
+
+Integers and booleans in request bodies are JSON Schema's (`NOT_COERCED`, `StrictBool`): the
+document says `integer` and `boolean`, so "5" and "true" are refused as it says, not coerced,
+and 5.0 (an integer to JSON Schema) is 5."""
 
 from __future__ import annotations
 
@@ -6,21 +10,84 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, StrictBool, field_validator
 
+from issuesight.accounts.store import EMAIL_PATTERN
 from issuesight.db.concepts import ConceptNode
 from issuesight.db.models import Role
 from issuesight.db.projects import DEFAULT_LABELS
 from issuesight.db.search import TutorialHit
 from issuesight.db.tutorials import TutorialView
+from issuesight.domain.refs import (
+    ISSUE_REFERENCE_PATTERN,
+    MAX_REFERENCE_LENGTH,
+    REPO_NAME_PATTERN,
+)
 from issuesight.domain.status import FINISHED_STAGES, TutorialStatus
+
+
+def _json_integer(value: object) -> object:
+    """Leaves numbers to int's own checks (5.0 is 5, 5.5 is refused); refuses what JSON
+    Schema's `integer` does not include and pydantic would coerce: strings and booleans."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be an integer")
+    return value
+
+
+# After the field's constraints in Annotated (pydantic documents them as minimum/maximum only
+# then): `Annotated[int, Field(ge=0), NOT_COERCED]`.
+NOT_COERCED = BeforeValidator(_json_integer)
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    """One reason a request was not valid: where (`loc`, e.g. ["body", "issue"]) and what."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """The body of every 4xx and 5xx answer of the API: `detail` says what happened in words;
+    the other fields come with the answers that have them."""
+
+    detail: str
+    errors: list[FieldError] | None = Field(
+        default=None, description="422 for a request that is not valid: every reason"
+    )
+    retry_after: int | None = Field(
+        default=None, description="429: seconds until a retry can succeed, as in Retry-After"
+    )
+    quota: dict[str, Any] | None = Field(
+        default=None, description="429 for a spent quota: limit, used, next_available_at"
+    )
+    resumes_at: str | None = Field(
+        default=None, description="429 for a spent LLM budget: when generations resume"
+    )
+    issue: str | None = Field(default=None, description="503 on submitting: the issue key")
+    kept: bool | None = Field(
+        default=None,
+        description="503 on submitting: whether the request was recorded (PENDING) and will be "
+        "started once Temporal answers",
+    )
+    id: uuid.UUID | None = Field(default=None, description="503, kept: the tutorial's id")
+    status: str | None = Field(default=None, description="503, kept: the tutorial's status")
+    status_url: str | None = Field(default=None, description="503, kept: where to poll")
+
+
+# -- tutorials ----------------------------------------------------------------------------------
 
 
 class TutorialSubmit(BaseModel):
     issue: str = Field(
-        max_length=2000,
         description="owner/repo#123 or https://github.com/owner/repo/issues/123",
         examples=["pallets/flask#5000"],
+        # Documented, not validated here: parse_submitted_issue_ref refuses with the reason and
+        # the valid forms in words (the body's size is bounded by MAX_REQUEST_BODY_BYTES).
+        json_schema_extra={"pattern": ISSUE_REFERENCE_PATTERN, "maxLength": MAX_REFERENCE_LENGTH},
     )
 
 
@@ -197,14 +264,19 @@ class KeyCreated(KeyPublic):
 
 
 class UserCreate(BaseModel):
-    email: str = Field(max_length=320, examples=["ada@example.com"])
+    email: str = Field(
+        max_length=320,
+        examples=["ada@example.com"],
+        # Documented, not validated here: normalize_email refuses with the reason in words.
+        json_schema_extra={"pattern": EMAIL_PATTERN},
+    )
     role: Role = Role.MEMBER
 
 
 class UserPatch(BaseModel):
     role: Role | None = None
-    daily_generations: int | None = Field(
-        default=None, ge=0, le=100_000, description="null: back to USER_DAILY_GENERATIONS"
+    daily_generations: Annotated[int, Field(ge=0, le=100_000), NOT_COERCED] | None = Field(
+        default=None, description="null: back to USER_DAILY_GENERATIONS"
     )
 
 
@@ -243,11 +315,18 @@ MIN_INTERVAL_MINUTES = 15
 
 
 class ProjectTrack(BaseModel):
-    repo: str = Field(max_length=300, examples=["pallets/flask"])
+    repo: str = Field(
+        max_length=300,
+        examples=["pallets/flask"],
+        # Documented, not validated here: parse_repo_name refuses with the reason in words.
+        json_schema_extra={"pattern": REPO_NAME_PATTERN},
+    )
     labels: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=lambda: list(DEFAULT_LABELS), max_length=20
     )
-    interval_minutes: int = Field(default=60, ge=MIN_INTERVAL_MINUTES, le=7 * 24 * 60)
+    interval_minutes: Annotated[
+        int, Field(ge=MIN_INTERVAL_MINUTES, le=7 * 24 * 60), NOT_COERCED
+    ] = 60
 
     @field_validator("labels")
     @classmethod
@@ -259,7 +338,12 @@ class ProjectTrack(BaseModel):
 
 
 class ProjectPatch(BaseModel):
-    paused: bool
+    paused: StrictBool
+
+
+class SyncStarted(BaseModel):
+    repo: str
+    status: str
 
 
 class ScheduleState(BaseModel):
@@ -280,6 +364,30 @@ class ProjectPublic(BaseModel):
     open_issues: int
     tutorials: int
     schedule: ScheduleState | None
+
+
+# -- operations -------------------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: str = Field(description="ok, or degraded when a dependency is down")
+    checks: dict[str, dict[str, Any]] = Field(description="each dependency's state")
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+
+
+class WebhookAnswer(BaseModel):
+    """What was done with a delivery: `status` (started, recorded, ignored, deferred,
+    duplicate, pong) and, by status, the details."""
+
+    status: str
+    reason: str | None = None
+    issue: str | None = None
+    action: str | None = None
+    refresh: bool | None = None
+    delivery: str | None = None
+    zen: str | None = None
 
 
 # -- concepts ---------------------------------------------------------------------------------

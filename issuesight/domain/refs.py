@@ -29,6 +29,47 @@ _URL = re.compile(
 
 VALID_FORMS = "owner/repo#123 or https://github.com/owner/repo/issues/123"
 
+# The same rules as JSON Schema patterns (ECMA-262, which Python's re reads the same way), so the
+# API's OpenAPI document says exactly what is accepted: a string matches iff the parser above
+# takes it (tests/unit/test_refs.py checks both directions). Spelled without flags, which JSON
+# Schema has none of: case-insensitive letters as [Gg], whitespace as Python's str.strip() sees it
+# (ECMA's \s differs: no U+001C-U+001F or U+0085, but U+FEFF).
+SPACE_CLASS = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_S = f"[{SPACE_CLASS}]"
+# 1 to 10 digits (leading zeros allowed) whose value is 1 to 2**31 - 1, without lookarounds
+# (a generator such as schemathesis' filters on those, slowly): k significant digits after at
+# most 10 - k zeros, and the ten-digit values spelled out up to the bound.
+_NUMBER_VALUE = (
+    "(?:"
+    + "|".join(f"0{{0,{10 - k}}}[1-9][0-9]{{{k - 1}}}" for k in range(1, 10))
+    + "|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}|2147[0-3][0-9]{5}"
+    + "|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}|21474836[0-3][0-9]"
+    + "|214748364[0-7])"
+)
+
+
+def _ci(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+def _issue_repo(end: str) -> str:
+    """A repository name in an issue reference, followed by `end`: not '.', '..' or *.git."""
+    return rf"(?!\.\.?{end})(?![A-Za-z0-9._-]*\.{_ci('git')}{end}){_REPO}"
+
+
+OWNER_PATTERN = rf"^{_OWNER}$"
+REPO_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9._-]{1,100}$"
+ISSUE_REPO_PATTERN = rf"^{_issue_repo('$')}$"
+REPO_NAME_PATTERN = rf"^{_S}*{_OWNER}/(?!\.\.?{_S}*$){_REPO}{_S}*$"
+# With maxLength MAX_REFERENCE_LENGTH beside it (parse_submitted_issue_ref's rule): a length
+# lookahead here made generating matching strings take minutes.
+ISSUE_REFERENCE_PATTERN = (
+    rf"^{_S}*(?:{_OWNER}/{_issue_repo('#')}#{_NUMBER_VALUE}"
+    rf"|(?:{_ci('http')}[Ss]?://)?(?:{_ci('www.')})?{_ci('github.com')}/{_OWNER}/"
+    rf"{_issue_repo('/')}/{_ci('issues')}/{_NUMBER_VALUE}/?(?:[?#][^ \t\n\r\x0c\x0b]*)?)"
+    rf"{_S}*$"
+)
+
 # Stable namespace so every process derives the same tutorial id from an issue key.
 _TUTORIAL_NAMESPACE = uuid.UUID("5b0f6c8e-2f43-4d55-9a8e-6c1d3f9b7a21")
 
@@ -91,6 +132,17 @@ def parse_repo_name(text: str) -> tuple[str, str]:
     if not match or match["repo"] in {".", ".."} or len(candidate) > MAX_REFERENCE_LENGTH:
         raise ValueError(f"{text[:80]!r} is not a repository name; expected owner/repo")
     return match["owner"].lower(), match["repo"].lower()
+
+
+def parse_submitted_issue_ref(text: str) -> IssueRef:
+    """A reference as a client sends it (the API's body): at most MAX_REFERENCE_LENGTH
+    characters as sent, surrounding whitespace included, which is what the API documents
+    (maxLength beside ISSUE_REFERENCE_PATTERN); then as `parse_issue_ref`."""
+    if isinstance(text, str) and len(text) > MAX_REFERENCE_LENGTH:
+        raise InvalidIssueReference(
+            f"the reference is {len(text)} characters long (at most {MAX_REFERENCE_LENGTH})"
+        )
+    return parse_issue_ref(text)
 
 
 def parse_issue_ref(text: str) -> IssueRef:

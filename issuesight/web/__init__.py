@@ -5,13 +5,12 @@ security headers every response carries, and signing in (web.session, web.accoun
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from issuesight.api import auth
+from issuesight.api import auth, errors
 from issuesight.web import account_routes, routes, security
 from issuesight.web.session import SignInRequired, page_account, session_principal
 from issuesight.web.templating import STATIC_DIR
@@ -33,12 +32,12 @@ _NOT_PAGES = ("/api/", "/health", "/metrics", "/docs", "/redoc", "/openapi.json"
 
 
 async def _not_found_page(request: Request, exc: Exception) -> Response:
-    """A page for an address no route serves; every other HTTP error as FastAPI answers it."""
+    """A page for an address no route serves; every other HTTP error as the API answers it."""
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404 and not request.url.path.startswith(_NOT_PAGES):
         await page_account(request)
         return routes.not_found(request, "There is no page at this address.")
-    return await http_exception_handler(request, exc)
+    return await errors.http_error(request, exc)
 
 
 async def require_page_reader(request: Request) -> None:

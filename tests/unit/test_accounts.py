@@ -12,10 +12,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import jsonschema_rs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from issuesight.accounts import keys
 from issuesight.accounts.principal import Principal, Requester
+from issuesight.accounts.store import EMAIL_PATTERN, AccountError, normalize_email
 from issuesight.accounts.windows import WINDOW, window_status
 from issuesight.api.auth import _carries_a_key
 from issuesight.core.logs import JsonFormatter, ScrubbingTextFormatter
@@ -238,3 +242,30 @@ def test_the_daily_limit_is_decided_in_one_place() -> None:
             ):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+_EMAIL_PARTS = st.text("aZ9._-@/ \u0130\u00a0\x1c\ufeff", max_size=6)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.builds(
+        "{}{}@{}.{}{}".format,
+        st.sampled_from(["", " ", "\x1c", "\ufeff"]),
+        _EMAIL_PARTS | st.text("a", min_size=63, max_size=66),
+        _EMAIL_PARTS,
+        _EMAIL_PARTS | st.text("b", min_size=62, max_size=65),
+        st.sampled_from(["", "\n", "\u2028", "\ufeff"]),
+    )
+    | _EMAIL_PARTS
+)
+def test_email_pattern_matches_exactly_what_is_accepted(text: str) -> None:
+    """The API documents EMAIL_PATTERN for a new user's email: it says what normalize_email
+    takes, judged by the JSON Schema validator schemathesis uses."""
+    documented = jsonschema_rs.validator_for({"type": "string", "pattern": EMAIL_PATTERN})
+    try:
+        normalize_email(text)
+        accepted = True
+    except AccountError:
+        accepted = False
+    assert documented.is_valid(text) == accepted, repr(text)

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import sys
 import uuid
+from collections.abc import Callable
 
+import jsonschema_rs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from issuesight.domain.refs import (
+    ISSUE_REFERENCE_PATTERN,
+    ISSUE_REPO_PATTERN,
     MAX_ISSUE_NUMBER,
     MAX_REFERENCE_LENGTH,
+    OWNER_PATTERN,
+    REPO_NAME_PATTERN,
+    REPO_PATTERN,
     VALID_FORMS,
     InvalidIssueReference,
     IssueRef,
     make_ref,
     parse_issue_ref,
     parse_repo_name,
+    parse_submitted_issue_ref,
     tutorial_id_for,
 )
 from tests.paths import BLNS
@@ -257,3 +269,105 @@ def test_url_form_refuses_non_ascii_names(text: str) -> None:
 def test_dot_git_suffix_is_refused_in_any_case(text: str) -> None:
     with pytest.raises(InvalidIssueReference, match="not a repository name"):
         parse_issue_ref(text)
+
+
+# -- the documented patterns say what the parsers accept -----------------------------------------
+# The API's OpenAPI document carries these patterns; schemathesis (tests/e2e/
+# test_openapi_conformance.py) holds the API to them. Here each is held to its parser, with the
+# JSON Schema validator schemathesis uses (ECMA-262 regular expressions, not Python's).
+
+
+@functools.cache
+def _matches(pattern: str) -> Callable[[str], bool]:
+    return jsonschema_rs.validator_for({"type": "string", "pattern": pattern}).is_valid
+
+
+def _accepted(parse: Callable[[str], object], text: str) -> bool:
+    try:
+        parse(text)
+    except ValueError:  # InvalidIssueReference is one
+        return False
+    return True
+
+
+_SPACE = st.sampled_from(
+    [c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace()] + ["\ufeff"]
+)
+# Near misses as well as hits: the parsers' own grammars, loosened, padded with any whitespace.
+_NAME_CHARS = "abcXYZ019._-"
+_LOOSE_NAME = st.builds(
+    str.__add__,
+    st.text(_NAME_CHARS, max_size=3),
+    st.sampled_from(["", ".git", ".GiT", "--", ".", ".."]),
+)
+_LONG_NAME = st.text(_NAME_CHARS, min_size=37, max_size=41) | st.text(
+    _NAME_CHARS, min_size=98, max_size=101
+)
+_LOOSE_NUMBER = st.builds(
+    "{}{}{}".format,
+    st.sampled_from(["", "-", "+"]),
+    st.sampled_from(["", "0", "000"]),
+    st.integers(0, 3 * 2**31).map(str),
+)
+
+
+@st.composite
+def _references(draw: st.DrawFn) -> str:
+    owner = draw(_LOOSE_NAME | _LONG_NAME)
+    repo = draw(_LOOSE_NAME | _LONG_NAME)
+    number = draw(_LOOSE_NUMBER)
+    short = f"{owner}/{repo}#{number}"
+    scheme = draw(st.sampled_from(["", "https://", "HTTP://", "ftp://"]))
+    host = draw(st.sampled_from(["github.com", "WWW.GitHub.com", "gitlab.com", "github.com."]))
+    kind = draw(st.sampled_from(["issues", "ISSUES", "pull", "issue"]))
+    tail = draw(st.sampled_from(["", "/", "?a=1", "#x y", "/?q=\u00a0z", "\u2028"]))
+    url = f"{scheme}{host}/{owner}/{repo}/{kind}/{number}{tail}"
+    # Up to and past the length limit, which counts the padding.
+    pad = st.lists(_SPACE, max_size=3).map("".join) | st.integers(60, 100).map(" ".__mul__)
+    return draw(pad) + draw(st.sampled_from([short, url])) + draw(pad)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(_references())
+def test_reference_pattern_matches_exactly_what_parses(text: str) -> None:
+    """The pattern with its maxLength, as the API documents the body's `issue`."""
+    documented = _matches(ISSUE_REFERENCE_PATTERN)(text) and len(text) <= MAX_REFERENCE_LENGTH
+    assert documented == _accepted(parse_submitted_issue_ref, text), text
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    _LOOSE_NAME | _LONG_NAME,
+    _LOOSE_NAME | _LONG_NAME,
+    st.lists(_SPACE, max_size=2).map("".join),
+)
+def test_repository_patterns_match_exactly_what_parses(owner: str, repo: str, pad: str) -> None:
+    name = f"{pad}{owner}/{repo}{pad}"
+    assert _matches(REPO_NAME_PATTERN)(name) == _accepted(parse_repo_name, name), name
+    # Path segments: as the routes check them, owner and repository apart.
+    segments = _matches(OWNER_PATTERN)(owner) and _matches(REPO_PATTERN)(repo)
+    assert segments == _accepted(parse_repo_name, f"{owner}/{repo}"), (owner, repo)
+    issue = _accepted(lambda r: make_ref(owner, r, 1), repo)
+    if _matches(OWNER_PATTERN)(owner):
+        assert _matches(ISSUE_REPO_PATTERN)(repo) == issue, repo
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a/b#1",
+        "o/r#0001",
+        f"o/r#{MAX_ISSUE_NUMBER}",
+        "  https://github.com/Octo-Org/Hello-World/issues/42/?a=1#x  ",
+    ],
+)
+def test_reference_pattern_examples(text: str) -> None:
+    assert _matches(ISSUE_REFERENCE_PATTERN)(text)
+    for bad in (
+        "o/r#0",
+        f"o/r#{MAX_ISSUE_NUMBER + 1}",
+        "o/r.git#1",
+        "o/..#1",
+        "o/" + "r" * 101 + "#1",
+    ):
+        assert not _matches(ISSUE_REFERENCE_PATTERN)(bad), bad

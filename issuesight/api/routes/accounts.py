@@ -21,6 +21,7 @@ from issuesight.accounts.store import (
     UserView,
 )
 from issuesight.accounts.windows import WindowStatus
+from issuesight.api import responses
 from issuesight.api.deps import (
     AccountsDep,
     AdminDep,
@@ -49,12 +50,18 @@ Prefix = Annotated[str, Path(max_length=40, pattern=r"^isk_[0-9a-f]{12}$")]
 UserRef = Annotated[str, Path(max_length=320, description="a user's id or email")]
 # A created key must not linger in a cache between the service and its owner.
 NO_STORE = {"Cache-Control": "no-store"}
+KEY_CREATED = {
+    "description": "The key, shown this once",
+    "headers": {"Cache-Control": responses.CACHE_CONTROL},
+}
+NO_USER = responses.not_found("No user with this id or email")
+LAST_ADMIN = responses.conflict("That would leave no admin")
 
 
 # -- the caller ------------------------------------------------------------------------------
 
 
-@router.get("/me", response_model=MePublic)
+@router.get("/me", response_model=MePublic, responses=responses.USER)
 async def me(principal: UserDep, accounts: AccountsDep, settings: SettingsDep) -> MePublic:
     limit = principal.daily_limit(settings.daily_generation_limit)
     quota = await asyncio.to_thread(accounts.quota, principal.user_id, limit)
@@ -68,7 +75,7 @@ async def me(principal: UserDep, accounts: AccountsDep, settings: SettingsDep) -
     )
 
 
-@router.get("/me/tutorials", response_model=UnlockPage)
+@router.get("/me/tutorials", response_model=UnlockPage, responses=responses.USER)
 async def my_tutorials(
     request: Request,
     principal: UserDep,
@@ -94,12 +101,17 @@ async def my_tutorials(
     return UnlockPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/me/keys", response_model=list[KeyPublic])
+@router.get("/me/keys", response_model=list[KeyPublic], responses=responses.USER)
 async def my_keys(principal: UserDep, accounts: AccountsDep) -> list[KeyPublic]:
     return [_key(k) for k in await asyncio.to_thread(accounts.list_keys, principal.user_id)]
 
 
-@router.post("/me/keys", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
+@router.post(
+    "/me/keys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=KeyCreated,
+    responses={201: KEY_CREATED, **responses.WRITER},
+)
 async def create_my_key(
     principal: WriterDep, accounts: AccountsDep, body: KeyCreate | None = None
 ) -> JSONResponse:
@@ -107,7 +119,11 @@ async def create_my_key(
     return await _create_key(accounts, principal.user_id, name, Actor.of(principal))
 
 
-@router.delete("/me/keys/{prefix}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/me/keys/{prefix}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**responses.WRITER, **responses.not_found("You have no key with this prefix")},
+)
 async def revoke_my_key(prefix: Prefix, principal: WriterDep, accounts: AccountsDep) -> Response:
     revoked = await asyncio.to_thread(
         accounts.revoke_key, prefix, actor=Actor.of(principal), owner=principal.user_id
@@ -120,13 +136,23 @@ async def revoke_my_key(prefix: Prefix, principal: WriterDep, accounts: Accounts
 # -- admins: users and their keys ------------------------------------------------------------
 
 
-@router.get("/users", response_model=list[UserPublic], tags=["admin"])
+@router.get(
+    "/users", response_model=list[UserPublic], tags=["admin"], responses=responses.ADMIN_READER
+)
 async def list_users(_admin: AdminReaderDep, accounts: AccountsDep) -> list[UserPublic]:
     return [_user(u) for u in await asyncio.to_thread(accounts.list_users)]
 
 
 @router.post(
-    "/users", status_code=status.HTTP_201_CREATED, response_model=UserPublic, tags=["admin"]
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPublic,
+    tags=["admin"],
+    responses={
+        **responses.ADMIN,
+        **responses.conflict("A user with this email exists"),
+        **responses.error(422, "Not a usable email address, or a request that is not valid"),
+    },
 )
 async def create_user(body: UserCreate, admin: AdminDep, accounts: AccountsDep) -> UserPublic:
     try:
@@ -140,12 +166,22 @@ async def create_user(body: UserCreate, admin: AdminDep, accounts: AccountsDep) 
     return _user(user)
 
 
-@router.get("/users/{user}", response_model=UserPublic, tags=["admin"])
+@router.get(
+    "/users/{user}",
+    response_model=UserPublic,
+    tags=["admin"],
+    responses={**responses.ADMIN_READER, **NO_USER},
+)
 async def get_user(user: UserRef, _admin: AdminReaderDep, accounts: AccountsDep) -> UserPublic:
     return _user(await _find(accounts, user))
 
 
-@router.patch("/users/{user}", response_model=UserPublic, tags=["admin"])
+@router.patch(
+    "/users/{user}",
+    response_model=UserPublic,
+    tags=["admin"],
+    responses={**responses.ADMIN, **NO_USER, **LAST_ADMIN},
+)
 async def update_user(
     user: UserRef, body: UserPatch, admin: AdminDep, accounts: AccountsDep
 ) -> UserPublic:
@@ -165,7 +201,12 @@ async def update_user(
     return _user(updated)
 
 
-@router.delete("/users/{user}", status_code=status.HTTP_204_NO_CONTENT, tags=["admin"])
+@router.delete(
+    "/users/{user}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["admin"],
+    responses={**responses.ADMIN, **NO_USER, **LAST_ADMIN},
+)
 async def delete_user(user: UserRef, admin: AdminDep, accounts: AccountsDep) -> Response:
     found = await _find(accounts, user)
     try:
@@ -175,7 +216,12 @@ async def delete_user(user: UserRef, admin: AdminDep, accounts: AccountsDep) -> 
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/users/{user}/keys", response_model=list[KeyPublic], tags=["admin"])
+@router.get(
+    "/users/{user}/keys",
+    response_model=list[KeyPublic],
+    tags=["admin"],
+    responses={**responses.ADMIN_READER, **NO_USER},
+)
 async def list_user_keys(
     user: UserRef, _admin: AdminReaderDep, accounts: AccountsDep
 ) -> list[KeyPublic]:
@@ -188,6 +234,7 @@ async def list_user_keys(
     status_code=status.HTTP_201_CREATED,
     response_model=KeyCreated,
     tags=["admin"],
+    responses={201: KEY_CREATED, **responses.ADMIN, **NO_USER},
 )
 async def create_user_key(
     user: UserRef, admin: AdminDep, accounts: AccountsDep, body: KeyCreate | None = None
@@ -198,7 +245,10 @@ async def create_user_key(
 
 
 @router.delete(
-    "/users/{user}/keys/{prefix}", status_code=status.HTTP_204_NO_CONTENT, tags=["admin"]
+    "/users/{user}/keys/{prefix}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["admin"],
+    responses={**responses.ADMIN, **responses.not_found("No such user, or no such key of theirs")},
 )
 async def revoke_user_key(
     user: UserRef, prefix: Prefix, admin: AdminDep, accounts: AccountsDep
@@ -215,7 +265,12 @@ async def revoke_user_key(
 # -- admins: the audit trail -----------------------------------------------------------------
 
 
-@router.get("/audit", response_model=AuditPage, tags=["admin"])
+@router.get(
+    "/audit",
+    response_model=AuditPage,
+    tags=["admin"],
+    responses={**responses.ADMIN_READER, **responses.not_found("No user is that actor")},
+)
 async def audit(
     _admin: AdminReaderDep,
     accounts: AccountsDep,

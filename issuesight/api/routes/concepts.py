@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from issuesight.api import responses
 from issuesight.api.deps import ConceptReadsDep, TutorialSearchDep
 from issuesight.api.schemas import (
     ConceptPublic,
@@ -32,7 +33,12 @@ async def list_concepts(concepts: ConceptReadsDep) -> ConceptTree:
     return ConceptTree(concepts=[ConceptTreeNode.from_node(node) for node in roots])
 
 
-@router.get("/{slug}", response_model=ConceptPublic, name="get_concept")
+@router.get(
+    "/{slug}",
+    response_model=ConceptPublic,
+    name="get_concept",
+    responses=responses.not_found("No concept with this slug"),
+)
 async def get_concept(
     slug: Slug,
     request: Request,

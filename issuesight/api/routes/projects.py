@@ -10,15 +10,24 @@ from temporalio.service import RPCError
 
 from issuesight.accounts.principal import Principal
 from issuesight.accounts.store import Actor
+from issuesight.api import responses
 from issuesight.api.deps import AdminDep, ProjectStoreDep, ResourcesDep, TemporalDep
-from issuesight.api.schemas import ProjectPatch, ProjectPublic, ProjectTrack, ScheduleState
+from issuesight.api.schemas import (
+    ProjectPatch,
+    ProjectPublic,
+    ProjectTrack,
+    ScheduleState,
+    SyncStarted,
+)
 from issuesight.db.projects import DEFAULT_LABELS, ProjectStore, ProjectView, TrackingLimitReached
-from issuesight.domain.refs import parse_repo_name
+from issuesight.domain.refs import OWNER_PATTERN, REPO_PATTERN, parse_repo_name
 from issuesight.orchestration import schedules
 
 router = APIRouter(prefix="/projects", tags=["projects"])
-Owner = Annotated[str, Path(max_length=100)]
-Repo = Annotated[str, Path(max_length=100)]
+# Documented for what `_repo` checks (parse_repo_name), which refuses with the reason in words.
+Owner = Annotated[str, Path(max_length=100, json_schema_extra={"pattern": OWNER_PATTERN})]
+Repo = Annotated[str, Path(max_length=100, json_schema_extra={"pattern": REPO_PATTERN})]
+NOT_TRACKED = responses.not_found("This repository is not tracked")
 
 
 async def _public(view: ProjectView, temporal: TemporalDep) -> ProjectPublic:
@@ -66,8 +75,11 @@ async def _audit(
     response_model=ProjectPublic,
     status_code=status.HTTP_201_CREATED,
     responses={
-        409: {"description": "MAX_TRACKED_REPOSITORIES are tracked already"},
-        422: {"description": "Not owner/repo, or interval_minutes under 15"},
+        200: {"model": ProjectPublic, "description": "It was tracked already: updated"},
+        201: {"model": ProjectPublic, "description": "Tracked from now on"},
+        **responses.ADMIN,
+        **responses.conflict("MAX_TRACKED_REPOSITORIES are tracked already"),
+        **responses.error(422, "Not owner/repo, or interval_minutes under 15"),
     },
 )
 async def track_project(
@@ -136,14 +148,19 @@ async def list_projects(projects: ProjectStoreDep, temporal: TemporalDep) -> lis
     return list(await asyncio.gather(*(_public(v, temporal) for v in views)))
 
 
-@router.get("/{owner}/{repo}", response_model=ProjectPublic)
+@router.get("/{owner}/{repo}", response_model=ProjectPublic, responses=NOT_TRACKED)
 async def get_project(
     owner: Owner, repo: Repo, projects: ProjectStoreDep, temporal: TemporalDep
 ) -> ProjectPublic:
     return await _public(await _tracked(projects, _repo(owner, repo)), temporal)
 
 
-@router.post("/{owner}/{repo}/sync", status_code=status.HTTP_202_ACCEPTED)
+@router.post(
+    "/{owner}/{repo}/sync",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SyncStarted,
+    responses={**responses.ADMIN, **NOT_TRACKED},
+)
 async def sync_now(
     owner: Owner,
     repo: Repo,
@@ -151,15 +168,19 @@ async def sync_now(
     resources: ResourcesDep,
     projects: ProjectStoreDep,
     temporal: TemporalDep,
-) -> dict[str, str]:
+) -> SyncStarted:
     name = _repo(owner, repo)
     await _tracked(projects, name)
     await schedules.trigger(temporal, name)
     await _audit(resources, admin, "project.sync", name)
-    return {"repo": name, "status": "sync started"}
+    return SyncStarted(repo=name, status="sync started")
 
 
-@router.patch("/{owner}/{repo}", response_model=ProjectPublic)
+@router.patch(
+    "/{owner}/{repo}",
+    response_model=ProjectPublic,
+    responses={**responses.ADMIN, **NOT_TRACKED},
+)
 async def patch_project(
     owner: Owner,
     repo: Repo,
@@ -177,7 +198,11 @@ async def patch_project(
     return await _public(await _tracked(projects, name), temporal)
 
 
-@router.delete("/{owner}/{repo}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{owner}/{repo}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={**responses.ADMIN, **NOT_TRACKED},
+)
 async def untrack_project(
     owner: Owner,
     repo: Repo,

@@ -9,9 +9,9 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from temporalio.service import RPCError
@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 from issuesight.accounts.principal import Principal, Requester
 from issuesight.accounts.store import LLMBudgetSpent, QuotaExceeded, UnknownUser
 from issuesight.accounts.windows import iso
+from issuesight.api import responses
 from issuesight.api.auth import too_many, unauthenticated
 from issuesight.api.deps import (
     AdminDep,
@@ -38,7 +39,16 @@ from issuesight.api.schemas import (
 from issuesight.db.renderings import RenderedTutorial
 from issuesight.db.search import Sort, TutorialQuery
 from issuesight.db.tutorials import TutorialView
-from issuesight.domain.refs import InvalidIssueReference, IssueRef, make_ref, parse_issue_ref
+from issuesight.domain.refs import (
+    ISSUE_REPO_PATTERN,
+    MAX_ISSUE_NUMBER,
+    OWNER_PATTERN,
+    InvalidIssueReference,
+    IssueRef,
+    make_ref,
+    parse_issue_ref,
+    parse_submitted_issue_ref,
+)
 from issuesight.domain.status import TutorialStatus
 from issuesight.orchestration.submission import submit_issue
 from issuesight.runtime.temporal_client import TemporalUnavailable
@@ -46,6 +56,9 @@ from issuesight.runtime.temporal_client import TemporalUnavailable
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["tutorials"])
 RETRY_AFTER_SECONDS = 30
+# What the tutorial routes answer besides the tutorial: its version (ETag) and, to a poller that
+# sent that version as If-None-Match, 304 until it changes.
+TUTORIAL_HEADERS = {"ETag": responses.ETAG, "Cache-Control": responses.CACHE_CONTROL}
 
 
 def _status_url(request: Request, tutorial_id: uuid.UUID) -> str:
@@ -159,13 +172,19 @@ async def _temporal_unavailable(request: Request, resources: Resources, ref: Iss
     "/tutorials",
     status_code=status.HTTP_202_ACCEPTED,
     responses={
-        200: {"model": TutorialPublic, "description": "The tutorial already exists"},
+        200: {
+            "model": TutorialPublic,
+            "description": "The tutorial already exists",
+            "headers": TUTORIAL_HEADERS,
+        },
         202: {"model": TutorialAccepted, "description": "Generation started or in progress"},
-        401: {"description": "No valid API key (keys mode)"},
-        413: {"description": "The body is larger than MAX_REQUEST_BODY_BYTES"},
-        422: {"description": "Not a valid issue reference"},
-        429: {"description": "Quota, write rate or LLM budget spent; see Retry-After"},
-        503: {"description": "Temporal is unreachable; the answer says what was kept"},
+        **responses.WRITER,
+        **responses.too_many("Quota, write rate or LLM budget spent; see Retry-After"),
+        **responses.error(
+            503,
+            "Temporal (or the database) is unreachable; the answer says what was kept",
+            Retry_After=responses.RETRY_AFTER,
+        ),
     },
 )
 async def submit_tutorial(
@@ -174,7 +193,7 @@ async def submit_tutorial(
     """A new generation costs the caller one unit of their daily quota; a tutorial that exists
     or is running is unlocked for free."""
     try:
-        ref = parse_issue_ref(body.issue)
+        ref = parse_submitted_issue_ref(body.issue)
     except InvalidIssueReference as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
     return await _submit(request, resources, ref, principal, regenerate=False)
@@ -206,7 +225,32 @@ def _tutorial_response(request: Request, rendered: RenderedTutorial) -> Response
     return Response(rendered.body, media_type="application/json", headers=headers)
 
 
-@router.get("/tutorials/{tutorial_id}", response_model=TutorialPublic, name="get_tutorial")
+_READ_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The tutorial, in whatever state it is", "headers": TUTORIAL_HEADERS},
+    304: {"description": "Unchanged since the ETag sent", "headers": TUTORIAL_HEADERS},
+}
+_READ: dict[str, Any] = {
+    "response_model": TutorialPublic,
+    "openapi_extra": {
+        "parameters": [
+            {
+                "name": "If-None-Match",
+                "in": "header",
+                "required": False,
+                "description": "an ETag this route answered: 304 while it is current",
+                "schema": {"type": "string"},
+            }
+        ]
+    },
+}
+
+
+@router.get(
+    "/tutorials/{tutorial_id}",
+    name="get_tutorial",
+    **_READ,
+    responses={**_READ_ANSWERS, **responses.not_found("No tutorial with this id")},
+)
 async def get_tutorial(
     tutorial_id: uuid.UUID, request: Request, tutorials: TutorialReaderDep
 ) -> Response:
@@ -216,9 +260,17 @@ async def get_tutorial(
     return _tutorial_response(request, rendered)
 
 
-@router.get("/issues/{owner}/{repo}/{number}/tutorial", response_model=TutorialPublic)
+@router.get(
+    "/issues/{owner}/{repo}/{number}/tutorial",
+    **_READ,
+    responses={**_READ_ANSWERS, **responses.not_found("No tutorial was asked for this issue")},
+)
 async def get_tutorial_by_issue(
-    owner: str, repo: str, number: int, request: Request, tutorials: TutorialReaderDep
+    owner: Annotated[str, Path(json_schema_extra={"pattern": OWNER_PATTERN})],
+    repo: Annotated[str, Path(json_schema_extra={"pattern": ISSUE_REPO_PATTERN})],
+    number: Annotated[int, Path(ge=1, le=MAX_ISSUE_NUMBER)],
+    request: Request,
+    tutorials: TutorialReaderDep,
 ) -> Response:
     ref = _ref_from_path(owner, repo, number)
     rendered = await tutorials.get_rendered(ref.tutorial_id, _json_renderer(request))
@@ -232,8 +284,22 @@ async def get_tutorial_by_issue(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TutorialAccepted,
     responses={
-        429: {"description": "Regenerated too recently or too often today (Retry-After)"},
-        503: {"description": "Temporal is unreachable; nothing was kept or counted"},
+        200: {
+            "model": TutorialPublic,
+            "description": "Nothing to start: the tutorial as it is",
+            "headers": TUTORIAL_HEADERS,
+        },
+        **responses.ADMIN,
+        **responses.not_found("No tutorial with this id"),
+        **responses.too_many(
+            "Regenerated too recently or too often today, or the admin's quota, write rate or "
+            "the LLM budget is spent (Retry-After)"
+        ),
+        **responses.error(
+            503,
+            "Temporal (or the database) is unreachable; nothing was kept or counted",
+            Retry_After=responses.RETRY_AFTER,
+        ),
     },
 )
 async def regenerate_tutorial(

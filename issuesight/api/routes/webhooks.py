@@ -19,7 +19,9 @@ from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
 from issuesight.accounts.principal import WEBHOOK
+from issuesight.api import responses
 from issuesight.api.deps import Resources, ResourcesDep
+from issuesight.api.schemas import WebhookAnswer
 from issuesight.db.models import WebhookDelivery
 from issuesight.db.projects import DEFAULT_LABELS
 from issuesight.domain.refs import parse_issue_ref
@@ -45,7 +47,44 @@ def _answer(code: int, **body: Any) -> JSONResponse:
     return JSONResponse(body, status_code=code)
 
 
-@router.post("/github", status_code=202)
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+@router.post(
+    "/github",
+    status_code=202,
+    response_model=WebhookAnswer,
+    responses={
+        200: {"model": WebhookAnswer, "description": "A ping (pong), or a delivery seen before"},
+        **responses.error(400, "Not a delivery GitHub would send (headers, JSON)"),
+        **responses.error(401, "The signature does not match the body"),
+        **responses.too_large("The body is larger than WEBHOOK_MAX_BODY_BYTES"),
+        **responses.error(
+            503,
+            "GITHUB_WEBHOOK_SECRET is not set, or Temporal is unreachable (redeliver later)",
+            Retry_After=responses.RETRY_AFTER,
+        ),
+    },
+    # The body is read raw (the signature covers its bytes), so FastAPI cannot infer these.
+    openapi_extra={
+        "parameters": [
+            _header("X-Hub-Signature-256", "sha256=HMAC of the body with the webhook secret"),
+            _header("X-GitHub-Event", "the event: issues and ping are handled"),
+            _header("X-GitHub-Delivery", "the delivery's id; a redelivery keeps it"),
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+    },
+)
 async def github_webhook(request: Request, resources: ResourcesDep) -> JSONResponse:
     secret = resources.settings.github_webhook_secret
     if secret is None:
