@@ -89,6 +89,17 @@ def _send_chunked_until_answered(sock: socket.socket, total: int) -> int:
     return sent
 
 
+async def _serving(client: httpx.AsyncClient) -> None:
+    """Until the server that serve() is starting answers (at most about five seconds)."""
+    for _ in range(100):
+        try:
+            await client.get("/api/v1/tutorials")
+            return
+        except httpx.ConnectError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("the API did not start serving")
+
+
 def test_a_declared_oversize_body_is_refused_before_it_is_sent(server: BackgroundServer) -> None:
     with _connect(server) as sock:
         sock.sendall(
@@ -232,12 +243,7 @@ async def test_connections_past_the_concurrency_limit_are_answered_503(
     serving = asyncio.create_task(serve(settings, app, "127.0.0.1", port, stop))
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            for _ in range(100):
-                try:
-                    await client.get("/api/v1/tutorials")
-                    break
-                except httpx.ConnectError:
-                    await asyncio.sleep(0.05)
+            await _serving(client)
             # One request holds the only slot: its body never finishes arriving.
             _reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(_head("/api/v1/tutorials", {"Content-Length": "10"}) + b"{")
@@ -329,12 +335,7 @@ async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
 
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            for _ in range(100):
-                try:
-                    await client.get("/api/v1/tutorials")
-                    break
-                except httpx.ConnectError:
-                    await asyncio.sleep(0.05)
+            await _serving(client)
             assert await write("203.0.113.1") == 401  # the bucket's one token, a bad key
             if spoof_counts:  # a trusted proxy's word: another client, another bucket
                 assert await write("203.0.113.2") == 401
