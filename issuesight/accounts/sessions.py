@@ -37,6 +37,7 @@ import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
 from psycopg_pool import PoolTimeout
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlmodel import Session, col
 
 from issuesight.accounts.principal import Principal
@@ -153,6 +154,11 @@ class SessionStore:
             if engine.dialect.name == "postgresql"
             else None
         )
+        self._inline = (
+            _SqliteLookup(engine.url)
+            if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+            else None
+        )
         self._reader = reader or engine.execution_options(isolation_level="AUTOCOMMIT")
         self.lifetime = lifetime
         self.idle = idle
@@ -205,11 +211,23 @@ class SessionStore:
         """`resolve` for the event loop: on PostgreSQL the read goes through psycopg's async
         driver (no thread hand-off; a signed-in page reads its session beside its tutorial,
         bench.web), elsewhere through a thread."""
-        if self._async is None:
+        if self._async is None and self._inline is None:
             return await anyio.to_thread.run_sync(self.resolve, token)
         if not well_formed(token):
             return None
-        view, touch = self._live(await self._async.row(hash_token(token)))
+        if self._async is not None:
+            row = await self._async.row(hash_token(token))
+        else:
+            assert self._inline is not None
+            try:
+                row = self._inline.row(hash_token(token))
+            except sa.exc.OperationalError as exc:  # busy past its short wait: the thread's way
+                log.warning(
+                    "inline session read failed; reading in a thread",
+                    extra={"error": type(exc).__name__},
+                )
+                return await anyio.to_thread.run_sync(self.resolve, token)
+        view, touch = self._live(row)
         if touch and view is not None:
             await anyio.to_thread.run_sync(self._touch, view.id)
         return view
@@ -257,6 +275,8 @@ class SessionStore:
     async def close(self) -> None:
         if self._async is not None:
             await self._async.close()
+        if self._inline is not None:
+            self._inline.close()
 
     def end(self, token: str) -> bool:
         """Signs a browser out; False if its session was already gone."""
@@ -338,6 +358,38 @@ class _PostgresLookup:
         if self._open:
             await self._pool.close()
             self._open = False
+
+
+class _SqliteLookup:
+    """The session lookup on the event loop itself, for a SQLite file: a signed-in page then
+    waits for one thread hand-off (its tutorial's read), not two (bench.web: signed in on
+    SQLite 1.56x the JSON route with the session read in the thread pool, 1.39x inline).
+
+    Safe to run on the loop because it cannot wait long: one connection of its own (never
+    shared with the thread pool's, so no pool wait), read-only, in WAL mode where a reader does
+    not wait for writers, and a busy timeout of 50 ms for the rare moments it could; past that
+    the caller falls back to the thread. The write a lookup may need (last seen) stays in a
+    thread."""
+
+    def __init__(self, url: sa.URL) -> None:
+        self._engine = sa.create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+        sa.event.listen(self._engine, "connect", _read_only_pragmas)
+
+    def row(self, token_hash: str) -> Any:
+        with self._engine.connect() as connection:
+            return connection.execute(_LOOKUP, {"token_hash": token_hash}).first()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _read_only_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=50")
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
 
 
 def end_sessions_of_user(session: Session, user_id: uuid.UUID) -> None:

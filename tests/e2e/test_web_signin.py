@@ -6,6 +6,7 @@ CSRF on every form a session authorizes; My tutorials and the quota; open mode u
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import html
 import io
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -831,3 +833,29 @@ async def test_the_sign_in_pages_stay_out_of_the_api_contract(
     paths = set((await stack.api.get("/openapi.json")).json()["paths"])
     assert not {p for p in paths if p.startswith(("/signin", "/signout", "/me"))}
     assert "/api/v1/me" in paths
+
+
+async def test_a_sqlite_session_is_read_without_the_thread_pool(
+    make_stack: Any, sqlite_url: str
+) -> None:
+    """On a SQLite file the session read runs on the event loop (its own read-only connection),
+    so a signed-in page waits for one thread hand-off, not two: with every thread of the pool
+    taken, a session still resolves; ended and unknown sessions still do not."""
+    stack = await make_stack(sqlite_url, worker=False, **KEYS)
+    sessions = stack.resources.sessions
+    user, _ = user_with_key(stack.resources.accounts, "inline@example.com")
+    token, _ = sessions.open(user.id, method="key")
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    borrowers = [object() for _ in range(int(limiter.total_tokens))]
+    for borrower in borrowers:
+        await limiter.acquire_on_behalf_of(borrower)
+    try:
+        view = await asyncio.wait_for(sessions.resolve_async(token), timeout=5)
+        assert view is not None
+        assert view.principal.email == "inline@example.com"
+        assert await asyncio.wait_for(sessions.resolve_async("issn_" + "x" * 43), timeout=5) is None
+    finally:
+        for borrower in borrowers:
+            limiter.release_on_behalf_of(borrower)
+    assert sessions.end(token)
+    assert await sessions.resolve_async(token) is None
