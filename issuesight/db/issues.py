@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from issuesight.db.engine import dialect_insert, session_scope
@@ -65,7 +66,19 @@ class IssueStore:
         """Upserts a listed or delivered issue with its raw JSON, unless a newer version is
         stored; says whether a tutorial job is due. It does not mark the version handled:
         `mark_handled` does, once the job has started, so a job that never started is found
-        again (by the next sync or webhook, or by the reconciler)."""
+        again (by the next sync or webhook, or by the reconciler).
+
+        Writers racing on a first sighting can collide on GitHub's issue id, a unique index
+        that ON CONFLICT (issue_key) does not arbitrate: PostgreSQL inserts the id's index
+        entry, meets the other writer's uncommitted one, waits for it and then raises
+        (measured: tests/e2e/test_issue_races.py failed so in CI). By then the other writer
+        has committed, so writing once more sees its row and updates it."""
+        try:
+            return self._record_issue(full_name, issue, labels)
+        except IntegrityError:
+            return self._record_issue(full_name, issue, labels)
+
+    def _record_issue(self, full_name: str, issue: dict[str, Any], labels: list[str]) -> SeenIssue:
         owner, _, repo = full_name.partition("/")
         ref = make_ref(owner, repo, int(issue["number"]))
         updated = parse_time(issue.get("updated_at"))

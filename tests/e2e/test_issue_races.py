@@ -4,11 +4,13 @@ issue never fail and never leave an older version over a newer one, on both data
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from issuesight.db.engine import make_engine
@@ -60,6 +62,64 @@ def test_concurrent_first_sightings_of_an_issue_all_succeed(database_url: str) -
         assert newest, "at least the newest version must have been written"
         assert _stored_title(issues, repo, number) == f"version {WRITERS - 1}"
     engine.dispose()
+
+
+def test_a_first_sighting_waiting_on_another_writers_issue_id_succeeds(
+    database_url: str,
+) -> None:
+    """GitHub's issue id is unique, and ON CONFLICT (issue_key) does not arbitrate it: a writer
+    that found the id free, then met another writer's uncommitted row holding it (a transferred
+    issue, or the same issue in the instant between two writers' index entries), used to fail
+    with an IntegrityError once that row committed (CI caught it on the race above, about one
+    run in 40 here). Held open here, so the collision happens every time: the write goes on,
+    without the id, as for any issue whose id another row holds."""
+    repo = f"races-{uuid.uuid4().hex[:8]}"
+    engine = make_engine(database_url)
+    issues = IssueStore(engine)
+    project = ProjectStore(engine).track("octo-org", repo, ["good first issue"], 60)
+    moved = _version(7, 0)
+    with Session(engine) as other:
+        other.add(
+            GitHubIssue(
+                project_id=project.id,
+                issue_number=99,
+                issue_key=make_ref("octo-org", repo, 99).key,
+                gh_issue_id=moved["id"],
+            )
+        )
+        other.flush()  # the other writer's row, not committed yet
+        with ThreadPoolExecutor(1) as pool:
+            seen = pool.submit(issues.record_issue, f"octo-org/{repo}", moved, ["good first issue"])
+            _wait_until_blocked(engine, seen)
+            other.commit()
+            result = seen.result(timeout=30)
+    assert not result.outdated
+    assert _stored_title(issues, repo, 7) == "version 0"
+    with Session(engine) as session:
+        ids = session.exec(
+            select(GitHubIssue.issue_number).where(GitHubIssue.gh_issue_id == moved["id"])
+        ).all()
+    assert ids == [99]
+    engine.dispose()
+
+
+def _wait_until_blocked(engine: sa.Engine, pending: Any) -> None:
+    """On PostgreSQL, until the writer waits on a lock (so it is past its check); SQLite
+    serialises writers and has no such view, so a moment there."""
+    if engine.dialect.name != "postgresql":
+        time.sleep(0.3)
+        return
+    deadline = time.monotonic() + 10
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    while time.monotonic() < deadline and not pending.done():
+        with engine.connect() as connection:
+            if connection.execute(query).scalar_one():
+                return
+        time.sleep(0.01)
+    raise AssertionError("the writer never waited on the other writer's row")
 
 
 def test_out_of_order_concurrent_updates_keep_the_newest(database_url: str) -> None:

@@ -15,8 +15,10 @@ Run it alone with `.venv/bin/pytest tests/e2e/test_openapi_conformance.py -q`.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +133,18 @@ async def _conformance(
 ) -> None:
     stop = asyncio.Event()
     worker = asyncio.create_task(run_worker(settings, stop, client=client))
+    # schemathesis runs in a process of its own, not a thread: CPython 3.11 keeps the ast
+    # module's recursion counter per interpreter, not per thread, so ast.parse in two threads
+    # at once (hypothesis describing a strategy; traceback formatting, which parses the
+    # failing line for its carets, when the worker logs a failed activity) can raise
+    # "SystemError: AST constructor recursion depth mismatch", as it did in CI. Spawned, so
+    # the child holds no copy of this loop or its threads.
+    spawn = multiprocessing.get_context("spawn")
     try:
-        failures, phases = await asyncio.to_thread(_run, url, headers)
+        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+            failures, phases = await asyncio.get_running_loop().run_in_executor(
+                pool, _run, url, headers
+            )
     finally:
         stop.set()
         await worker
