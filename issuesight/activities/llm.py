@@ -94,6 +94,9 @@ class LLMActivities:
             "prompt_tokens": spent.prompt_tokens,
             "completion_tokens": spent.completion_tokens,
             "model": spent.model,
+            # Names this paid answer, so that saving it again after a lost commit
+            # acknowledgement does not count it twice (TutorialStore.save_draft).
+            "answer_id": uuid.uuid4().hex,
         }
         async with _heartbeating():
             await self._keep_paid_draft(

@@ -569,6 +569,20 @@ class TutorialStore:
         # Two UPDATEs, no loads: the context's bundle (up to the prompt budget) need not be read
         # back and parsed to learn whether this run still owns it.
         with session_scope(self.engine) as session:
+            answer_id = usage.get("answer_id")
+            if answer_id is not None:
+                # A save retried after a commit whose acknowledgement was lost (the connection
+                # dropped in COMMIT) finds its own answer stored: counting its tokens again
+                # would charge the budget twice for one call. Another paid answer has an id of
+                # its own and is counted.
+                stored = session.execute(
+                    sa.select(GenerationContext.usage).where(  # type: ignore[call-overload]
+                        col(GenerationContext.tutorial_id) == tutorial_id,
+                        col(GenerationContext.run_id) == run_id,
+                    )
+                ).scalar_one_or_none()
+                if isinstance(stored, dict) and stored.get("answer_id") == answer_id:
+                    return
             owned: CursorResult[Any] = session.execute(  # type: ignore[assignment]
                 sa.update(GenerationContext)
                 .where(

@@ -46,6 +46,26 @@ def test_the_owning_run_stores_its_draft_and_usage(store: TutorialStore) -> None
     assert (view.content.prompt_tokens, view.content.completion_tokens) == (20, 10)
 
 
+def test_saving_the_same_answer_again_counts_it_once(store: TutorialStore) -> None:
+    """The save of a paid answer is retried when the database fails under it; if the failure
+    was the lost acknowledgement of a commit that landed, the retry finds the answer stored and
+    neither the tutorial's tokens nor the daily token budget's ledger count it again."""
+    _with_context(store, "run-1")
+    usage = {"prompt_tokens": 10, "completion_tokens": 5, "model": "m-1", "answer_id": "a1"}
+    store.save_draft(REF.tutorial_id, "run-1", DRAFT, usage)
+    store.save_draft(REF.tutorial_id, "run-1", DRAFT, usage)
+    view = store.get_tutorial(REF.tutorial_id)
+    assert view is not None
+    assert (view.content.prompt_tokens, view.content.completion_tokens) == (10, 5)
+    with Session(store.engine) as session:
+        assert budget.status(session, 1_000, utcnow()).used == 15
+    # Another paid answer in the same run (a second attempt that overlapped the first) is.
+    store.save_draft(REF.tutorial_id, "run-1", DRAFT, {**usage, "answer_id": "a2"})
+    view = store.get_tutorial(REF.tutorial_id)
+    assert view is not None
+    assert (view.content.prompt_tokens, view.content.completion_tokens) == (20, 10)
+
+
 def test_another_run_cannot_store_a_draft(store: TutorialStore) -> None:
     _with_context(store, "run-2")
     with pytest.raises(LookupError, match="another run"):
