@@ -20,6 +20,11 @@ SINCE_ADVANCE_AFTER_PAGES = 3
 _TRACK_LOCK = 0x1551_7E_01  # pg_advisory_xact_lock key serializing new trackings
 
 
+def watched_labels(project: Project) -> list[str]:
+    """The labels whose open issues get tutorials: the project's own, or the defaults."""
+    return list(project.watch_labels or DEFAULT_LABELS)
+
+
 class TrackingLimitReached(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"{limit} repositories are tracked already (MAX_TRACKED_REPOSITORIES)")
@@ -101,7 +106,7 @@ class ProjectStore:
             project = session.exec(select(Project).where(Project.full_name == full_name)).first()
             if project is None:
                 raise LookupError(f"{full_name} is not tracked")
-            return project.sync_since, list(project.watch_labels or DEFAULT_LABELS)
+            return project.sync_since, watched_labels(project)
 
     def sync_finished(self, full_name: str, newest_seen: datetime | None, pages: int) -> None:
         """`since` moves forward only once the listing under it has grown past a few pages:

@@ -31,7 +31,7 @@ from issuesight.api.deps import (
     TutorialReaderDep,
     TutorialSearchDep,
 )
-from issuesight.db.projects import DEFAULT_LABELS
+from issuesight.db.projects import DEFAULT_LABELS, watched_labels
 from issuesight.db.search import Sort, TutorialQuery
 from issuesight.domain.refs import (
     VALID_FORMS,
@@ -462,7 +462,7 @@ async def project_page(
         github_url=f"{resources.settings.github_web_url}/{full_name}",
         project=project or _Unknown(),
         view=view,
-        default_labels=list(DEFAULT_LABELS),
+        labels=watched_labels(view.project) if view else list(DEFAULT_LABELS),
         hits=hits,
         total=total,
         limit=PAGE_SIZE,
@@ -478,4 +478,3 @@ class _Unknown:
     last_synced_at = None
     paused = False
     interval_minutes = None
-    watch_labels = None

@@ -19,7 +19,12 @@ from issuesight.api.schemas import (
     ScheduleState,
     SyncStarted,
 )
-from issuesight.db.projects import DEFAULT_LABELS, ProjectStore, ProjectView, TrackingLimitReached
+from issuesight.db.projects import (
+    ProjectStore,
+    ProjectView,
+    TrackingLimitReached,
+    watched_labels,
+)
 from issuesight.domain.refs import OWNER_PATTERN, REPO_PATTERN, parse_repo_name
 from issuesight.orchestration import schedules
 
@@ -35,7 +40,7 @@ async def _public(view: ProjectView, temporal: TemporalDep) -> ProjectPublic:
     p = view.project
     return ProjectPublic(
         repo=p.full_name,
-        labels=list(p.watch_labels or DEFAULT_LABELS),
+        labels=watched_labels(p),
         interval_minutes=p.interval_minutes,
         paused=info.paused if info else p.paused,
         last_synced_at=p.last_synced_at,
@@ -120,7 +125,7 @@ async def track_project(
                 projects.track,
                 previous.owner_handle,
                 previous.repo_name,
-                list(previous.watch_labels or DEFAULT_LABELS),
+                watched_labels(previous),
                 previous.interval_minutes or body.interval_minutes,
             )
         raise HTTPException(

@@ -23,7 +23,7 @@ from issuesight.api import responses
 from issuesight.api.deps import Resources, ResourcesDep
 from issuesight.api.schemas import WebhookAnswer
 from issuesight.db.models import WebhookDelivery
-from issuesight.db.projects import DEFAULT_LABELS
+from issuesight.db.projects import watched_labels
 from issuesight.domain.refs import parse_issue_ref
 from issuesight.github.visibility import may_publish, repository_missing
 from issuesight.orchestration.submission import submit_issue
@@ -158,7 +158,7 @@ async def _handle_issue_event(
         await asyncio.to_thread(resources.issues.mark_deleted, ref.key)
         return _answer(202, status="recorded", action=event.action), "deleted"
     issue = payload["issue"]
-    labels = list(project.project.watch_labels or DEFAULT_LABELS)
+    labels = watched_labels(project.project)
     seen = await asyncio.to_thread(
         resources.issues.record_issue, event.repo_full_name, issue, labels
     )
