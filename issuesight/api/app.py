@@ -1,8 +1,7 @@
-"""The FastAPI application factory, and serving it (with its internal surface, if configured)."""
+"""The FastAPI application factory, and the internal app (metrics, OpenAPI) beside it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,7 +16,6 @@ from issuesight.api import auth, errors, observability, responses
 from issuesight.api.deps import Resources
 from issuesight.api.routes import api_router, health
 from issuesight.core.settings import Settings, get_settings
-from issuesight.runtime.processes import serve_api
 
 log = logging.getLogger(__name__)
 TITLE = "IssueSight"
@@ -91,32 +89,3 @@ def create_internal_app(public: FastAPI) -> FastAPI:
     internal.openapi = public.openapi  # type: ignore[method-assign]
     internal.include_router(observability.router)
     return internal
-
-
-async def serve(
-    settings: Settings, app: FastAPI, host: str, port: int, stop: asyncio.Event
-) -> None:
-    """The public app on host:port and, when API_INTERNAL_PORT is set, the internal one on
-    API_INTERNAL_HOST (loopback by default); both stop on `stop`."""
-    servers = [
-        serve_api(
-            app,
-            host,
-            port,
-            stop,
-            limit_concurrency=settings.api_limit_concurrency,
-            keep_alive_seconds=settings.api_keep_alive_seconds,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
-        )
-    ]
-    if settings.api_internal_port is not None:
-        servers.append(
-            serve_api(
-                create_internal_app(app),
-                settings.api_internal_host,
-                settings.api_internal_port,
-                stop,
-                limit_concurrency=64,
-            )
-        )
-    await asyncio.gather(*servers)

@@ -35,7 +35,7 @@ from issuesight.db.status_reader import (
 )
 from issuesight.db.tutorials import TutorialStore
 from issuesight.github.oauth import GitHubOAuth
-from issuesight.runtime.temporal_client import TemporalUnavailable, connect_temporal
+from issuesight.orchestration.temporal_client import TemporalUnavailable, connect_temporal
 
 log = logging.getLogger(__name__)
 

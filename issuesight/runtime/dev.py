@@ -13,12 +13,12 @@ from typing import BinaryIO
 
 from temporalio.client import Client
 
-from issuesight.api.app import create_app, serve
+from issuesight.api.app import create_app
 from issuesight.core.net import is_loopback
 from issuesight.core.settings import Settings
 from issuesight.db.migrate import upgrade
-from issuesight.runtime.processes import stop_on_signals
-from issuesight.runtime.temporal_client import connect_temporal
+from issuesight.orchestration.temporal_client import connect_temporal
+from issuesight.runtime.processes import serve, stop_on_signals
 from issuesight.runtime.worker import run_worker
 from issuesight.workflows.search_attributes import dev_server_flags
 

@@ -36,8 +36,8 @@ from issuesight.orchestration.schedules import (
     ensure_reconcile_schedule,
     resync_sync_schedules,
 )
+from issuesight.orchestration.temporal_client import connect_temporal, metrics_runtime
 from issuesight.runtime.processes import serve_api
-from issuesight.runtime.temporal_client import connect_temporal, metrics_runtime
 from issuesight.runtime.worker_http import worker_app
 from issuesight.workflows.reconcile import ReconcileWorkflow
 from issuesight.workflows.sync import ArchiveWorkflow, RepoSyncWorkflow

@@ -42,7 +42,7 @@ from issuesight.domain.refs import (
 )
 from issuesight.domain.status import TutorialStatus
 from issuesight.orchestration.submission import submit_issue
-from issuesight.runtime.temporal_client import TemporalUnavailable
+from issuesight.orchestration.temporal_client import TemporalUnavailable
 from issuesight.web import templating
 from issuesight.web.session import (
     SESSION_COOKIE,

@@ -16,7 +16,7 @@ from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.core.settings import Settings
 from issuesight.domain.refs import parse_issue_ref
-from issuesight.runtime.temporal_client import tls_config
+from issuesight.orchestration.temporal_client import tls_config
 from tests.helpers import (
     GITHUB_TOKEN,
     OPENAI_KEY,

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from fakes import FakeGitHub, FakeOpenAI
 from issuesight.api.app import create_app
 from issuesight.db.engine import make_engine
-from issuesight.runtime.temporal_client import TemporalUnavailable, connect_temporal
+from issuesight.orchestration.temporal_client import TemporalUnavailable, connect_temporal
 from tests.helpers import black_hole, make_settings
 
 BOUND = 1.0

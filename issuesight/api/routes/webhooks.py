@@ -27,7 +27,7 @@ from issuesight.db.projects import watched_labels
 from issuesight.domain.refs import parse_issue_ref
 from issuesight.github.visibility import may_publish, repository_missing
 from issuesight.orchestration.submission import submit_issue
-from issuesight.runtime.temporal_client import TemporalUnavailable
+from issuesight.orchestration.temporal_client import TemporalUnavailable
 from issuesight.webhooks.github import (
     IssueEvent,
     PayloadError,
