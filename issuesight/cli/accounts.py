@@ -8,6 +8,7 @@ it with `tail -n 1`. Logs go to standard error and never carry a key.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 import sqlalchemy as sa
@@ -17,13 +18,12 @@ from issuesight.db.engine import make_engine
 from issuesight.db.models import Role
 
 
-def _store(database_url: str) -> AccountStore:
-    return AccountStore(make_engine(database_url))
-
-
-def _run(action: object, out: TextIO, err: TextIO) -> int:
+def _run(database_url: str, action: Callable[[AccountStore], int], err: TextIO) -> int:
+    """Runs one command against the database: its own errors and a database that is missing
+    the accounts tables or unreachable are one line on standard error and an exit code."""
+    store = AccountStore(make_engine(database_url))
     try:
-        result: int = action()  # type: ignore[operator]
+        return action(store)
     except AccountError as exc:
         err.write(f"error: {exc}\n")
         return 1
@@ -35,31 +35,25 @@ def _run(action: object, out: TextIO, err: TextIO) -> int:
             else f"error: the database is unavailable ({type(exc.orig).__name__})\n"
         )
         return 2
-    return result
+    finally:
+        store.engine.dispose()
 
 
 def create_user(
     database_url: str, email: str, admin: bool, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
-    store = _store(database_url)
-
-    def action() -> int:
+    def action(store: AccountStore) -> int:
         user = store.create_user(email, Role.ADMIN if admin else Role.MEMBER, actor=CLI)
         out.write(f"created {user.role.value} {user.email} (id {user.id})\n")
         if admin:
             out.write(f"next: issuesight keys create {user.email} --name <where it is used>\n")
         return 0
 
-    try:
-        return _run(action, out, err)
-    finally:
-        store.engine.dispose()
+    return _run(database_url, action, err)
 
 
 def list_users(database_url: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    store = _store(database_url)
-
-    def action() -> int:
+    def action(store: AccountStore) -> int:
         users = store.list_users()
         if not users:
             out.write("no users; create the first admin: issuesight users create EMAIL --admin\n")
@@ -67,18 +61,13 @@ def list_users(database_url: str, out: TextIO = sys.stdout, err: TextIO = sys.st
             out.write(f"{user.email:40} {user.role.value:7} {user.id}\n")
         return 0
 
-    try:
-        return _run(action, out, err)
-    finally:
-        store.engine.dispose()
+    return _run(database_url, action, err)
 
 
 def delete_user(
     database_url: str, email: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
-    store = _store(database_url)
-
-    def action() -> int:
+    def action(store: AccountStore) -> int:
         user = store.find_user(email)
         if user is None:
             raise AccountError(f"no user {email}")
@@ -86,10 +75,7 @@ def delete_user(
         out.write(f"deleted {email}: keys revoked; the tutorials they asked for stay public\n")
         return 0
 
-    try:
-        return _run(action, out, err)
-    finally:
-        store.engine.dispose()
+    return _run(database_url, action, err)
 
 
 def create_key(
@@ -99,9 +85,7 @@ def create_key(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
-    store = _store(database_url)
-
-    def action() -> int:
+    def action(store: AccountStore) -> int:
         user = store.find_user(email)
         if user is None:
             raise AccountError(f"no user {email}; create it first: issuesight users create {email}")
@@ -114,18 +98,13 @@ def create_key(
         out.write(key + "\n")  # alone, on the last line
         return 0
 
-    try:
-        return _run(action, out, err)
-    finally:
-        store.engine.dispose()
+    return _run(database_url, action, err)
 
 
 def revoke_key(
     database_url: str, prefix: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
-    store = _store(database_url)
-
-    def action() -> int:
+    def action(store: AccountStore) -> int:
         # A whole key pasted by mistake still names its prefix; never echo the rest.
         wanted = prefix.strip()[:16]
         revoked = store.revoke_key(wanted, actor=CLI)
@@ -134,18 +113,13 @@ def revoke_key(
         out.write(f"revoked {revoked.prefix}\n")
         return 0
 
-    try:
-        return _run(action, out, err)
-    finally:
-        store.engine.dispose()
+    return _run(database_url, action, err)
 
 
 def list_keys(
     database_url: str, email: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
-    store = _store(database_url)
-
-    def action() -> int:
+    def action(store: AccountStore) -> int:
         user = store.find_user(email)
         if user is None:
             raise AccountError(f"no user {email}")
@@ -155,7 +129,4 @@ def list_keys(
             out.write(f"{key.prefix}  {state:7}  {key.name or '-':20}  {used}\n")
         return 0
 
-    try:
-        return _run(action, out, err)
-    finally:
-        store.engine.dispose()
+    return _run(database_url, action, err)
