@@ -18,8 +18,9 @@ from issuesight.core import metrics
 from issuesight.db.tutorials import TutorialStore
 from issuesight.domain.failures import FailureKind
 from issuesight.domain.refs import tutorial_id_for
+from issuesight.llm.chat import OutputCapField
 from issuesight.llm.errors import LLMError
-from issuesight.llm.generate import OutputCapField, generate_draft
+from issuesight.llm.generate import generate_draft
 from issuesight.llm.prompt import build_prompt
 from issuesight.workflows.contracts import ActivityName, GenerateInput, GenerateResult
 

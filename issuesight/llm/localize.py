@@ -27,18 +27,16 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import openai
-from openai.types.shared_params import ResponseFormatJSONSchema
 
 from issuesight.context.retrieve import Picks
 from issuesight.core import metrics
-from issuesight.core.http import retry_after_from
 from issuesight.core.text import scrub, truncate_middle
 from issuesight.domain.failures import FailureKind
+from issuesight.llm.chat import OutputCapField, complete
 from issuesight.llm.errors import LLMError
-from issuesight.llm.generate import OutputCapField
 from issuesight.llm.prompt import Prompt
 
 log = logging.getLogger(__name__)
@@ -145,62 +143,23 @@ async def ask(
     """One call: the picks, prompt tokens and completion tokens. The cap is sent as
     `cap_field`, as generation sends it: a server that knows only the other name would not
     bound the answer (or would refuse every call)."""
+    answer = await complete(
+        client,
+        model=model,
+        prompt=prompt,
+        response_format=RESPONSE_FORMAT,
+        temperature=0.0,
+        max_output_tokens=max_tokens,
+        cap_field=cap_field,
+        what="the localization",
+        cap_setting="RETRIEVAL_LLM_MAX_TOKENS",
+    )
     try:
-        completion = await client.chat.completions.create(
-            model=model,
-            messages=[
-                {"role": "system", "content": prompt.system},
-                {"role": "user", "content": prompt.user},
-            ],
-            response_format=cast("ResponseFormatJSONSchema", RESPONSE_FORMAT),
-            temperature=0.0,
-            max_completion_tokens=(
-                max_tokens if cap_field == "max_completion_tokens" else openai.omit
-            ),
-            max_tokens=max_tokens if cap_field == "max_tokens" else openai.omit,
-        )
-    except openai.APITimeoutError as exc:
-        raise LLMError("the LLM did not answer in time", kind=FailureKind.LLM_TIMEOUT) from exc
-    except openai.APIConnectionError as exc:
-        raise LLMError(
-            "the LLM server could not be reached", kind=FailureKind.LLM_UNAVAILABLE
-        ) from exc
-    except openai.RateLimitError as exc:
-        raise LLMError(
-            "the LLM server is rate limiting us",
-            kind=FailureKind.LLM_RATE_LIMITED,
-            retry_after=retry_after_from(exc.response.headers),
-        ) from exc
-    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-        raise LLMError("the LLM server refused our credentials", kind=FailureKind.LLM_AUTH) from exc
-    except (openai.BadRequestError, openai.NotFoundError, openai.UnprocessableEntityError) as exc:
-        raise LLMError(
-            "the LLM server rejected the localization", kind=FailureKind.LLM_REJECTED
-        ) from exc
-    except openai.APIStatusError as exc:
-        raise LLMError(
-            f"the LLM server failed ({exc.status_code})",
-            kind=FailureKind.LLM_UNAVAILABLE,
-            retry_after=retry_after_from(exc.response.headers),
-        ) from exc
-    usage = completion.usage
-    prompt_tokens = usage.prompt_tokens if usage else 0
-    completion_tokens = usage.completion_tokens if usage else 0
-    try:
-        if not completion.choices:
-            raise LLMError("the LLM answered with no choices", kind=FailureKind.LLM_INVALID_OUTPUT)
-        choice = completion.choices[0]
-        if choice.finish_reason == "length":
-            raise LLMError(
-                f"the localization was cut at its output cap of {max_tokens} tokens "
-                "(RETRIEVAL_LLM_MAX_TOKENS)",
-                kind=FailureKind.LLM_OUTPUT_TRUNCATED,
-            )
-        picks = parse_picks(choice.message.content or "")
+        picks = parse_picks(answer.content)
     except LLMError as exc:
-        exc.spent_tokens = prompt_tokens + completion_tokens  # refused, but paid for
+        answer.refused(exc)
         raise
-    return picks, prompt_tokens, completion_tokens
+    return picks, answer.prompt_tokens, answer.completion_tokens
 
 
 @dataclass

@@ -29,7 +29,7 @@ from issuesight.db.projects import ProjectStore
 from issuesight.db.tutorials import TutorialStore
 from issuesight.github.cache import SharedReads
 from issuesight.github.client import GitHubClient
-from issuesight.llm.generate import make_client
+from issuesight.llm.chat import make_client
 from issuesight.llm.localize import Localizer
 from issuesight.orchestration.schedules import (
     ensure_archive_schedule,

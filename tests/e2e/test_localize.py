@@ -14,8 +14,8 @@ import pytest
 
 from fakes import FakeOpenAI
 from issuesight.domain.failures import FailureKind
+from issuesight.llm.chat import OutputCapField, make_client
 from issuesight.llm.errors import LLMError
-from issuesight.llm.generate import OutputCapField, make_client
 from issuesight.llm.localize import Localizer
 from tests.helpers import OPENAI_KEY
 

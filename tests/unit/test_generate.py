@@ -12,12 +12,11 @@ import openai
 import pytest
 
 from issuesight.domain.failures import FailureKind
+from issuesight.llm.chat import OutputCapField, make_client
 from issuesight.llm.errors import LLMError
 from issuesight.llm.generate import (
-    OutputCapField,
     Usage,
     generate_draft,
-    make_client,
     parse_draft,
 )
 from issuesight.llm.prompt import Prompt
