@@ -669,7 +669,7 @@ def _mention_reasons(mention: _Mention, resolution: _Resolution) -> list[str]:
 
 _WORD_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _QUERY_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_STOP_WORDS = _word_set(
+STOP_WORDS = _word_set(
     """a about above after again against all also am an and any are as at be because been before
     being below between both but by can cannot could did do does doing done down during each eg
     either else etc even ever every few for from further get gets got had has have having he her
@@ -707,7 +707,7 @@ def _split_words(token: str) -> list[str]:
     whole = token.lower()
     if len(words) > 1 and whole.isalnum():
         words.append(whole)  # camelCase written as one word elsewhere: numberFormat, numberformat
-    return [_stem(w) for w in words if len(w) > 1 and not w.isdigit() and w not in _STOP_WORDS]
+    return [_stem(w) for w in words if len(w) > 1 and not w.isdigit() and w not in STOP_WORDS]
 
 
 @lru_cache(maxsize=65536)

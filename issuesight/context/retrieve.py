@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from issuesight.context.index import DOC, EXAMPLE, OTHER, SOURCE, TEST, RepoIndex
-from issuesight.context.references import rank_referenced_files
+from issuesight.context.references import STOP_WORDS, rank_referenced_files
 
 TEXT_CHARS = 200_000  # the head of a huge paste carries its vocabulary
 # The most telling words only: FTS5 scores every chunk any asked word is in, so each word
@@ -56,23 +56,25 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(\(?)")
 _HUMP = re.compile(r"[a-z0-9][A-Z]")
 _CODE_SPANS = re.compile(r"```.*?(?:```|\Z)|`[^`\n]{1,300}`", re.DOTALL)
 
-_STOP_WORDS = frozenset(
-    str.split(
-        """a about above after again against all also am an and any are as at be because been before
-    being below between both but by can cannot could did do does doing done down during each eg
-    either else etc even ever every few for from further get gets got had has have having he her
-    here hers him his how however i ie if in into is it its itself just let like may me might more
-    most much must my need no nor not now of off on once one only or other our ours out over own
-    per please same see seem seems she should since so some still such than that the their them
-    then there these they this those though through thus to too under until up upon us use used
-    using very via want was way we well were what when where whether which while who whom whose
-    why will with within without would yet you your yours
-    self cls def return import none true false elif lambda pass raise yield print kwargs args
-    line lines call last recent traceback error exception issue bug problem thanks hi hello
-    expected actual result results code example work works working think know something
-    www com org http https github usr site packages dist venv virtualenv home users
-    file py python instead new make made case cases way happen happens happening"""
-    )
+# The path ranking's stop words, and words that name no code in an issue's prose.
+_STOP_WORDS = STOP_WORDS | frozenset(
+    [
+        "http",
+        "https",
+        "file",
+        "py",
+        "python",
+        "instead",
+        "new",
+        "make",
+        "made",
+        "case",
+        "cases",
+        "way",
+        "happen",
+        "happens",
+        "happening",
+    ]
 )
 
 
