@@ -5,9 +5,10 @@ It never retries on its own: Temporal owns retries, so every attempt is visible 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -96,7 +97,7 @@ class GitHubClient:
         only its first `max_bytes` are read: the answer holds that head, the rest never
         crosses the network buffer."""
         await self._before_request()
-        try:
+        with _unreachable(what):
             headers = {"Accept": accept}
             if etag:
                 headers["If-None-Match"] = etag
@@ -111,15 +112,6 @@ class GitHubClient:
                     response = await _capped_copy(streamed, max_bytes)
                 finally:
                     await streamed.aclose()
-        except httpx.TimeoutException as exc:
-            raise GitHubError(
-                f"GitHub timed out while fetching {what}", kind=FailureKind.GITHUB_UNAVAILABLE
-            ) from exc
-        except httpx.TransportError as exc:
-            raise GitHubError(
-                f"GitHub could not be reached while fetching {what} ({type(exc).__name__})",
-                kind=FailureKind.GITHUB_UNAVAILABLE,
-            ) from exc
         self._count(response)
         if response.status_code == 304:
             metrics.GITHUB_NOT_MODIFIED.inc()
@@ -153,17 +145,8 @@ class GitHubClient:
             request = self._http.build_request("GET", url, headers={"Accept": accept})
             if not self._same_origin(url):
                 request.headers.pop("Authorization", None)
-            try:
+            with _unreachable(what):
                 response = await self._http.send(request, stream=True, follow_redirects=False)
-            except httpx.TimeoutException as exc:
-                raise GitHubError(
-                    f"GitHub timed out while fetching {what}", kind=FailureKind.GITHUB_UNAVAILABLE
-                ) from exc
-            except httpx.TransportError as exc:
-                raise GitHubError(
-                    f"GitHub could not be reached while fetching {what} ({type(exc).__name__})",
-                    kind=FailureKind.GITHUB_UNAVAILABLE,
-                ) from exc
             try:
                 if self._same_origin(url):
                     self._count(response)
@@ -243,6 +226,23 @@ class GitHubClient:
             )
             if self.rate_limit.remaining is not None:
                 metrics.GITHUB_RATE_REMAINING.set(self.rate_limit.remaining)
+
+
+@contextlib.contextmanager
+def _unreachable(what: str) -> Iterator[None]:
+    """A request that got no answer (a timeout, a refused or broken connection) is GitHub
+    unavailable: retried, never a verdict on the repository."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise GitHubError(
+            f"GitHub timed out while fetching {what}", kind=FailureKind.GITHUB_UNAVAILABLE
+        ) from exc
+    except httpx.TransportError as exc:
+        raise GitHubError(
+            f"GitHub could not be reached while fetching {what} ({type(exc).__name__})",
+            kind=FailureKind.GITHUB_UNAVAILABLE,
+        ) from exc
 
 
 async def _capped_copy(response: httpx.Response, limit: int) -> httpx.Response:
