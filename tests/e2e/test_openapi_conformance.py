@@ -15,10 +15,10 @@ Run it alone with `.venv/bin/pytest tests/e2e/test_openapi_conformance.py -q`.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
+import json
+import sys
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from issuesight.db.engine import make_engine
 from issuesight.db.models import Role
 from issuesight.runtime.worker import run_worker
 from tests.helpers import make_settings, user_with_key
+from tests.paths import ROOT
 
 # Fixed, so that a failure is reproduced by running the test again.
 SEED = 20261202
@@ -137,14 +138,24 @@ async def _conformance(
     # module's recursion counter per interpreter, not per thread, so ast.parse in two threads
     # at once (hypothesis describing a strategy; traceback formatting, which parses the
     # failing line for its carets, when the worker logs a failed activity) can raise
-    # "SystemError: AST constructor recursion depth mismatch", as it did in CI. Spawned, so
-    # the child holds no copy of this loop or its threads.
-    spawn = multiprocessing.get_context("spawn")
+    # "SystemError: AST constructor recursion depth mismatch", as it did in CI. A plain
+    # child process, awaited: multiprocessing's spawn would also leave its resource tracker
+    # running until pytest exits, writing its coverage data after the suite's was combined.
     try:
-        with ProcessPoolExecutor(1, mp_context=spawn) as pool:
-            failures, phases = await asyncio.get_running_loop().run_in_executor(
-                pool, _run, url, headers
-            )
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.e2e.test_openapi_conformance",
+            url,
+            json.dumps(headers),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await child.communicate()
+        assert child.returncode == 0, err.decode(errors="replace")[-4000:]
+        answer = json.loads(out.decode().splitlines()[-1])  # the last line: the answer
+        failures, phases = answer["failures"], Counter(answer["phases"])
     finally:
         stop.set()
         await worker
@@ -196,3 +207,8 @@ async def test_a_body_over_the_cap_is_answered_as_documented(
     assert response.status_code == 413
     media_type = response.headers["content-type"].split(";")[0]
     assert media_type in documented["content"], (media_type, documented)
+
+
+if __name__ == "__main__":  # the child _conformance starts: URL and headers in, JSON out
+    found, ran = _run(sys.argv[1], json.loads(sys.argv[2]))
+    print(json.dumps({"failures": found, "phases": dict(ran)}))
