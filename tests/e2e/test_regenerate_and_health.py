@@ -11,7 +11,7 @@ import httpx
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
@@ -20,8 +20,10 @@ from temporalio.worker import Worker
 from fakes import FakeGitHub, FakeOpenAI
 from fakes.scenarios import seed_hello_world
 from issuesight.api.app import create_app
-from issuesight.db.engine import make_engine
+from issuesight.db.engine import make_engine, session_scope
+from issuesight.db.models import TutorialContent
 from issuesight.db.search import include_name
+from issuesight.db.tutorials import TutorialStore
 from issuesight.domain.refs import make_ref
 from issuesight.domain.status import Stage
 from issuesight.workflows.contracts import Progress, TutorialRequest
@@ -62,6 +64,40 @@ async def test_regenerate_keeps_serving_the_old_tutorial_until_the_new_one_is_do
         "/api/v1/tutorials/00000000-0000-0000-0000-000000000000/regenerate"
     )
     assert missing.status_code == 404
+
+
+async def test_a_regeneration_asked_while_a_generation_runs_is_refused_and_not_counted(
+    make_stack: MakeStack, database_url: str, github: FakeGitHub, llm: FakeOpenAI, repo_name: str
+) -> None:
+    """A sync's refresh (or a first generation) is on its way: the regeneration would attach
+    to it and, if that run keeps the tutorial, regenerate nothing, its slot spent. 409 instead,
+    and the slot is still there once the run has finished."""
+    seed_hello_world(github, repo_name)
+    stack = await make_stack(database_url, regenerate_daily_limit=1)
+    first = await stack.api.post("/api/v1/tutorials", json={"issue": f"octo-org/{repo_name}#1"})
+    done = await wait_finished(stack.api, first.json()["status_url"])
+    ref = make_ref("octo-org", repo_name, 1)
+    engine = make_engine(database_url)
+    try:
+        store = TutorialStore(engine)
+        with session_scope(engine) as session:  # as a sync's refresh claims it
+            assert store.claim_generation(session, ref.tutorial_id, 2)
+        refused = await stack.api.post(f"/api/v1/tutorials/{done['id']}/regenerate")
+        assert refused.status_code == 409, refused.text
+        assert "already on its way" in refused.json()["detail"]
+        with session_scope(engine) as session:  # that run kept the tutorial as it was
+            session.execute(
+                sa.update(TutorialContent)
+                .where(col(TutorialContent.id) == ref.tutorial_id)
+                .values(stage=Stage.DONE, requested_generation=1)
+            )
+    finally:
+        engine.dispose()
+    regenerated = await stack.api.post(f"/api/v1/tutorials/{done['id']}/regenerate")
+    assert regenerated.status_code == 202, regenerated.text  # the one daily slot was not spent
+    again = await wait_finished(stack.api, first.json()["status_url"])
+    assert again["generation"] == 2
+    assert llm.count() == 2
 
 
 @workflow.defn(name="TutorialWorkflow", sandboxed=False)

@@ -49,7 +49,7 @@ from issuesight.domain.refs import (
     parse_issue_ref,
     parse_submitted_issue_ref,
 )
-from issuesight.domain.status import TutorialStatus
+from issuesight.domain.status import FINISHED_STAGES, TutorialStatus
 from issuesight.orchestration.submission import submit_issue
 from issuesight.orchestration.temporal_client import TemporalUnavailable
 
@@ -291,6 +291,7 @@ async def get_tutorial_by_issue(
         },
         **responses.ADMIN,
         **responses.not_found("No tutorial with this id"),
+        **responses.conflict("A generation of this tutorial is already on its way"),
         **responses.too_many(
             "Regenerated too recently or too often today, or the admin's quota, write rate or "
             "the LLM budget is spent (Retry-After)"
@@ -327,6 +328,20 @@ async def regenerate_tutorial(
                 f"{claim.retry_after_seconds} seconds."
             ),
             headers={"Retry-After": str(claim.retry_after_seconds)},
+        )
+    if view.content.stage not in FINISHED_STAGES:
+        # Asking now would attach to that run, which may be a sync's refresh that keeps the
+        # tutorial when its inputs have not changed: a 202 that regenerates nothing, with
+        # the tutorial's regeneration slot spent on it. Checked after the cooldown (its 429
+        # and Retry-After answer first), so the slot is given back.
+        await asyncio.to_thread(resources.store.refund_regeneration, tutorial_id, claim.claimed_at)
+        raise HTTPException(
+            status_code=409,
+            detail=(
+                f"A generation of this tutorial is already on its way (stage "
+                f"{view.content.stage}), asked for by a sync, a webhook or another request. "
+                "Nothing was started or counted: regenerate once it has finished."
+            ),
         )
     ref = parse_issue_ref(view.issue_key)
     try:
