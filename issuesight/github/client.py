@@ -174,7 +174,7 @@ class GitHubClient:
             raise TooLarge(f"{what} is {int(declared)} bytes, over the cap of {max_bytes}")
         written = 0
         next_beat = HEARTBEAT_BYTES
-        try:
+        with _unreachable(what, sending=True):
             async for chunk in response.aiter_bytes():
                 written += len(chunk)
                 if written > max_bytes:
@@ -183,15 +183,6 @@ class GitHubClient:
                 if written >= next_beat:
                     next_beat += HEARTBEAT_BYTES
                     await self._before_request()  # a long download keeps the activity alive
-        except httpx.TimeoutException as exc:
-            raise GitHubError(
-                f"GitHub timed out while sending {what}", kind=FailureKind.GITHUB_UNAVAILABLE
-            ) from exc
-        except httpx.TransportError as exc:
-            raise GitHubError(
-                f"GitHub broke off while sending {what} ({type(exc).__name__})",
-                kind=FailureKind.GITHUB_UNAVAILABLE,
-            ) from exc
         return written
 
     def _same_origin(self, url: httpx.URL) -> bool:
@@ -229,18 +220,21 @@ class GitHubClient:
 
 
 @contextlib.contextmanager
-def _unreachable(what: str) -> Iterator[None]:
-    """A request that got no answer (a timeout, a refused or broken connection) is GitHub
-    unavailable: retried, never a verdict on the repository."""
+def _unreachable(what: str, *, sending: bool = False) -> Iterator[None]:
+    """A request that got no answer, or an answer cut off while GitHub was `sending` its body
+    (a timeout, a refused or broken connection), is GitHub unavailable: retried, never a
+    verdict on the repository."""
     try:
         yield
     except httpx.TimeoutException as exc:
+        during = "sending" if sending else "fetching"
         raise GitHubError(
-            f"GitHub timed out while fetching {what}", kind=FailureKind.GITHUB_UNAVAILABLE
+            f"GitHub timed out while {during} {what}", kind=FailureKind.GITHUB_UNAVAILABLE
         ) from exc
     except httpx.TransportError as exc:
+        failed = "broke off while sending" if sending else "could not be reached while fetching"
         raise GitHubError(
-            f"GitHub could not be reached while fetching {what} ({type(exc).__name__})",
+            f"GitHub {failed} {what} ({type(exc).__name__})",
             kind=FailureKind.GITHUB_UNAVAILABLE,
         ) from exc
 

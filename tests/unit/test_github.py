@@ -3,8 +3,9 @@ rate-limit bookkeeping and transport failures. (The fake GitHub server is used e
 
 from __future__ import annotations
 
+import io
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -405,3 +406,29 @@ def _paged(pages: int, per_page: int = 3) -> tuple[Handler, list[httpx.Request]]
         return httpx.Response(200, json=items, headers=headers)
 
     return handler, seen
+
+
+class _BrokenBody(httpx.AsyncByteStream):
+    """A body whose connection breaks after its first chunk."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b"PK\x03\x04"
+        raise httpx.ReadError("connection reset")
+
+
+async def test_a_body_broken_off_mid_download_is_retryable() -> None:
+    client = _client(lambda request: httpx.Response(200, stream=_BrokenBody()))
+    try:
+        with pytest.raises(GitHubError) as info:
+            await client.download(
+                "/repos/o/r/zipball/main",
+                io.BytesIO(),
+                what="the archive of o/r",
+                max_bytes=1_000,
+                allow_redirect=lambda url: False,
+            )
+    finally:
+        await client.aclose()
+    assert info.value.kind == FailureKind.GITHUB_UNAVAILABLE
+    assert info.value.retryable is True
+    assert "broke off while sending the archive of o/r (ReadError)" in info.value.message
