@@ -37,11 +37,10 @@ import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
 from psycopg_pool import PoolTimeout
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlmodel import Session, col
 
 from issuesight.accounts.principal import Principal
-from issuesight.db.engine import async_pool, session_scope
+from issuesight.db.engine import async_pool, session_scope, sqlite_loop_reader
 from issuesight.db.models import ApiKey, Role, User, WebSession
 from issuesight.db.types import utcnow
 from issuesight.domain.defaults import (
@@ -364,18 +363,11 @@ class _SqliteLookup:
     """The session lookup on the event loop itself, for a SQLite file: a signed-in page then
     waits for one thread hand-off (its tutorial's read), not two (bench.web: signed in on
     SQLite 1.56x the JSON route with the session read in the thread pool, 1.39x inline).
-
-    Safe to run on the loop because it cannot wait long: one connection of its own (never
-    shared with the thread pool's, so no pool wait), read-only, in WAL mode where a reader does
-    not wait for writers, and a busy timeout of 50 ms for the rare moments it could; past that
-    the caller falls back to the thread. The write a lookup may need (last seen) stays in a
-    thread."""
+    Safe on the loop because it cannot wait long (db.engine.sqlite_loop_reader); the write a
+    lookup may need (last seen) stays in a thread."""
 
     def __init__(self, url: sa.URL) -> None:
-        self._engine = sa.create_engine(
-            url, poolclass=StaticPool, connect_args={"check_same_thread": False}
-        )
-        sa.event.listen(self._engine, "connect", _read_only_pragmas)
+        self._engine = sqlite_loop_reader(url)
 
     def row(self, token_hash: str) -> Any:
         with self._engine.connect() as connection:
@@ -383,13 +375,6 @@ class _SqliteLookup:
 
     def close(self) -> None:
         self._engine.dispose()
-
-
-def _read_only_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=50")
-    cursor.execute("PRAGMA query_only=ON")
-    cursor.close()
 
 
 def end_sessions_of_user(session: Session, user_id: uuid.UUID) -> None:

@@ -12,7 +12,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 from sqlmodel import Session
 
 from issuesight.domain.defaults import (
@@ -71,6 +71,24 @@ def make_reader_engine(
         max_overflow=connections,
         **bounds,
     )
+
+
+def sqlite_loop_reader(url: sa.URL, *, busy_timeout_ms: int = 50) -> Engine:
+    """One read-only connection to a SQLite file, for a read made on the event loop itself:
+    never shared with a thread pool's (no pool wait), WAL (the file's mode, set by make_engine's
+    connections) so a reader does not wait for writers, and a busy timeout of
+    `busy_timeout_ms` for the rare moments it could; past that the read raises
+    OperationalError and the caller takes the thread's way."""
+    engine = sa.create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+
+    def pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    event.listen(engine, "connect", pragmas)
+    return engine
 
 
 def postgres_timeouts(*, connect_timeout: float, statement_timeout: float) -> dict[str, Any]:
