@@ -566,8 +566,9 @@ class TutorialStore:
     def save_draft(
         self, tutorial_id: uuid.UUID, run_id: str, draft: dict[str, Any], usage: dict[str, Any]
     ) -> None:
-        # Two UPDATEs, no loads: the context's bundle (up to the prompt budget) need not be read
-        # back and parsed to learn whether this run still owns it.
+        # Two UPDATEs and at most the small usage column read back: the context's bundle (up
+        # to the prompt budget) need not be read and parsed to learn whether this run still
+        # owns it.
         with session_scope(self.engine) as session:
             answer_id = usage.get("answer_id")
             if answer_id is not None:
@@ -576,7 +577,7 @@ class TutorialStore:
                 # would charge the budget twice for one call. Another paid answer has an id of
                 # its own and is counted.
                 stored = session.execute(
-                    sa.select(GenerationContext.usage).where(  # type: ignore[call-overload]
+                    sa.select(col(GenerationContext.usage)).where(
                         col(GenerationContext.tutorial_id) == tutorial_id,
                         col(GenerationContext.run_id) == run_id,
                     )
