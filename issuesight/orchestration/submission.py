@@ -45,6 +45,19 @@ log = logging.getLogger(__name__)
 FINISHED_RUN_CLOSE_WAIT = 10.0
 
 
+class GenerationInFlight(Exception):
+    """A regeneration asked while another generation of the tutorial is on its way (a sync's
+    refresh, a first run, another regeneration). Attaching to that run would answer 202 and
+    may regenerate nothing: a refresh keeps the tutorial when its inputs have not changed."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(
+            f"A generation of this tutorial is already on its way (stage {stage}), asked for "
+            "by a sync, a webhook or another request. Nothing was started or counted: "
+            "regenerate once it has finished."
+        )
+
+
 @dataclass(frozen=True)
 class Submission:
     view: TutorialView
@@ -85,6 +98,8 @@ async def submit_issue(
 
     Raises QuotaExceeded or LLMBudgetSpent (nothing recorded, nothing started) when a user asks
     for a new generation they cannot have; asking for one that exists or is running is free.
+    Raises GenerationInFlight (nothing recorded, nothing started) for a regeneration asked
+    while another generation of the tutorial is on its way.
 
     If Temporal cannot be reached (TemporalUnavailable) or refuses the start (RPCError), the
     error propagates and one rule settles what was charged: the unit stays charged exactly when
@@ -195,6 +210,9 @@ def _admit(
         else:
             target = state.generation + 1 if (regenerate or refresh) else 1
             new = store.claim_generation(session, ref.tutorial_id, target)
+            if regenerate and not new:
+                # In the claim's transaction, so no run can slip in between the check and it.
+                raise GenerationInFlight(state.stage)
         cost = 0
         if new and requester.user_id is not None:
             if requester.check_llm_budget:

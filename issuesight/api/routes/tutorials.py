@@ -49,8 +49,8 @@ from issuesight.domain.refs import (
     parse_issue_ref,
     parse_submitted_issue_ref,
 )
-from issuesight.domain.status import FINISHED_STAGES, TutorialStatus
-from issuesight.orchestration.submission import submit_issue
+from issuesight.domain.status import TutorialStatus
+from issuesight.orchestration.submission import GenerationInFlight, submit_issue
 from issuesight.orchestration.temporal_client import TemporalUnavailable
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,8 @@ async def _submit(
             exc.status.retry_after(now),
             resumes_at=iso(exc.status.next_free_at),
         ) from exc
+    except GenerationInFlight as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from exc
     except UnknownUser as exc:
         raise unauthenticated("The account behind this key no longer exists.") from exc
     except (TemporalUnavailable, RPCError) as exc:
@@ -329,27 +331,14 @@ async def regenerate_tutorial(
             ),
             headers={"Retry-After": str(claim.retry_after_seconds)},
         )
-    if view.content.stage not in FINISHED_STAGES:
-        # Asking now would attach to that run, which may be a sync's refresh that keeps the
-        # tutorial when its inputs have not changed: a 202 that regenerates nothing, with
-        # the tutorial's regeneration slot spent on it. Checked after the cooldown (its 429
-        # and Retry-After answer first), so the slot is given back.
-        await asyncio.to_thread(resources.store.refund_regeneration, tutorial_id, claim.claimed_at)
-        raise HTTPException(
-            status_code=409,
-            detail=(
-                f"A generation of this tutorial is already on its way (stage "
-                f"{view.content.stage}), asked for by a sync, a webhook or another request. "
-                "Nothing was started or counted: regenerate once it has finished."
-            ),
-        )
     ref = parse_issue_ref(view.issue_key)
     try:
         response = await _submit(request, resources, ref, admin, regenerate=True)
     except BaseException:
-        # Refused (quota, LLM budget, a deleted account: Refusals, not HTTPExceptions) or
-        # failed: nothing started, so the tutorial's regeneration slot is given back too.
-        # Catching HTTPException alone kept the cooldown of a request the quota refused.
+        # Refused (quota, LLM budget, a deleted account: Refusals, not HTTPExceptions; a
+        # generation already on its way) or failed: nothing started, so the tutorial's
+        # regeneration slot is given back too. Catching HTTPException alone kept the cooldown
+        # of a request the quota refused.
         await asyncio.to_thread(resources.store.refund_regeneration, tutorial_id, claim.claimed_at)
         raise
     if response.status_code == 503:  # nothing started: the request does not count
