@@ -82,7 +82,7 @@ MODULE = "module"
 IMPORT = "import"
 
 
-def _word_set(words: str) -> frozenset[str]:
+def word_set(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
 
@@ -115,14 +115,14 @@ _PLAIN_IMPORT = re.compile(r"^[ \t>.]{0,12}import[ \t]+([A-Za-z_][\w.]{0,200})",
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w{0,100}")
 
 # Extensions that make a bare word a file name (`query.py`) rather than an attribute (`qs.query`).
-_FILE_EXTENSIONS = _word_set(
+_FILE_EXTENSIONS = word_set(
     """py pyi pyx pxd ipynb js jsx mjs cjs ts tsx vue svelte go rs java kt kts scala groovy c h cc
     cpp cxx hpp hh hxx m mm swift rb erb php cs fs vb lua pl pm r jl dart ex exs erl hrl hs ml mli
     clj cljs elm sh bash zsh fish ps1 bat cmd sql html htm jinja j2 css scss sass less json jsonc
     yaml yml toml ini cfg conf xml md rst txt po proto graphql gql gradle cmake mk tex lock tf
     properties env csv"""
 )
-_SOURCE_EXTENSIONS = _word_set(
+_SOURCE_EXTENSIONS = word_set(
     """py pyi pyx pxd js jsx mjs cjs ts tsx vue svelte go rs java kt kts scala groovy c h cc cpp
     cxx hpp hh hxx m mm swift rb php cs fs vb lua pl pm r jl dart ex exs erl hrl hs ml mli clj
     cljs elm sh"""
@@ -669,7 +669,7 @@ def _mention_reasons(mention: _Mention, resolution: _Resolution) -> list[str]:
 
 _WORD_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 _QUERY_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-STOP_WORDS = _word_set(
+STOP_WORDS = word_set(
     """a about above after again against all also am an and any are as at be because been before
     being below between both but by can cannot could did do does doing done down during each eg
     either else etc even ever every few for from further get gets got had has have having he her

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from issuesight.context.index import DOC, EXAMPLE, OTHER, SOURCE, TEST, RepoIndex
-from issuesight.context.references import STOP_WORDS, rank_referenced_files
+from issuesight.context.references import STOP_WORDS, rank_referenced_files, word_set
 
 TEXT_CHARS = 200_000  # the head of a huge paste carries its vocabulary
 # The most telling words only: FTS5 scores every chunk any asked word is in, so each word
@@ -57,24 +57,8 @@ _HUMP = re.compile(r"[a-z0-9][A-Z]")
 _CODE_SPANS = re.compile(r"```.*?(?:```|\Z)|`[^`\n]{1,300}`", re.DOTALL)
 
 # The path ranking's stop words, and words that name no code in an issue's prose.
-_STOP_WORDS = STOP_WORDS | frozenset(
-    [
-        "http",
-        "https",
-        "file",
-        "py",
-        "python",
-        "instead",
-        "new",
-        "make",
-        "made",
-        "case",
-        "cases",
-        "way",
-        "happen",
-        "happens",
-        "happening",
-    ]
+_STOP_WORDS = STOP_WORDS | word_set(
+    """http https file py python instead new make made case cases way happen happens happening"""
 )
 
 
