@@ -122,7 +122,8 @@ def _dev(args: argparse.Namespace, settings: Settings) -> int:
 
 def _api(args: argparse.Namespace, settings: Settings) -> int:
     from issuesight.api.app import create_app
-    from issuesight.runtime.processes import freeze_startup_heap, serve, stop_on_signals
+    from issuesight.runtime.api_server import serve
+    from issuesight.runtime.processes import freeze_startup_heap, stop_on_signals
 
     if settings.auth_mode is None:
         settings = settings.model_copy(update={"auth_mode": "keys"})

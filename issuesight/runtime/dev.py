@@ -18,7 +18,8 @@ from issuesight.core.net import is_loopback
 from issuesight.core.settings import Settings
 from issuesight.db.migrate import upgrade
 from issuesight.orchestration.temporal_client import connect_temporal
-from issuesight.runtime.processes import serve, stop_on_signals
+from issuesight.runtime.api_server import serve
+from issuesight.runtime.processes import stop_on_signals
 from issuesight.runtime.worker import run_worker
 from issuesight.workflows.search_attributes import dev_server_flags
 

@@ -16,9 +16,6 @@ from collections.abc import Iterator
 import uvicorn
 from fastapi import FastAPI
 
-from issuesight.api.app import create_internal_app
-from issuesight.core.settings import Settings
-
 log = logging.getLogger(__name__)
 # uvicorn (h11) buffers at most this much of a request's head: headers past it are refused.
 MAX_HEADER_BYTES = 16 * 1024
@@ -84,32 +81,3 @@ async def serve_api(
     await serving
     if not stop.is_set():
         stop.set()  # the server ended on its own (e.g. port taken): stop the rest too
-
-
-async def serve(
-    settings: Settings, app: FastAPI, host: str, port: int, stop: asyncio.Event
-) -> None:
-    """The public app on host:port and, when API_INTERNAL_PORT is set, the internal one on
-    API_INTERNAL_HOST (loopback by default); both stop on `stop`."""
-    servers = [
-        serve_api(
-            app,
-            host,
-            port,
-            stop,
-            limit_concurrency=settings.api_limit_concurrency,
-            keep_alive_seconds=settings.api_keep_alive_seconds,
-            forwarded_allow_ips=settings.forwarded_allow_ips,
-        )
-    ]
-    if settings.api_internal_port is not None:
-        servers.append(
-            serve_api(
-                create_internal_app(app),
-                settings.api_internal_host,
-                settings.api_internal_port,
-                stop,
-                limit_concurrency=64,
-            )
-        )
-    await asyncio.gather(*servers)

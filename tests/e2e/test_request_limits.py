@@ -18,7 +18,7 @@ from starlette.types import Message, Scope
 
 from fakes import BackgroundServer, FakeGitHub, FakeOpenAI
 from issuesight.api.app import create_app, create_internal_app
-from issuesight.runtime.processes import serve
+from issuesight.runtime.api_server import serve
 from tests.helpers import make_settings, sign
 
 KIB = 1024

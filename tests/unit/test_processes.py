@@ -32,3 +32,18 @@ def test_startup_heap_is_collected_then_frozen() -> None:
         [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_worker_process_does_not_import_the_api() -> None:
+    """Its heap is frozen at start-up, so whatever it imports it keeps: the API's app, its
+    routes and its pages are the API process's (runtime/api_server.py), not the worker's."""
+    probe = (
+        "import sys, issuesight.runtime.worker\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[:2] in "
+        "(['issuesight', 'api'], ['issuesight', 'web'])))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
